@@ -1,0 +1,1 @@
+//! hosts.deny backend (placeholder until the hosts.deny task lands).

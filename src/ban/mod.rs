@@ -1,0 +1,2 @@
+//! ban: carrying out ban decisions.
+pub mod hosts_deny;

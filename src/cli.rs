@@ -1,0 +1,4 @@
+//! cli (placeholder).
+pub fn main() -> std::process::ExitCode {
+    std::process::ExitCode::SUCCESS
+}

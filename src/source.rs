@@ -1,0 +1,1 @@
+//! source: reading log lines (placeholder until the source task lands).

@@ -1,0 +1,1 @@
+//! store: SQLite state (placeholder until the store task lands).
