@@ -1,1 +1,864 @@
-//! detect (placeholder).
+//! detect: decides which addresses are attacking. Pure: it is fed events with their log
+//! time and returns decisions; it never reads the clock, a file or the store (the caller
+//! loads and saves its state through [`Detector::history`] and friends).
+//!
+//! Each address has a score: the sum of the weights of its events inside a sliding window
+//! measured in log time, so scanning last week's log gives the same answer as watching it
+//! live. When the score reaches the threshold the address is banned, unless it is exempt
+//! (loopback, this host, the SSH session running us, the allowlist, or a recent login).
+//!
+//! One attempt counts once although sshd logs it in several lines: the lines of one
+//! connection share the address and the source port, and each message shape has a
+//! [`Role`] saying how it relates to the connection's attempts.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::addr::{Allowlist, Cidr};
+use crate::event::{Event, Kind, Method, Msg, Role};
+
+/// Scores are fixed-point: 100 points are a weight of 1.0.
+pub const POINTS_PER_UNIT: f64 = 100.0;
+
+/// Points per event, by what it says about the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Weights {
+    pub auth_failure: u32,
+    pub invalid_user: u32,
+    /// A failed attempt on `root`.
+    pub root: u32,
+    pub probe: u32,
+    /// A failed public key for an existing user: agents offer several keys in turn.
+    pub publickey: u32,
+}
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights {
+            auth_failure: 100,
+            invalid_user: 150,
+            root: 150,
+            probe: 50,
+            publickey: 20,
+        }
+    }
+}
+
+/// Converts a configured weight or threshold to points.
+pub fn points(value: f64) -> u32 {
+    (value * POINTS_PER_UNIT)
+        .round()
+        .clamp(0.0, f64::from(u32::MAX)) as u32
+}
+
+/// The ban policy, as the detector needs it.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub window_ms: i64,
+    /// Ban when the score inside the window reaches this many points.
+    pub threshold: u32,
+    pub weights: Weights,
+    pub allowlist: Allowlist,
+    /// This host's own addresses: never banned.
+    pub local: Vec<IpAddr>,
+    /// The client of the SSH session that runs this command: never banned.
+    pub session_client: Option<IpAddr>,
+    /// How long a successful login protects its address; 0 turns trust off.
+    pub trust_ms: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            window_ms: 10 * 60 * 1000,
+            threshold: 500,
+            weights: Weights::default(),
+            allowlist: Allowlist::default(),
+            local: Vec::new(),
+            session_client: None,
+            trust_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Why an address that reached the threshold is not banned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exemption {
+    Loopback,
+    LocalAddress,
+    SshSession,
+    Allowlisted(Cidr),
+    /// It logged in successfully at this log time (unix ms).
+    TrustedLogin(i64),
+}
+
+impl std::fmt::Display for Exemption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exemption::Loopback => f.write_str("loopback"),
+            Exemption::LocalAddress => f.write_str("an address of this host"),
+            Exemption::SshSession => f.write_str("the client of this SSH session (SSH_CONNECTION)"),
+            Exemption::Allowlisted(net) => write!(f, "allowlisted by {net}"),
+            Exemption::TrustedLogin(at) => match jiff::Timestamp::from_millisecond(*at) {
+                Ok(ts) => write!(f, "logged in successfully at {ts}"),
+                Err(_) => f.write_str("logged in successfully"),
+            },
+        }
+    }
+}
+
+/// What the events of one address added up to when it reached the threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offender {
+    pub addr: IpAddr,
+    /// Points inside the window.
+    pub score: u32,
+    /// Events per kind inside the window (index: [`Kind::index`]).
+    pub by_kind: [u32; 4],
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+impl Offender {
+    /// A one-line reason for logs and the store: `score 6.0 in 10m: 4 invalid-user, 1 auth-failure`.
+    pub fn reason(&self, window_ms: i64) -> String {
+        let mut parts = Vec::new();
+        for kind in Kind::ALL {
+            let n = self.by_kind[kind.index()];
+            if n > 0 {
+                parts.push(format!("{n} {kind}"));
+            }
+        }
+        format!(
+            "score {:.1} within {}s: {}",
+            f64::from(self.score) / POINTS_PER_UNIT,
+            window_ms / 1000,
+            parts.join(", ")
+        )
+    }
+}
+
+/// What the detector concluded from one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Ban this address.
+    Ban(Offender),
+    /// The address reached the threshold but must not be banned.
+    Spared(Offender, Exemption),
+    /// A successful login from an address that was failing: maybe a guessed password.
+    LoginAfterFailures {
+        addr: IpAddr,
+        score: u32,
+        at_ms: i64,
+    },
+}
+
+/// One scored event inside an address's window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark {
+    pub at_ms: i64,
+    pub points: u32,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Default)]
+struct AddrState {
+    marks: Vec<Mark>,
+    /// The port of this address's latest connection, to attach PAM lines (which carry no
+    /// port) to it.
+    last_port: u16,
+    last_port_ms: i64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ConnState {
+    /// Something of this connection already counted.
+    counted: bool,
+    /// Points counted ahead of the `Failed` line that will repeat them (by `Invalid user`
+    /// or a PAM line); the next attempt consumes them instead of counting again.
+    credit: u32,
+    /// The connection logged in: its closing lines are not probes.
+    success: bool,
+    last_ms: i64,
+}
+
+/// How long a connection's dedup state lives: longer than any LoginGraceTime.
+const CONN_TTL_MS: i64 = 15 * 60 * 1000;
+/// PAM lines are attached to the address's latest connection only if it is this recent.
+const PAM_ATTACH_MS: i64 = 120 * 1000;
+/// Bound on remembered marks per address: enough for the threshold at the smallest weight,
+/// without letting one address grow without bound.
+const MAX_MARKS: usize = 256;
+
+/// The per-address state machine.
+#[derive(Debug)]
+pub struct Detector {
+    policy: Policy,
+    addrs: HashMap<IpAddr, AddrState>,
+    conns: HashMap<(IpAddr, u16), ConnState>,
+    trusted: HashMap<IpAddr, i64>,
+    /// Addresses already banned: their further events change nothing until unbanned.
+    banned: std::collections::HashSet<IpAddr>,
+    latest_ms: i64,
+    observed: u64,
+}
+
+impl Detector {
+    pub fn new(policy: Policy) -> Detector {
+        Detector {
+            policy,
+            addrs: HashMap::new(),
+            conns: HashMap::new(),
+            trusted: HashMap::new(),
+            banned: Default::default(),
+            latest_ms: i64::MIN,
+            observed: 0,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Marks addresses as already banned (from the store), so they are not decided again.
+    pub fn set_banned(&mut self, addrs: impl IntoIterator<Item = IpAddr>) {
+        self.banned = addrs.into_iter().collect();
+    }
+
+    /// Restores windows saved by an earlier run.
+    pub fn restore_history(&mut self, history: impl IntoIterator<Item = (IpAddr, Vec<Mark>)>) {
+        for (addr, mut marks) in history {
+            marks.truncate(MAX_MARKS);
+            self.addrs.entry(addr).or_default().marks = marks;
+        }
+    }
+
+    /// Restores successful logins saved by an earlier run.
+    pub fn restore_trusted(&mut self, trusted: impl IntoIterator<Item = (IpAddr, i64)>) {
+        for (addr, at) in trusted {
+            let slot = self.trusted.entry(addr).or_insert(at);
+            *slot = (*slot).max(at);
+        }
+    }
+
+    /// The windows worth saving: marks that can still count at log time `now_ms`.
+    pub fn history(&self, now_ms: i64) -> Vec<(IpAddr, Vec<Mark>)> {
+        let horizon = now_ms.saturating_sub(self.policy.window_ms);
+        let mut out: Vec<(IpAddr, Vec<Mark>)> = self
+            .addrs
+            .iter()
+            .filter_map(|(addr, st)| {
+                let marks: Vec<Mark> = st
+                    .marks
+                    .iter()
+                    .copied()
+                    .filter(|m| m.at_ms > horizon)
+                    .collect();
+                (!marks.is_empty()).then_some((*addr, marks))
+            })
+            .collect();
+        out.sort_by_key(|(addr, _)| *addr);
+        out
+    }
+
+    /// Successful logins still inside the trust period at `now_ms`.
+    pub fn trusted(&self, now_ms: i64) -> Vec<(IpAddr, i64)> {
+        let mut out: Vec<(IpAddr, i64)> = self
+            .trusted
+            .iter()
+            .filter(|(_, at)| {
+                self.policy.trust_ms > 0 && **at > now_ms.saturating_sub(self.policy.trust_ms)
+            })
+            .map(|(a, t)| (*a, *t))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The latest log time seen (or `i64::MIN` before any event).
+    pub fn latest_ms(&self) -> i64 {
+        self.latest_ms
+    }
+
+    /// The current score of `addr` at log time `now_ms`.
+    pub fn score(&self, addr: IpAddr, now_ms: i64) -> u32 {
+        let horizon = now_ms.saturating_sub(self.policy.window_ms);
+        self.addrs
+            .get(&addr)
+            .map(|st| {
+                st.marks
+                    .iter()
+                    .filter(|m| m.at_ms > horizon)
+                    .map(|m| m.points)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Why `addr` must never be banned at log time `at_ms`, if it must not.
+    pub fn exemption(&self, addr: IpAddr, at_ms: i64) -> Option<Exemption> {
+        if addr.is_loopback() || addr.is_unspecified() {
+            return Some(Exemption::Loopback);
+        }
+        if self.policy.local.contains(&addr) {
+            return Some(Exemption::LocalAddress);
+        }
+        if self.policy.session_client == Some(addr) {
+            return Some(Exemption::SshSession);
+        }
+        if let Some(net) = self.policy.allowlist.find(addr) {
+            return Some(Exemption::Allowlisted(*net));
+        }
+        if self.policy.trust_ms > 0
+            && let Some(&login) = self.trusted.get(&addr)
+            && at_ms.saturating_sub(login) <= self.policy.trust_ms
+        {
+            return Some(Exemption::TrustedLogin(login));
+        }
+        None
+    }
+
+    fn weight(&self, ev: &Event<'_>) -> u32 {
+        let w = &self.policy.weights;
+        match ev.kind {
+            Kind::Success => 0,
+            Kind::Probe => w.probe,
+            Kind::InvalidUser => w.invalid_user,
+            Kind::AuthFailure => {
+                if ev.msg == Msg::Failed && ev.method == Some(Method::Publickey) {
+                    w.publickey
+                } else if ev.user == Some(b"root".as_slice()) || ev.msg == Msg::RootRefused {
+                    w.root
+                } else {
+                    w.auth_failure
+                }
+            }
+        }
+    }
+
+    /// Feeds one event that happened at log time `at_ms` (the caller substitutes the time
+    /// of reading for lines without a timestamp).
+    pub fn observe(&mut self, ev: &Event<'_>, at_ms: i64) -> Option<Decision> {
+        self.latest_ms = self.latest_ms.max(at_ms);
+        self.observed += 1;
+        if self.observed.is_multiple_of(1 << 16) {
+            self.prune();
+        }
+        let addr = ev.addr;
+        if ev.kind == Kind::Success {
+            return self.login(ev, at_ms);
+        }
+        let full = self.weight(ev).saturating_mul(ev.count.max(1));
+        let points = self.dedup(ev, at_ms, full);
+        if points == 0 || self.banned.contains(&addr) {
+            return None;
+        }
+        let window = self.policy.window_ms;
+        let threshold = self.policy.threshold;
+        let st = self.addrs.entry(addr).or_default();
+        let horizon = at_ms.saturating_sub(window);
+        st.marks.retain(|m| m.at_ms > horizon);
+        if st.marks.len() >= MAX_MARKS {
+            st.marks.remove(0);
+        }
+        st.marks.push(Mark {
+            at_ms,
+            points,
+            kind: ev.kind,
+        });
+        let score: u32 = st.marks.iter().map(|m| m.points).sum();
+        if score < threshold {
+            return None;
+        }
+        let mut offender = Offender {
+            addr,
+            score,
+            by_kind: [0; 4],
+            first_ms: at_ms,
+            last_ms: at_ms,
+        };
+        for m in &st.marks {
+            offender.by_kind[m.kind.index()] += 1;
+            offender.first_ms = offender.first_ms.min(m.at_ms);
+            offender.last_ms = offender.last_ms.max(m.at_ms);
+        }
+        // The window starts over either way: a spared address is reported once per
+        // threshold crossing, not once per line.
+        st.marks.clear();
+        match self.exemption(addr, at_ms) {
+            Some(why) => Some(Decision::Spared(offender, why)),
+            None => {
+                self.banned.insert(addr);
+                Some(Decision::Ban(offender))
+            }
+        }
+    }
+
+    fn login(&mut self, ev: &Event<'_>, at_ms: i64) -> Option<Decision> {
+        let addr = ev.addr;
+        if let Some(port) = ev.port {
+            let conn = self.conns.entry((addr, port)).or_default();
+            conn.success = true;
+            conn.last_ms = at_ms;
+        }
+        if self.policy.trust_ms > 0 {
+            let slot = self.trusted.entry(addr).or_insert(at_ms);
+            *slot = (*slot).max(at_ms);
+        }
+        let score = self.score(addr, at_ms);
+        if let Some(st) = self.addrs.get_mut(&addr) {
+            st.marks.clear();
+        }
+        (score > 0).then_some(Decision::LoginAfterFailures { addr, score, at_ms })
+    }
+
+    /// How many of `full` points this line adds, given what the same connection already
+    /// counted.
+    fn dedup(&mut self, ev: &Event<'_>, at_ms: i64, full: u32) -> u32 {
+        let addr = ev.addr;
+        let role = ev.msg.role();
+        let port = match (ev.port, role) {
+            (Some(p), _) => p,
+            // PAM lines carry no port: attach them to the address's latest connection.
+            (None, Role::Pam) => match self.addrs.get(&addr) {
+                Some(st) if at_ms.saturating_sub(st.last_port_ms) <= PAM_ATTACH_MS => st.last_port,
+                _ => 0,
+            },
+            (None, _) => 0,
+        };
+        if port != 0 {
+            let st = self.addrs.entry(addr).or_default();
+            st.last_port = port;
+            st.last_port_ms = at_ms;
+        }
+        let conn = self.conns.entry((addr, port)).or_default();
+        conn.last_ms = at_ms;
+        match role {
+            Role::Opening => {
+                if conn.counted {
+                    0
+                } else {
+                    conn.counted = true;
+                    conn.credit = full;
+                    full
+                }
+            }
+            Role::Pam => {
+                if conn.credit > 0 {
+                    // Already counted by `Invalid user` or an earlier PAM line of this
+                    // attempt; the `Failed` line will consume the credit.
+                    0
+                } else {
+                    conn.counted = true;
+                    conn.credit = full;
+                    full
+                }
+            }
+            Role::Attempt => {
+                conn.counted = true;
+                let mut credit = std::mem::take(&mut conn.credit);
+                if credit == 0 && port != 0 {
+                    // A PAM line logged before the port was known (keyboard-interactive
+                    // runs PAM in a forked process) may hold the credit.
+                    if let Some(anon) = self.conns.get_mut(&(addr, 0))
+                        && at_ms.saturating_sub(anon.last_ms) <= PAM_ATTACH_MS
+                    {
+                        credit = std::mem::take(&mut anon.credit);
+                    }
+                }
+                full.saturating_sub(credit)
+            }
+            Role::Closing => {
+                if conn.counted || conn.success {
+                    0
+                } else {
+                    conn.counted = true;
+                    full
+                }
+            }
+        }
+    }
+
+    /// Forgets connections and windows that can no longer matter, so memory follows the
+    /// number of active addresses, not the length of the log.
+    pub fn prune(&mut self) {
+        let now = self.latest_ms;
+        let conn_horizon = now.saturating_sub(CONN_TTL_MS);
+        self.conns.retain(|_, c| c.last_ms > conn_horizon);
+        let horizon = now.saturating_sub(self.policy.window_ms);
+        self.addrs.retain(|_, st| {
+            st.marks.retain(|m| m.at_ms > horizon);
+            !st.marks.is_empty() || st.last_port_ms > conn_horizon
+        });
+        if self.policy.trust_ms > 0 {
+            let trust_horizon = now.saturating_sub(self.policy.trust_ms);
+            self.trusted.retain(|_, at| *at > trust_horizon);
+        }
+    }
+
+    /// How many addresses have state (for the summary and memory checks).
+    pub fn tracked(&self) -> usize {
+        self.addrs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Method;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn ev(
+        msg: Msg,
+        kind: Kind,
+        addr: &str,
+        port: Option<u16>,
+        user: Option<&'static str>,
+    ) -> Event<'static> {
+        Event {
+            time: None,
+            kind,
+            msg,
+            addr: ip(addr),
+            port,
+            user: user.map(str::as_bytes),
+            method: (msg == Msg::Failed || msg == Msg::Accepted).then_some(Method::Password),
+            count: 1,
+            pid: Some(100),
+        }
+    }
+
+    fn failed(addr: &str, port: u16, user: &'static str) -> Event<'static> {
+        ev(Msg::Failed, Kind::AuthFailure, addr, Some(port), Some(user))
+    }
+
+    const SEC: i64 = 1000;
+
+    #[test]
+    fn five_failures_in_the_window_ban() {
+        let mut d = Detector::new(Policy::default());
+        for i in 0..4 {
+            assert_eq!(
+                d.observe(
+                    &failed("203.0.113.5", 40000 + i, "alice"),
+                    i64::from(i) * SEC
+                ),
+                None
+            );
+        }
+        match d.observe(&failed("203.0.113.5", 40010, "alice"), 5 * SEC) {
+            Some(Decision::Ban(o)) => {
+                assert_eq!(o.addr, ip("203.0.113.5"));
+                assert_eq!(o.score, 500);
+                assert_eq!(o.by_kind[Kind::AuthFailure.index()], 5);
+            }
+            other => panic!("expected a ban, got {other:?}"),
+        }
+        // Banned once: further failures decide nothing new.
+        assert_eq!(
+            d.observe(&failed("203.0.113.5", 40011, "alice"), 6 * SEC),
+            None
+        );
+    }
+
+    #[test]
+    fn failures_spread_wider_than_the_window_do_not_ban() {
+        let mut d = Detector::new(Policy::default());
+        for i in 0..20 {
+            // One failure every three minutes: never five inside ten minutes.
+            let out = d.observe(
+                &failed("203.0.113.6", 40000 + i, "alice"),
+                i64::from(i) * 180 * SEC,
+            );
+            assert_eq!(out, None, "failure {i}");
+        }
+    }
+
+    #[test]
+    fn root_and_invalid_users_weigh_more() {
+        let mut d = Detector::new(Policy::default());
+        // 1.5 per attempt on root: the fourth reaches 6.0 >= 5.0.
+        for i in 0..3 {
+            assert_eq!(
+                d.observe(
+                    &failed("198.51.100.1", 1000 + i, "root"),
+                    i64::from(i) * SEC
+                ),
+                None
+            );
+        }
+        assert!(matches!(
+            d.observe(&failed("198.51.100.1", 1100, "root"), 4 * SEC),
+            Some(Decision::Ban(_))
+        ));
+    }
+
+    #[test]
+    fn publickey_failures_of_an_existing_user_weigh_little() {
+        let mut d = Detector::new(Policy::default());
+        let mut e = failed("198.51.100.2", 2000, "git");
+        e.method = Some(Method::Publickey);
+        for i in 0..20 {
+            e.port = Some(2000 + i);
+            assert_eq!(d.observe(&e, i64::from(i) * SEC), None, "key {i}");
+        }
+    }
+
+    #[test]
+    fn one_attempt_logged_in_four_lines_counts_once() {
+        let mut d = Detector::new(Policy::default());
+        let a = "192.0.2.10";
+        let lines = [
+            ev(
+                Msg::InvalidUser,
+                Kind::InvalidUser,
+                a,
+                Some(5000),
+                Some("admin"),
+            ),
+            ev(Msg::PamUnix, Kind::AuthFailure, a, None, None),
+            ev(Msg::Failed, Kind::InvalidUser, a, Some(5000), Some("admin")),
+            ev(
+                Msg::Disconnected,
+                Kind::InvalidUser,
+                a,
+                Some(5000),
+                Some("admin"),
+            ),
+        ];
+        for l in &lines {
+            d.observe(l, SEC);
+        }
+        assert_eq!(d.score(ip(a), SEC), 150);
+    }
+
+    #[test]
+    fn every_failed_line_of_a_connection_counts() {
+        let mut d = Detector::new(Policy {
+            threshold: 10_000,
+            ..Policy::default()
+        });
+        let a = "192.0.2.11";
+        d.observe(
+            &ev(
+                Msg::InvalidUser,
+                Kind::InvalidUser,
+                a,
+                Some(5001),
+                Some("admin"),
+            ),
+            SEC,
+        );
+        for _ in 0..3 {
+            d.observe(&ev(Msg::PamUnix, Kind::AuthFailure, a, None, None), SEC);
+            d.observe(
+                &ev(Msg::Failed, Kind::InvalidUser, a, Some(5001), Some("admin")),
+                SEC,
+            );
+        }
+        d.observe(
+            &ev(
+                Msg::MaxAuthTries,
+                Kind::InvalidUser,
+                a,
+                Some(5001),
+                Some("admin"),
+            ),
+            SEC,
+        );
+        d.observe(
+            &ev(
+                Msg::ConnectionClosed,
+                Kind::InvalidUser,
+                a,
+                Some(5001),
+                Some("admin"),
+            ),
+            SEC,
+        );
+        assert_eq!(d.score(ip(a), SEC), 3 * 150);
+    }
+
+    #[test]
+    fn keyboard_interactive_pam_in_a_forked_process_counts_once() {
+        let mut d = Detector::new(Policy {
+            threshold: 10_000,
+            ..Policy::default()
+        });
+        let a = "192.0.2.12";
+        // PAM line first, without a port (other pid), then the Failed line with the port.
+        d.observe(&ev(Msg::PamUnix, Kind::AuthFailure, a, None, None), SEC);
+        d.observe(&failed(a, 6000, "alice"), SEC);
+        assert_eq!(d.score(ip(a), SEC), 100);
+    }
+
+    #[test]
+    fn repeated_message_counts_n_times_minus_the_opening() {
+        let mut d = Detector::new(Policy {
+            threshold: 10_000,
+            ..Policy::default()
+        });
+        let mut e = failed("192.0.2.13", 7000, "alice");
+        e.count = 4;
+        d.observe(&e, SEC);
+        assert_eq!(d.score(ip("192.0.2.13"), SEC), 400);
+    }
+
+    #[test]
+    fn a_connection_that_logged_in_is_not_a_probe_when_it_closes() {
+        let mut d = Detector::new(Policy::default());
+        let a = "198.51.100.7";
+        d.observe(
+            &ev(Msg::Accepted, Kind::Success, a, Some(52100), Some("alice")),
+            SEC,
+        );
+        d.observe(
+            &ev(Msg::ConnectionClosed, Kind::Probe, a, Some(52100), None),
+            2 * SEC,
+        );
+        assert_eq!(d.score(ip(a), 2 * SEC), 0);
+    }
+
+    #[test]
+    fn exempt_addresses_are_spared_not_banned() {
+        let policy = Policy {
+            allowlist: Allowlist::new(["10.0.0.0/8".parse().unwrap()]),
+            local: vec![ip("192.0.2.1")],
+            session_client: Some(ip("198.51.100.9")),
+            ..Policy::default()
+        };
+        let mut d = Detector::new(policy);
+        let cases = [
+            ("127.0.0.1", Exemption::Loopback),
+            ("::1", Exemption::Loopback),
+            ("192.0.2.1", Exemption::LocalAddress),
+            ("198.51.100.9", Exemption::SshSession),
+            (
+                "10.1.2.3",
+                Exemption::Allowlisted("10.0.0.0/8".parse().unwrap()),
+            ),
+        ];
+        for (addr, why) in cases {
+            let mut last = None;
+            for i in 0..4 {
+                last = d.observe(&failed(addr, 100 + i, "root"), SEC);
+            }
+            match last {
+                Some(Decision::Spared(o, w)) => {
+                    assert_eq!(o.addr, ip(addr));
+                    assert_eq!(w, why);
+                }
+                other => panic!("{addr}: expected spared, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_recent_login_protects_its_owner_from_typos() {
+        let mut d = Detector::new(Policy::default());
+        let a = "198.51.100.20";
+        d.observe(
+            &ev(Msg::Accepted, Kind::Success, a, Some(1), Some("alice")),
+            0,
+        );
+        let mut last = None;
+        for i in 0..5 {
+            last = d.observe(&failed(a, 10 + i, "alice"), 3600 * SEC);
+        }
+        assert!(
+            matches!(last, Some(Decision::Spared(_, Exemption::TrustedLogin(0)))),
+            "{last:?}"
+        );
+        // After the trust period the same failures ban.
+        let later = 8 * 24 * 3600 * SEC;
+        let mut last = None;
+        for i in 0..5 {
+            last = d.observe(&failed(a, 100 + i, "alice"), later);
+        }
+        assert!(matches!(last, Some(Decision::Ban(_))), "{last:?}");
+    }
+
+    #[test]
+    fn trust_can_be_turned_off() {
+        let mut d = Detector::new(Policy {
+            trust_ms: 0,
+            ..Policy::default()
+        });
+        let a = "198.51.100.21";
+        d.observe(
+            &ev(Msg::Accepted, Kind::Success, a, Some(1), Some("alice")),
+            0,
+        );
+        let mut last = None;
+        for i in 0..5 {
+            last = d.observe(&failed(a, 10 + i, "alice"), SEC);
+        }
+        assert!(matches!(last, Some(Decision::Ban(_))), "{last:?}");
+    }
+
+    #[test]
+    fn login_after_failures_is_reported() {
+        let mut d = Detector::new(Policy::default());
+        let a = "198.51.100.22";
+        d.observe(&failed(a, 10, "alice"), SEC);
+        let out = d.observe(
+            &ev(Msg::Accepted, Kind::Success, a, Some(11), Some("alice")),
+            2 * SEC,
+        );
+        assert_eq!(
+            out,
+            Some(Decision::LoginAfterFailures {
+                addr: ip(a),
+                score: 100,
+                at_ms: 2 * SEC
+            })
+        );
+    }
+
+    #[test]
+    fn history_round_trip_adds_up_across_runs() {
+        let mut first = Detector::new(Policy::default());
+        for i in 0..3 {
+            first.observe(&failed("203.0.113.30", 10 + i, "alice"), i64::from(i) * SEC);
+        }
+        let saved = first.history(3 * SEC);
+        let mut second = Detector::new(Policy::default());
+        second.restore_history(saved);
+        assert_eq!(
+            second.observe(&failed("203.0.113.30", 20, "alice"), 60 * SEC),
+            None
+        );
+        assert!(matches!(
+            second.observe(&failed("203.0.113.30", 21, "alice"), 61 * SEC),
+            Some(Decision::Ban(_))
+        ));
+    }
+
+    #[test]
+    fn already_banned_addresses_are_not_decided_again() {
+        let mut d = Detector::new(Policy::default());
+        d.set_banned([ip("203.0.113.40")]);
+        for i in 0..10 {
+            assert_eq!(
+                d.observe(&failed("203.0.113.40", 10 + i, "root"), SEC),
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn prune_forgets_idle_addresses() {
+        let mut d = Detector::new(Policy::default());
+        for i in 0..1000u32 {
+            let addr = std::net::Ipv4Addr::from(0xCB00_7100 + i).to_string();
+            d.observe(&failed(&addr, 10, "alice"), 0);
+        }
+        assert_eq!(d.tracked(), 1000);
+        d.observe(&failed("192.0.2.99", 10, "alice"), 3600 * SEC);
+        d.prune();
+        assert_eq!(d.tracked(), 1);
+    }
+}
