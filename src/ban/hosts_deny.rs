@@ -1,1 +1,0 @@
-//! hosts.deny backend (placeholder until the hosts.deny task lands).

@@ -1,1 +1,0 @@
-//! source: reading log lines (placeholder until the source task lands).
