@@ -1,0 +1,379 @@
+//! source: reading log lines from files and streams, and resuming a file where the last
+//! run stopped even when it was rotated (renamed, compressed, copied and truncated).
+//!
+//! Owns: splitting bytes into lines (never assuming UTF-8, capping line length, one
+//! reusable buffer), the [`Cursor`] that identifies a position in a log file, and finding
+//! that file again among its rotated siblings. Must not: parse lines, decide anything,
+//! touch the store (the caller saves the returned cursor, after handling the lines), or
+//! run external programs (`.gz` is read with flate2).
+//!
+//! Every line is delivered exactly once across runs provided the caller saves the
+//! returned cursor only after handling every line of that call, and rotation kept the
+//! unread part in a sibling named like `PATH.1`, `PATH.2.gz`, `PATH-20261127`.
+
+mod rotate;
+mod split;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use split::{Splitter, Tail};
+
+/// A line as read: its bytes without the `\n` (and without a `\r` before it), never
+/// assumed to be UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// At most 64 KiB; see `truncated`.
+    pub bytes: &'a [u8],
+    /// 1-based line number in the file (or stream) being read.
+    pub number: u64,
+    /// Byte offset of the line's first byte in that file (decompressed, for `.gz`).
+    pub offset: u64,
+    /// The line was longer than the cap and `bytes` is only its beginning.
+    pub truncated: bool,
+}
+
+/// How many bytes of a file's beginning identify it across renames and compression.
+pub const HEAD_MAX: u32 = 4096;
+
+/// Where reading of one log path stopped: enough to resume exactly there, or to find the
+/// file again after rotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// Device of the file; informational, as device numbers may change across reboots.
+    pub dev: u64,
+    pub ino: u64,
+    /// Just after the last whole line consumed.
+    pub offset: u64,
+    /// Lines consumed, so numbering continues.
+    pub line: u64,
+    /// How many bytes `head_hash` covers: `HEAD_MAX`, or fewer if the file was shorter.
+    pub head_len: u32,
+    /// FNV-1a 64 of the first `head_len` bytes.
+    pub head_hash: u64,
+}
+
+/// How `read_since` found its place.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Resume {
+    /// No cursor: read from the start.
+    #[default]
+    Fresh,
+    /// Same file as last time: continued from the saved offset.
+    Continued,
+    /// The file had been rotated: the rest of `from` was read, then newer siblings, then
+    /// the new file from its start.
+    Rotated { from: PathBuf },
+    /// Same file but shorter than the saved offset (truncated or copytruncate), and no
+    /// sibling holds the old content: read from the start. Lines written between the last
+    /// run and the truncation are gone.
+    Truncated,
+    /// A different file and no sibling holds the old one: read from the start. Lines
+    /// written between the last run and the rotation may have been missed.
+    LostRotation,
+}
+
+/// What one call read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Bytes read (decompressed), including a held-back partial last line.
+    pub bytes: u64,
+    /// Lines delivered.
+    pub lines: u64,
+    /// Lines delivered cut to the cap.
+    pub truncated: u64,
+    /// Files read, in the order read.
+    pub files: Vec<PathBuf>,
+    pub resume: Resume,
+}
+
+impl ReadStats {
+    /// Lines may have been missed: the CLI should warn.
+    pub fn lost_rotation(&self) -> bool {
+        matches!(self.resume, Resume::LostRotation | Resume::Truncated)
+    }
+
+    fn add(&mut self, path: &Path, run: split::Run) {
+        self.bytes += run.bytes;
+        self.lines += run.lines;
+        self.truncated += run.truncated;
+        self.files.push(path.to_path_buf());
+    }
+}
+
+#[derive(Debug)]
+pub enum SourceError {
+    /// The log path does not exist (the caller decides whether that is an error).
+    NotFound {
+        path: PathBuf,
+    },
+    Open {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Read {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A `.gz` file that is not valid gzip, or ends early.
+    Gzip {
+        path: PathBuf,
+        source: io::Error,
+    },
+    /// A stream without a name (stdin) failed.
+    Stream {
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceError::NotFound { path } => write!(f, "{}: no such file", path.display()),
+            SourceError::Open { path, source } => {
+                write!(f, "cannot open {}: {source}", path.display())
+            }
+            SourceError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            SourceError::Gzip { path, source } => {
+                write!(f, "cannot decompress {}: {source}", path.display())
+            }
+            SourceError::Stream { source } => write!(f, "cannot read input: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SourceError::NotFound { .. } => None,
+            SourceError::Open { source, .. }
+            | SourceError::Read { source, .. }
+            | SourceError::Gzip { source, .. }
+            | SourceError::Stream { source } => Some(source),
+        }
+    }
+}
+
+/// Streams every line of `reader` (stdin, a file for `check`) to `f`, including a last
+/// line without a newline. Memory: one buffer, whatever the input.
+pub fn read_lines<R: Read>(
+    mut reader: R,
+    mut f: impl FnMut(Line<'_>),
+) -> Result<ReadStats, SourceError> {
+    let run = Splitter::new()
+        .run(&mut reader, 0, 0, Tail::Deliver, &mut f)
+        .map_err(|source| SourceError::Stream { source })?;
+    Ok(ReadStats {
+        bytes: run.bytes,
+        lines: run.lines,
+        truncated: run.truncated,
+        files: Vec::new(),
+        resume: Resume::Fresh,
+    })
+}
+
+/// Reads every line of the file at `path`, decompressing it if it is gzip (by its magic
+/// bytes, whatever its name), as `check` does for `auth.log.2.gz`.
+pub fn read_file(path: &Path, mut f: impl FnMut(Line<'_>)) -> Result<ReadStats, SourceError> {
+    let mut file = open(path)?;
+    let mut magic = [0u8; 2];
+    let n = file
+        .read_at(&mut magic, 0)
+        .map_err(|source| read_err(path, source))?;
+    let gz = n == 2 && magic == GZIP_MAGIC;
+    let mut stats = ReadStats::default();
+    let mut sp = Splitter::new();
+    let run = if gz {
+        sp.run(
+            &mut flate2::read::MultiGzDecoder::new(file),
+            0,
+            0,
+            Tail::Deliver,
+            &mut f,
+        )
+        .map_err(|source| SourceError::Gzip {
+            path: path.to_path_buf(),
+            source,
+        })?
+    } else {
+        sp.run(&mut file, 0, 0, Tail::Deliver, &mut f)
+            .map_err(|source| read_err(path, source))?
+    };
+    stats.add(path, run);
+    Ok(stats)
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// For `scan`: reads what was appended to the log at `path` since `cursor` (None: from
+/// the start), calling `f(origin, line)` where `origin` is the file actually read (a
+/// rotated sibling while finishing it). Returns the cursor of `path` to save once every
+/// line was handled.
+///
+/// The last line of `path` is held back until its newline is written; a rotated file's
+/// last line is delivered, newline or not. On error, nothing should be saved: the next
+/// run starts again from the old cursor.
+pub fn read_since(
+    path: &Path,
+    cursor: Option<&Cursor>,
+    f: impl FnMut(&Path, Line<'_>),
+) -> Result<(Cursor, ReadStats), SourceError> {
+    read_since_with(&mut Splitter::new(), path, cursor, f)
+}
+
+fn read_since_with(
+    sp: &mut Splitter,
+    path: &Path,
+    cursor: Option<&Cursor>,
+    mut f: impl FnMut(&Path, Line<'_>),
+) -> Result<(Cursor, ReadStats), SourceError> {
+    let mut live = open(path)?;
+    let meta = live.metadata().map_err(|source| read_err(path, source))?;
+    let mut stats = ReadStats::default();
+
+    let (offset, line) = match cursor {
+        None => (0, 0),
+        Some(c) => {
+            let same_ino = meta.ino() == c.ino;
+            let live_matches =
+                meta.len() >= c.offset && head_matches(&live, c).map_err(|e| read_err(path, e))?;
+            if same_ino && live_matches {
+                stats.resume = Resume::Continued;
+                (c.offset, c.line)
+            } else if let Some((from, mut reader, newer)) = rotate::find(path, c)? {
+                let run = sp
+                    .run(&mut reader, c.offset, c.line, Tail::Deliver, &mut |l| {
+                        f(&from.path, l)
+                    })
+                    .map_err(|e| from.error(e))?;
+                stats.add(&from.path, run);
+                // Oldest first, so lines come out in the order they were written.
+                for sib in newer.iter().rev() {
+                    let mut reader = sib.open()?;
+                    let run = sp
+                        .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| f(&sib.path, l))
+                        .map_err(|e| sib.error(e))?;
+                    stats.add(&sib.path, run);
+                }
+                stats.resume = Resume::Rotated { from: from.path };
+                (0, 0)
+            } else if live_matches {
+                // Same content under another inode number (restored from a backup, a
+                // file system without stable inodes): it is still our file.
+                stats.resume = Resume::Continued;
+                (c.offset, c.line)
+            } else if same_ino {
+                stats.resume = Resume::Truncated;
+                (0, 0)
+            } else {
+                stats.resume = Resume::LostRotation;
+                (0, 0)
+            }
+        }
+    };
+
+    live.seek(SeekFrom::Start(offset))
+        .map_err(|source| read_err(path, source))?;
+    let run = sp
+        .run(&mut live, offset, line, Tail::Hold, &mut |l| f(path, l))
+        .map_err(|source| read_err(path, source))?;
+    stats.add(path, run);
+    let (head_len, head_hash) = head_of(&live).map_err(|source| read_err(path, source))?;
+    let cursor = Cursor {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        offset: run.end_offset,
+        line: line + run.lines,
+        head_len,
+        head_hash,
+    };
+    Ok((cursor, stats))
+}
+
+fn open(path: &Path) -> Result<File, SourceError> {
+    File::open(path).map_err(|source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            SourceError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else {
+            SourceError::Open {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+fn read_err(path: &Path, source: io::Error) -> SourceError {
+    SourceError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// FNV-1a 64: tiny, and fixed forever (std's hasher may change between Rust releases,
+/// which would make every saved cursor look rotated).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Reads from `r` until `buf` is full or the input ends; returns how much was read.
+pub(crate) fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn read_head(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn head_of(file: &File) -> io::Result<(u32, u64)> {
+    let mut head = [0u8; HEAD_MAX as usize];
+    let n = read_head(file, &mut head)?;
+    Ok((n as u32, fnv1a(&head[..n])))
+}
+
+/// Whether `file` begins with the bytes the cursor fingerprinted.
+fn head_matches(file: &File, c: &Cursor) -> io::Result<bool> {
+    let Some(len) = head_len(c) else {
+        return Ok(false);
+    };
+    let mut head = [0u8; HEAD_MAX as usize];
+    let n = read_head(file, &mut head[..len])?;
+    Ok(n == len && fnv1a(&head[..len]) == c.head_hash)
+}
+
+/// The cursor's head length, or None for a value no cursor of ours can hold.
+pub(crate) fn head_len(c: &Cursor) -> Option<usize> {
+    (c.head_len <= HEAD_MAX).then_some(c.head_len as usize)
+}
