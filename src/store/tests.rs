@@ -1,0 +1,460 @@
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+use crate::event::Kind;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn cursor(seed: u64) -> Cursor {
+    Cursor {
+        dev: seed,
+        ino: seed + 1,
+        offset: seed * 100,
+        line: seed * 3,
+        head_len: 4096,
+        head_hash: seed ^ 0xdead_beef,
+    }
+}
+
+fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> BanRecord {
+    BanRecord {
+        addr: ip(addr),
+        banned_at,
+        expires_at,
+        offences,
+        reason: format!("{offences} offences"),
+    }
+}
+
+#[test]
+fn migrations_from_empty_create_every_table() {
+    let store = Store::open_in_memory().unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(store.cursor("/var/log/auth.log").unwrap(), None);
+    assert!(store.bans().unwrap().is_empty());
+    assert!(store.history().unwrap().is_empty());
+    assert!(store.trusted().unwrap().is_empty());
+}
+
+#[test]
+fn open_creates_private_dir_and_file_in_wal_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("state/authban");
+    let store = Store::open(&dir).unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(DB_FILE)), 0o600);
+    let journal: String = store
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+    let timeout: i64 = store
+        .conn
+        .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(timeout, 10_000);
+}
+
+#[test]
+fn reopen_keeps_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cursors = [("/var/log/auth.log".to_string(), cursor(7))];
+    let bans = [ban("192.0.2.1", 1000, Some(2000), 2)];
+    let history = [(
+        ip("2001:db8::1"),
+        vec![Mark {
+            at_ms: 5,
+            points: 3,
+            kind: Kind::InvalidUser,
+        }],
+    )];
+    {
+        let mut store = Store::open(tmp.path()).unwrap();
+        store
+            .save(&Update {
+                cursors: &cursors,
+                bans: &bans,
+                history: Some(&history),
+                trusted: &[(ip("198.51.100.7"), 42)],
+                forget_trusted_before_ms: None,
+            })
+            .unwrap();
+    }
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.cursor("/var/log/auth.log").unwrap(), Some(cursor(7)));
+    assert_eq!(store.bans().unwrap(), bans);
+    assert_eq!(store.history().unwrap(), history);
+    assert_eq!(store.trusted().unwrap(), [(ip("198.51.100.7"), 42)]);
+}
+
+#[test]
+fn u64_values_round_trip_through_i64_columns() {
+    let mut store = Store::open_in_memory().unwrap();
+    for (i, v) in [0, 1, i64::MAX as u64, 1 << 63, u64::MAX - 1, u64::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        let c = Cursor {
+            dev: v,
+            ino: v,
+            offset: v,
+            line: v,
+            head_len: 17,
+            head_hash: v,
+        };
+        let name = format!("source {i}");
+        store
+            .save(&Update {
+                cursors: &[(name.clone(), c.clone())],
+                ..Update::default()
+            })
+            .unwrap();
+        assert_eq!(store.cursor(&name).unwrap(), Some(c), "value {v:#x}");
+    }
+}
+
+#[test]
+fn cursor_upsert_replaces_the_previous_one() {
+    let mut store = Store::open_in_memory().unwrap();
+    for seed in [1, 2] {
+        store
+            .save(&Update {
+                cursors: &[("a".into(), cursor(seed)), ("b".into(), cursor(seed + 10))],
+                ..Update::default()
+            })
+            .unwrap();
+    }
+    assert_eq!(store.cursor("a").unwrap(), Some(cursor(2)));
+    assert_eq!(store.cursor("b").unwrap(), Some(cursor(12)));
+}
+
+#[test]
+fn save_is_one_transaction() {
+    let mut store = Store::open_in_memory().unwrap();
+    let before_history = [(
+        ip("192.0.2.9"),
+        vec![Mark {
+            at_ms: 1,
+            points: 1,
+            kind: Kind::AuthFailure,
+        }],
+    )];
+    store
+        .save(&Update {
+            cursors: &[("auth".into(), cursor(1))],
+            bans: &[ban("192.0.2.1", 10, Some(20), 1)],
+            history: Some(&before_history),
+            trusted: &[(ip("192.0.2.50"), 5)],
+            forget_trusted_before_ms: None,
+        })
+        .unwrap();
+
+    // The second ban expires before it starts: refused, after the cursor, the first ban
+    // and (in statement order) nothing else were written.
+    let err = store
+        .save(&Update {
+            cursors: &[("auth".into(), cursor(2))],
+            bans: &[
+                ban("192.0.2.1", 30, None, 2),
+                ban("192.0.2.2", 100, Some(50), 1),
+            ],
+            history: Some(&[]),
+            trusted: &[(ip("192.0.2.50"), 99)],
+            forget_trusted_before_ms: Some(1000),
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Sql { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("192.0.2.2"),
+        "names the record: {err}"
+    );
+
+    assert_eq!(store.cursor("auth").unwrap(), Some(cursor(1)));
+    assert_eq!(store.bans().unwrap(), [ban("192.0.2.1", 10, Some(20), 1)]);
+    assert_eq!(store.history().unwrap(), before_history);
+    assert_eq!(store.trusted().unwrap(), [(ip("192.0.2.50"), 5)]);
+}
+
+#[test]
+fn active_bans_are_permanent_or_not_yet_expired() {
+    let mut store = Store::open_in_memory().unwrap();
+    let bans = [
+        ban("192.0.2.1", 0, Some(99), 1),  // expired
+        ban("192.0.2.2", 0, Some(100), 1), // expires exactly now: over
+        ban("192.0.2.3", 0, Some(101), 1), // still on
+        ban("2001:db8::5", 0, None, 4),    // permanent
+    ];
+    store
+        .save(&Update {
+            bans: &bans,
+            ..Update::default()
+        })
+        .unwrap();
+    let active: Vec<IpAddr> = store
+        .active_bans(100)
+        .unwrap()
+        .iter()
+        .map(|b| b.addr)
+        .collect();
+    assert_eq!(active, [ip("192.0.2.3"), ip("2001:db8::5")]);
+    assert_eq!(
+        store.bans().unwrap().len(),
+        4,
+        "expired bans keep their offences"
+    );
+}
+
+#[test]
+fn ban_upsert_by_address_and_canonical_text() {
+    let mut store = Store::open_in_memory().unwrap();
+    let mapped = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 7).to_ipv6_mapped());
+    store
+        .save(&Update {
+            bans: &[BanRecord {
+                addr: mapped,
+                ..ban("192.0.2.7", 1, Some(2), 1)
+            }],
+            ..Update::default()
+        })
+        .unwrap();
+    store
+        .save(&Update {
+            bans: &[ban("192.0.2.7", 10, None, 2)],
+            ..Update::default()
+        })
+        .unwrap();
+    assert_eq!(store.bans().unwrap(), [ban("192.0.2.7", 10, None, 2)]);
+    let text: String = store
+        .conn
+        .query_row("SELECT addr FROM bans", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(text, "192.0.2.7");
+}
+
+#[test]
+fn history_is_replaced_whole_or_left_alone() {
+    let mut store = Store::open_in_memory().unwrap();
+    let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    let first = [
+        (
+            ip("192.0.2.1"),
+            vec![
+                Mark {
+                    at_ms: 30,
+                    points: 1,
+                    kind: Kind::AuthFailure,
+                },
+                Mark {
+                    at_ms: 10,
+                    points: 2,
+                    kind: Kind::AuthFailure,
+                },
+            ],
+        ),
+        (
+            v6,
+            vec![Mark {
+                at_ms: 5,
+                points: 7,
+                kind: Kind::Probe,
+            }],
+        ),
+    ];
+    store
+        .save(&Update {
+            history: Some(&first),
+            ..Update::default()
+        })
+        .unwrap();
+    let got = store.history().unwrap();
+    assert_eq!(got.len(), 2);
+    let v4 = got.iter().find(|(a, _)| *a == ip("192.0.2.1")).unwrap();
+    assert_eq!(
+        v4.1,
+        [
+            Mark {
+                at_ms: 10,
+                points: 2,
+                kind: Kind::AuthFailure
+            },
+            Mark {
+                at_ms: 30,
+                points: 1,
+                kind: Kind::AuthFailure
+            }
+        ],
+        "oldest first"
+    );
+
+    store.save(&Update::default()).unwrap();
+    assert_eq!(
+        store.history().unwrap().len(),
+        2,
+        "None leaves history alone"
+    );
+
+    let second = [(
+        ip("198.51.100.1"),
+        vec![Mark {
+            at_ms: 1,
+            points: 1,
+            kind: Kind::AuthFailure,
+        }],
+    )];
+    store
+        .save(&Update {
+            history: Some(&second),
+            ..Update::default()
+        })
+        .unwrap();
+    assert_eq!(store.history().unwrap(), second);
+}
+
+#[test]
+fn trusted_keeps_the_latest_success_and_forgets_old_ones() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .save(&Update {
+            trusted: &[(ip("192.0.2.1"), 500), (ip("192.0.2.2"), 100)],
+            ..Update::default()
+        })
+        .unwrap();
+    store
+        .save(&Update {
+            trusted: &[(ip("192.0.2.1"), 300), (ip("192.0.2.2"), 200)],
+            ..Update::default()
+        })
+        .unwrap();
+    assert_eq!(
+        store.trusted().unwrap(),
+        [(ip("192.0.2.1"), 500), (ip("192.0.2.2"), 200)]
+    );
+    store
+        .save(&Update {
+            forget_trusted_before_ms: Some(300),
+            ..Update::default()
+        })
+        .unwrap();
+    assert_eq!(store.trusted().unwrap(), [(ip("192.0.2.1"), 500)]);
+}
+
+#[test]
+fn newer_schema_is_refused_and_left_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(Store::open(tmp.path()).unwrap());
+    let path = tmp.path().join(DB_FILE);
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        conn.execute_batch("PRAGMA journal_mode = DELETE").unwrap();
+    }
+    let before = fs::read(&path).unwrap();
+    let err = Store::open(tmp.path()).unwrap_err();
+    match &err {
+        StoreError::NewerSchema {
+            path: p,
+            found,
+            supported,
+        } => {
+            assert_eq!(
+                (p, *found, *supported),
+                (&path, SCHEMA_VERSION + 1, SCHEMA_VERSION)
+            );
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), before, "file not modified");
+}
+
+#[test]
+fn corrupt_file_is_refused_naming_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(DB_FILE);
+    fs::write(&path, "this is not an SQLite database\n".repeat(200)).unwrap();
+    let err = Store::open(tmp.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("not a database"), "{msg}");
+}
+
+#[test]
+fn state_dir_that_cannot_be_created_is_an_error_naming_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("plain-file");
+    fs::write(&file, "").unwrap();
+    let dir = file.join("state");
+    let err = Store::open(&dir).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&dir.display().to_string()),
+        "{err}"
+    );
+}
+
+#[test]
+fn read_only_state_dir_is_an_error_naming_the_file() {
+    if nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: root ignores directory permissions");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o500)).unwrap();
+    let err = Store::open(tmp.path()).unwrap_err();
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains(DB_FILE), "{err}");
+}
+
+#[test]
+fn unreadable_address_in_the_table_is_reported() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .conn
+        .execute(
+            "INSERT INTO trusted (addr, last_success_ms) VALUES ('not-an-ip', 1)",
+            [],
+        )
+        .unwrap();
+    let err = store.trusted().unwrap_err();
+    assert!(err.to_string().contains("not-an-ip"), "{err}");
+}
+
+#[test]
+fn concurrent_writer_is_waited_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut a = Store::open(tmp.path()).unwrap();
+    let mut b = Store::open(tmp.path()).unwrap();
+    b.conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let tx = a
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .unwrap();
+    let handle = std::thread::spawn(move || {
+        b.save(&Update {
+            trusted: &[(ip("192.0.2.3"), 1)],
+            ..Update::default()
+        })
+        .map(|()| b)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    tx.commit().unwrap();
+    let b = handle
+        .join()
+        .unwrap()
+        .expect("the second writer waits, then succeeds");
+    assert_eq!(b.trusted().unwrap(), [(ip("192.0.2.3"), 1)]);
+    drop(a.conn.execute("SELECT 1", []));
+}
