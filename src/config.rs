@@ -1,1 +1,659 @@
-//! config (placeholder until the config task lands).
+//! Configuration: the TOML file (`/etc/authban/authban.toml` by default), its defaults, and
+//! its validation. Owns the meaning of every key; acts on none of them.
+//!
+//! Loading happens in two steps. Serde first (`deny_unknown_fields`, kebab-case keys, and
+//! domain types such as [`Duration`] and [`Cidr`] that reject bad text themselves, so the
+//! TOML span points at the offending value); then [`Config::validate`] checks what types
+//! cannot (ranges, absolute paths, the characters of daemon names). Every problem in the
+//! file is reported at once, each with its key path and line: a key that fails to
+//! deserialize is recorded and left out, and the rest is still built and validated.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use toml::de::{DeArray, DeTable, DeValue};
+
+use crate::addr::Cidr;
+use crate::ban::hosts_deny::is_valid_daemon;
+
+/// The configuration file read when no `--config` is given; its absence means defaults.
+pub const DEFAULT_PATH: &str = "/etc/authban/authban.toml";
+
+/// The whole configuration. `Default` gives the documented defaults (the values in
+/// `examples/authban.toml`).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Config {
+    pub paths: Paths,
+    pub policy: Policy,
+    pub ban: Ban,
+    pub hosts_deny: HostsDenyConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Paths {
+    /// Where the state database lives.
+    pub state_dir: PathBuf,
+    pub hosts_deny: PathBuf,
+    /// Logs to read; empty means whichever of `/var/log/auth.log` and `/var/log/secure`
+    /// exists.
+    pub logs: Vec<PathBuf>,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            state_dir: PathBuf::from("/var/lib/authban"),
+            hosts_deny: PathBuf::from("/etc/hosts.deny"),
+            logs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Policy {
+    /// The sliding window, measured in log time.
+    pub window: Duration,
+    /// An address is banned when its score inside the window reaches this.
+    pub threshold: f64,
+    /// Networks never banned (loopback, this host's addresses and the SSH_CONNECTION
+    /// client are exempt without being listed).
+    pub allowlist: Vec<Cidr>,
+    /// An address that logged in is not banned for this long; zero disables.
+    pub trust_after_login: Duration,
+    pub weights: Weights,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            window: Duration::from_secs(10 * 60),
+            threshold: 5.0,
+            allowlist: Vec::new(),
+            trust_after_login: Duration::from_secs(7 * DAY),
+            weights: Weights::default(),
+        }
+    }
+}
+
+/// The score of each kind of event.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Weights {
+    pub auth_failure: f64,
+    pub invalid_user: f64,
+    /// A failed attempt on root.
+    pub root: f64,
+    pub probe: f64,
+    /// A failed public key for an existing user: agents offer many keys, so it counts little.
+    pub publickey: f64,
+}
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights {
+            auth_failure: 1.0,
+            invalid_user: 1.5,
+            root: 1.5,
+            probe: 0.5,
+            publickey: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Ban {
+    /// How long a ban lasts.
+    pub time: Duration,
+}
+
+impl Default for Ban {
+    fn default() -> Ban {
+        Ban {
+            time: Duration::from_secs(DAY),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostsDenyConfig {
+    /// The daemon list of our hosts.deny entries.
+    pub daemons: Vec<String>,
+}
+
+impl Default for HostsDenyConfig {
+    fn default() -> HostsDenyConfig {
+        HostsDenyConfig {
+            daemons: vec!["ALL".to_owned()],
+        }
+    }
+}
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+const WEEK: u64 = 7 * DAY;
+const UNITS: [(char, u64); 5] = [
+    ('w', WEEK),
+    ('d', DAY),
+    ('h', HOUR),
+    ('m', MINUTE),
+    ('s', 1),
+];
+
+/// A span of time written as `90s`, `10m`, `1h30m`, `7d`, `2w` or `0`, in whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub const ZERO: Duration = Duration(std::time::Duration::ZERO);
+
+    pub const fn from_secs(secs: u64) -> Duration {
+        Duration(std::time::Duration::from_secs(secs))
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.is_zero()
+    }
+}
+
+/// Why a text is not a [`Duration`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurationError(String);
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` is not a duration: write numbers with units w, d, h, m, s from largest to \
+             smallest, like \"90s\", \"10m\", \"1h30m\", \"7d\", or \"0\"",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for DurationError {}
+
+impl FromStr for Duration {
+    type Err = DurationError;
+
+    fn from_str(text: &str) -> Result<Duration, DurationError> {
+        let err = || DurationError(text.to_owned());
+        if text == "0" {
+            return Ok(Duration::ZERO);
+        }
+        let mut rest = text;
+        let mut total: u64 = 0;
+        // Units must come from largest to smallest, each once: "1h30m", never "30m1h".
+        let mut next_unit = 0;
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
+            if digits == 0 || digits > 12 {
+                return Err(err());
+            }
+            let n: u64 = rest[..digits].parse().map_err(|_| err())?;
+            let unit = rest[digits..].chars().next().ok_or_else(err)?;
+            let pos = UNITS[next_unit..]
+                .iter()
+                .position(|&(u, _)| u == unit)
+                .ok_or_else(err)?;
+            let (_, secs) = UNITS[next_unit + pos];
+            next_unit += pos + 1;
+            total = n
+                .checked_mul(secs)
+                .and_then(|s| total.checked_add(s))
+                .ok_or_else(err)?;
+            rest = &rest[digits + 1..];
+        }
+        if text.is_empty() {
+            return Err(err());
+        }
+        Ok(Duration::from_secs(total))
+    }
+}
+
+impl fmt::Display for Duration {
+    /// The canonical short form: largest units first, zero parts left out (`1h30m`, `2w`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut secs = self.0.as_secs();
+        if secs == 0 {
+            return f.write_str("0");
+        }
+        for (unit, size) in UNITS {
+            if secs >= size {
+                write!(f, "{}{unit}", secs / size)?;
+                secs %= size;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Duration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like \"10m\", \"1h30m\" or \"7d\"")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
+                v.parse().map_err(E::custom)
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
+                // A bare 0 is unambiguous; any other number needs its unit.
+                if v == 0 {
+                    Ok(Duration::ZERO)
+                } else {
+                    Err(E::custom(format!(
+                        "{v} has no unit: write a string such as \"{v}s\", \"{v}m\" or \"{v}d\""
+                    )))
+                }
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
+/// One thing wrong with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key path, like `policy.weights.root` or `policy.allowlist[1]`; empty for a
+    /// syntax error that belongs to no key.
+    pub key: String,
+    /// 1-based line in the file, when the problem comes from a file.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            key: key.into(),
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    Io {
+        path: PathBuf,
+        source: io::Error,
+    },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Io { path, source } => {
+                write!(f, "cannot read configuration {}: {source}", path.display())
+            }
+            ConfigError::Invalid { path, problems } => {
+                for (i, p) in problems.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{}", path.display())?;
+                    if let Some(line) = p.line {
+                        write!(f, ":{line}")?;
+                    }
+                    if !p.key.is_empty() {
+                        write!(f, ": {}", p.key)?;
+                    }
+                    write!(f, ": {}", p.message)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Io { source, .. } => Some(source),
+            ConfigError::Invalid { .. } => None,
+        }
+    }
+}
+
+/// Loads the configuration from `path`, or from [`DEFAULT_PATH`] if it exists. Returns the
+/// file actually used (`None`: built-in defaults). A file named explicitly must exist.
+pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+    load_from(path, Path::new(DEFAULT_PATH))
+}
+
+fn load_from(
+    path: Option<&Path>,
+    default: &Path,
+) -> Result<(Config, Option<PathBuf>), ConfigError> {
+    let file = path.unwrap_or(default);
+    let bytes = match fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if path.is_none() && e.kind() == io::ErrorKind::NotFound => {
+            return Ok((Config::default(), None));
+        }
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: file.to_owned(),
+                source,
+            });
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ConfigError::Invalid {
+            path: file.to_owned(),
+            problems: vec![Problem {
+                key: String::new(),
+                line: Some(memchr::memchr_iter(b'\n', valid).count() + 1),
+                message: "the file is not UTF-8 text".to_owned(),
+            }],
+        }
+    })?;
+    parse(&text, file).map(|config| (config, Some(file.to_owned())))
+}
+
+/// Parses and validates configuration text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+    let invalid = |problems| ConfigError::Invalid {
+        path: origin.to_owned(),
+        problems,
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        // After a syntax error the table is a guess; checking its keys would only add noise.
+        let problems = syntax
+            .iter()
+            .map(|e| Problem {
+                key: String::new(),
+                line: e.span().map(|s| line_of(text, s.start)),
+                message: e.message().trim_end().to_owned(),
+            })
+            .collect();
+        return Err(invalid(problems));
+    }
+    let mut problems = Vec::new();
+    let config = build::<Config>(&doc, text, &mut problems);
+    if let Some(config) = &config {
+        for mut p in config.validate() {
+            p.line = span_of(doc.get_ref(), &p.key).map(|s| line_of(text, s.start));
+            problems.push(p);
+        }
+    }
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => {
+            problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+            Err(invalid(problems))
+        }
+    }
+}
+
+impl Config {
+    /// Checks what the types alone do not: ranges, absolute paths, daemon names. Returns
+    /// every problem (without line numbers: [`parse`] adds them).
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut absolute = |key: String, path: &Path| {
+            if !path.is_absolute() {
+                problems.push(Problem::new(
+                    key,
+                    format!("`{}` must be an absolute path", path.display()),
+                ));
+            }
+        };
+        absolute("paths.state-dir".into(), &self.paths.state_dir);
+        absolute("paths.hosts-deny".into(), &self.paths.hosts_deny);
+        for (i, log) in self.paths.logs.iter().enumerate() {
+            absolute(format!("paths.logs[{i}]"), log);
+        }
+
+        let p = &self.policy;
+        if p.window.is_zero() {
+            problems.push(Problem::new("policy.window", "must be longer than 0"));
+        }
+        if !(p.threshold.is_finite() && p.threshold > 0.0) {
+            problems.push(Problem::new(
+                "policy.threshold",
+                format!("{} must be a number above 0", p.threshold),
+            ));
+        }
+        let w = &p.weights;
+        for (name, value) in [
+            ("auth-failure", w.auth_failure),
+            ("invalid-user", w.invalid_user),
+            ("root", w.root),
+            ("probe", w.probe),
+            ("publickey", w.publickey),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                problems.push(Problem::new(
+                    format!("policy.weights.{name}"),
+                    format!("{value} must be a number of 0 or more"),
+                ));
+            }
+        }
+        if self.ban.time.is_zero() {
+            problems.push(Problem::new("ban.time", "must be longer than 0"));
+        }
+        if self.hosts_deny.daemons.is_empty() {
+            problems.push(Problem::new(
+                "hosts-deny.daemons",
+                "must name at least one daemon (\"ALL\" for every service)",
+            ));
+        }
+        for (i, d) in self.hosts_deny.daemons.iter().enumerate() {
+            // These names are written into hosts.deny: a `:` or `,` would change the rule.
+            if !is_valid_daemon(d) {
+                problems.push(Problem::new(
+                    format!("hosts-deny.daemons[{i}]"),
+                    format!(
+                        "{d:?} is not a daemon name: use ALL or letters, digits, `_`, `.`, `-`"
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+
+    /// The effective configuration as TOML, for `authban config check`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# cannot show the configuration as TOML: {e}\n"))
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() + 1
+}
+
+/// The span of the value at `key` (`a.b`, `a.b[2]`) in the document.
+fn span_of(doc: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
+    let mut table = doc;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, idx)) => (name, idx.strip_suffix(']')?.parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let value = table.get(name)?;
+        let value = match (index, value.get_ref()) {
+            (Some(i), DeValue::Array(items)) => items.get(i)?,
+            (Some(_), _) => return None,
+            (None, _) => value,
+        };
+        if parts.peek().is_none() {
+            return Some(value.span());
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// A path of keys from the document root to one value.
+type KeyPath<'i> = Vec<Spanned<toml::de::DeString<'i>>>;
+
+fn key_string(path: &[Spanned<toml::de::DeString<'_>>]) -> String {
+    path.iter()
+        .map(|k| k.get_ref().as_ref())
+        .collect::<Vec<&str>>()
+        .join(".")
+}
+
+fn try_build<T: DeserializeOwned>(
+    doc: DeTable<'_>,
+    span: Range<usize>,
+) -> Result<T, toml::de::Error> {
+    T::deserialize(Spanned::new(span, DeValue::Table(doc)).into_deserializer())
+}
+
+/// A document holding only `value` at `path` (with the spans of the original keys).
+fn only<'i>(path: &[Spanned<toml::de::DeString<'i>>], value: Spanned<DeValue<'i>>) -> DeTable<'i> {
+    let mut value = value;
+    for key in path[1..].iter().rev() {
+        let mut table = DeTable::new();
+        let span = value.span();
+        table.insert(key.clone(), value);
+        value = Spanned::new(span, DeValue::Table(table));
+    }
+    let mut root = DeTable::new();
+    root.insert(path[0].clone(), value);
+    root
+}
+
+/// Deserializes `T` from `doc`. Every key that fails is reported as a problem and left out,
+/// so one mistake hides no other and the rest still goes through validation. `None` only
+/// if `T` cannot be built even then.
+fn build<T: DeserializeOwned>(
+    doc: &Spanned<DeTable<'_>>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    if let Ok(config) = try_build::<T>(doc.get_ref().clone(), doc.span()) {
+        return Some(config);
+    }
+    let mut bad = Vec::new();
+    find_bad::<T>(doc.get_ref(), &mut Vec::new(), text, problems, &mut bad);
+    let mut pruned = doc.get_ref().clone();
+    for path in &bad {
+        remove(&mut pruned, path);
+    }
+    match try_build::<T>(pruned, doc.span()) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            problems.push(problem_from(String::new(), &e, text, None));
+            None
+        }
+    }
+}
+
+fn problem_from(
+    key: String,
+    e: &toml::de::Error,
+    text: &str,
+    fallback: Option<Range<usize>>,
+) -> Problem {
+    Problem {
+        key,
+        line: e.span().or(fallback).map(|s| line_of(text, s.start)),
+        message: e.message().trim_end().to_owned(),
+    }
+}
+
+fn find_bad<'i, T: DeserializeOwned>(
+    table: &DeTable<'i>,
+    path: &mut KeyPath<'i>,
+    text: &str,
+    problems: &mut Vec<Problem>,
+    bad: &mut Vec<KeyPath<'i>>,
+) {
+    for (key, value) in table.iter() {
+        path.push(key.clone());
+        let span = value.span();
+        let attempt = |v: DeValue<'i>| {
+            try_build::<T>(only(path, Spanned::new(span.clone(), v)), span.clone())
+        };
+        if let Err(e) = attempt(value.get_ref().clone()) {
+            match value.get_ref() {
+                // The table itself is welcome; the trouble is inside it.
+                DeValue::Table(inner) if attempt(DeValue::Table(DeTable::new())).is_ok() => {
+                    find_bad::<T>(inner, path, text, problems, bad);
+                }
+                // An array is welcome; report each bad element, and drop the whole array.
+                DeValue::Array(items) if attempt(DeValue::Array(DeArray::new())).is_ok() => {
+                    for (i, item) in items.iter().enumerate() {
+                        let one: DeArray<'i> = std::iter::once(item.clone()).collect();
+                        if let Err(e) = attempt(DeValue::Array(one)) {
+                            // toml gives the array's span here; the element's is more useful.
+                            problems.push(Problem {
+                                key: format!("{}[{i}]", key_string(path)),
+                                line: Some(line_of(text, item.span().start)),
+                                message: e.message().trim_end().to_owned(),
+                            });
+                        }
+                    }
+                    bad.push(path.clone());
+                }
+                _ => {
+                    // Unknown keys are reported at the key, bad values at the value.
+                    let fallback = if e.message().starts_with("unknown field") {
+                        key.span()
+                    } else {
+                        span.clone()
+                    };
+                    problems.push(problem_from(key_string(path), &e, text, Some(fallback)));
+                    bad.push(path.clone());
+                }
+            }
+        }
+        path.pop();
+    }
+}
+
+fn remove(table: &mut DeTable<'_>, path: &[Spanned<toml::de::DeString<'_>>]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut table = table;
+    for key in parents {
+        match table.get_mut(key.get_ref().as_ref()).map(|v| v.get_mut()) {
+            Some(DeValue::Table(t)) => table = t,
+            _ => return,
+        }
+    }
+    table.remove(last.get_ref().as_ref());
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! Tests of what a user sees: defaults, every problem reported with key and line.
+
+use super::*;
+
+fn origin() -> &'static Path {
+    Path::new("/etc/authban/authban.toml")
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match parse(text, origin()) {
+        Err(ConfigError::Invalid { problems, .. }) => problems,
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+fn keys_lines(text: &str) -> Vec<(String, Option<usize>)> {
+    problems(text)
+        .into_iter()
+        .map(|p| (p.key, p.line))
+        .collect()
+}
+
+#[test]
+fn defaults_are_the_documented_values() {
+    let c = Config::default();
+    assert_eq!(c.paths.state_dir, Path::new("/var/lib/authban"));
+    assert_eq!(c.paths.hosts_deny, Path::new("/etc/hosts.deny"));
+    assert!(c.paths.logs.is_empty());
+    assert_eq!(c.policy.window, Duration::from_secs(600));
+    assert_eq!(c.policy.threshold, 5.0);
+    assert_eq!(c.policy.trust_after_login, Duration::from_secs(7 * 86400));
+    assert_eq!(c.policy.weights.invalid_user, 1.5);
+    assert_eq!(c.policy.weights.publickey, 0.2);
+    assert_eq!(c.ban.time, Duration::from_secs(86400));
+    assert_eq!(c.hosts_deny.daemons, ["ALL"]);
+    assert!(c.validate().is_empty());
+    assert_eq!(parse("", origin()).unwrap(), c);
+}
+
+#[test]
+fn missing_default_file_means_defaults_but_missing_explicit_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let absent = dir.path().join("authban.toml");
+    let (config, used) = load_from(None, &absent).unwrap();
+    assert_eq!(config, Config::default());
+    assert_eq!(used, None);
+    let err = load_from(Some(&absent), Path::new("/nonexistent")).unwrap_err();
+    assert!(matches!(err, ConfigError::Io { .. }));
+    assert!(err.to_string().contains("authban.toml"), "{err}");
+}
+
+#[test]
+fn load_reads_the_given_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a.toml");
+    fs::write(&file, "[ban]\ntime = \"2h\"\n").unwrap();
+    let (config, used) = load_from(Some(&file), Path::new("/nonexistent")).unwrap();
+    assert_eq!(config.ban.time, Duration::from_secs(7200));
+    assert_eq!(used.as_deref(), Some(file.as_path()));
+    // The default path is used when present.
+    let (config, used) = load_from(None, &file).unwrap();
+    assert_eq!(config.ban.time, Duration::from_secs(7200));
+    assert_eq!(used.as_deref(), Some(file.as_path()));
+    // Not UTF-8: one problem with its line.
+    fs::write(&file, b"[ban]\n# caf\xe9\n").unwrap();
+    let err = load_from(Some(&file), Path::new("/nonexistent")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("{}:2: the file is not UTF-8 text", file.display())
+    );
+}
+
+#[test]
+fn example_config_is_complete_and_at_defaults() {
+    let text = include_str!("../../examples/authban.toml");
+    assert_eq!(
+        parse(text, Path::new("examples/authban.toml")).unwrap(),
+        Config::default()
+    );
+    // Every key of the effective configuration appears, uncommented, in the example.
+    for line in Config::default().to_toml().lines() {
+        if let Some((key, _)) = line.split_once(" = ") {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                "{key} missing from the example"
+            );
+        }
+    }
+}
+
+#[test]
+fn full_config_parses() {
+    let text = r#"
+[paths]
+state-dir = "/srv/authban"
+hosts-deny = "/etc/hosts.deny.d/authban"
+logs = ["/var/log/auth.log", "/var/log/auth.log.1"]
+
+[policy]
+window = "1h30m"
+threshold = 3
+allowlist = ["192.0.2.0/24", "2001:db8::1", "::ffff:198.51.100.7"]
+trust-after-login = "0"
+
+[policy.weights]
+auth-failure = 2
+root = 0.0
+
+[ban]
+time = "2w"
+
+[hosts-deny]
+daemons = ["sshd", "sshd-session"]
+"#;
+    let c = parse(text, origin()).unwrap();
+    assert_eq!(c.paths.logs.len(), 2);
+    assert_eq!(c.policy.window, Duration::from_secs(5400));
+    assert_eq!(c.policy.threshold, 3.0);
+    assert_eq!(c.policy.allowlist.len(), 3);
+    assert!(c.policy.allowlist[2].contains("198.51.100.7".parse().unwrap()));
+    assert!(c.policy.trust_after_login.is_zero());
+    assert_eq!(c.policy.weights.auth_failure, 2.0);
+    assert_eq!(c.policy.weights.root, 0.0);
+    assert_eq!(c.policy.weights.probe, 0.5, "unset keys keep their default");
+    assert_eq!(c.ban.time, Duration::from_secs(14 * 86400));
+    assert_eq!(c.hosts_deny.daemons, ["sshd", "sshd-session"]);
+    // The effective configuration round-trips.
+    assert_eq!(parse(&c.to_toml(), origin()).unwrap(), c);
+}
+
+#[test]
+fn durations_parse_and_print_canonically() {
+    for (text, secs, canonical) in [
+        ("0", 0, "0"),
+        ("90s", 90, "1m30s"),
+        ("10m", 600, "10m"),
+        ("1h30m", 5400, "1h30m"),
+        ("7d", 604800, "1w"),
+        ("2w", 1209600, "2w"),
+        ("1w2d3h4m5s", 788645, "1w2d3h4m5s"),
+        ("0s", 0, "0"),
+        ("36h", 129600, "1d12h"),
+    ] {
+        let d: Duration = text.parse().unwrap();
+        assert_eq!(d, Duration::from_secs(secs), "{text}");
+        assert_eq!(d.to_string(), canonical, "{text}");
+        assert_eq!(canonical.parse::<Duration>().unwrap(), d);
+    }
+    for bad in [
+        "",
+        "10",
+        "m",
+        "10x",
+        "1.5h",
+        "-1m",
+        "30m1h",
+        "1h1h",
+        " 10m",
+        "10m ",
+        "10 m",
+        "1H",
+        "99999999999999w",
+    ] {
+        assert!(bad.parse::<Duration>().is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn bad_duration_reports_key_and_line() {
+    let p = problems("[policy]\nthreshold = 4.0\nwindow = \"10 minutes\"\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "policy.window");
+    assert_eq!(p[0].line, Some(3));
+    assert!(
+        p[0].message.contains("`10 minutes` is not a duration"),
+        "{}",
+        p[0].message
+    );
+    // A bare number other than 0 asks for a unit.
+    let p = problems("[ban]\ntime = 600\n");
+    assert_eq!((p[0].key.as_str(), p[0].line), ("ban.time", Some(2)));
+    assert!(p[0].message.contains("\"600s\""), "{}", p[0].message);
+    assert_eq!(
+        parse("[policy]\ntrust-after-login = 0\n", origin())
+            .unwrap()
+            .policy
+            .trust_after_login,
+        Duration::ZERO
+    );
+}
+
+#[test]
+fn unknown_keys_are_reported_with_path_and_line() {
+    assert_eq!(
+        keys_lines(
+            "[policy]\nwindow = \"5m\"\nthreshhold = 4.0\n\n[policy.weights]\nroot = 2.0\nroots = 2.0\n[banana]\nx = 1\n"
+        ),
+        [
+            ("policy.threshhold".to_owned(), Some(3)),
+            ("policy.weights.roots".to_owned(), Some(7)),
+            ("banana".to_owned(), Some(8)),
+        ]
+    );
+    let p = problems("[paths]\nlog = []\n");
+    assert!(
+        p[0].message.contains("unknown field `log`"),
+        "{}",
+        p[0].message
+    );
+}
+
+#[test]
+fn wrong_types_are_reported_with_path_and_line() {
+    assert_eq!(
+        keys_lines(
+            "[policy]\nthreshold = \"five\"\n[hosts-deny]\ndaemons = \"sshd\"\n[ban]\ntime = true\n"
+        ),
+        [
+            ("policy.threshold".to_owned(), Some(2)),
+            ("hosts-deny.daemons".to_owned(), Some(4)),
+            ("ban.time".to_owned(), Some(6)),
+        ]
+    );
+    // A table where a value belongs, and a value where a table belongs.
+    assert_eq!(
+        keys_lines("policy = 3\n[ban.time]\nx = 1\n"),
+        [
+            ("policy".to_owned(), Some(1)),
+            ("ban.time".to_owned(), Some(2))
+        ]
+    );
+}
+
+#[test]
+fn every_bad_allowlist_entry_is_reported() {
+    let p = problems(
+        "[policy]\nallowlist = [\n  \"192.0.2.0/24\",\n  \"192.0.2.0/33\",\n  \"example.com\",\n]\n",
+    );
+    let kl: Vec<_> = p.iter().map(|p| (p.key.as_str(), p.line)).collect();
+    assert_eq!(
+        kl,
+        [
+            ("policy.allowlist[1]", Some(4)),
+            ("policy.allowlist[2]", Some(5))
+        ]
+    );
+    assert!(
+        p[1].message.contains("`example.com` is not an IP address"),
+        "{}",
+        p[1].message
+    );
+}
+
+#[test]
+fn validation_problems_carry_key_and_line() {
+    let text = "\
+[paths]
+state-dir = \"var/lib/authban\"
+logs = [\"/var/log/auth.log\", \"auth.log\"]
+
+[policy]
+window = \"0\"
+threshold = -1.0
+
+[policy.weights]
+probe = nan
+root = -0.5
+
+[ban]
+time = \"0\"
+
+[hosts-deny]
+daemons = [\"sshd\", \"sshd: ALL\"]
+";
+    assert_eq!(
+        keys_lines(text),
+        [
+            ("paths.state-dir".to_owned(), Some(2)),
+            ("paths.logs[1]".to_owned(), Some(3)),
+            ("policy.window".to_owned(), Some(6)),
+            ("policy.threshold".to_owned(), Some(7)),
+            ("policy.weights.probe".to_owned(), Some(10)),
+            ("policy.weights.root".to_owned(), Some(11)),
+            ("ban.time".to_owned(), Some(14)),
+            ("hosts-deny.daemons[1]".to_owned(), Some(17)),
+        ]
+    );
+    assert_eq!(
+        keys_lines("[hosts-deny]\ndaemons = []\n"),
+        [("hosts-deny.daemons".to_owned(), Some(2))]
+    );
+    assert_eq!(
+        keys_lines("[policy]\nthreshold = inf\n"),
+        [("policy.threshold".to_owned(), Some(2))]
+    );
+}
+
+#[test]
+fn problems_in_several_sections_are_all_reported() {
+    // Serde problems and validation problems together, across sections.
+    let text = "\
+[paths]
+hosts-deny = \"relative\"
+colour = \"blue\"
+[policy]
+window = \"soon\"
+threshold = 0
+[policy.weights]
+probe = \"lots\"
+[ban]
+time = \"0\"
+[hosts-deny]
+daemons = [\"a,b\"]
+";
+    assert_eq!(
+        keys_lines(text),
+        [
+            ("paths.hosts-deny".to_owned(), Some(2)),
+            ("paths.colour".to_owned(), Some(3)),
+            ("policy.window".to_owned(), Some(5)),
+            ("policy.threshold".to_owned(), Some(6)),
+            ("policy.weights.probe".to_owned(), Some(8)),
+            ("ban.time".to_owned(), Some(10)),
+            ("hosts-deny.daemons[0]".to_owned(), Some(12)),
+        ]
+    );
+}
+
+#[test]
+fn syntax_errors_are_reported_with_lines() {
+    let p = problems("[policy]\nwindow = \"10m\"\nthreshold = = 4\n");
+    assert!(!p.is_empty());
+    assert_eq!(p[0].line, Some(3), "{p:?}");
+    let p = problems("[ban]\ntime = \"1d\"\ntime = \"2d\"\n");
+    assert_eq!(p[0].line, Some(3), "{p:?}");
+}
+
+#[test]
+fn display_lists_each_problem_on_its_own_line() {
+    let err = parse("[policy]\nthreshold = 0\n[ban]\ntime = \"0\"\n", origin()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/etc/authban/authban.toml:2: policy.threshold: 0 must be a number above 0\n\
+         /etc/authban/authban.toml:4: ban.time: must be longer than 0"
+    );
+}
