@@ -224,9 +224,9 @@ impl Store {
         {
             return Err(open_err("not a regular file".into()));
         }
-        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        // No URI flag: a state directory named `file:…` must stay a plain path.
+        let flags =
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(&path, flags).map_err(|e| open_err(e.to_string()))?;
         Store::init(conn, path, true)
@@ -285,6 +285,10 @@ impl Store {
                 msg: e.to_string(),
             }
         };
+        // The common case takes no write lock, so `status` never waits for a scan here.
+        if read_version(&self.conn).map_err(fail(SCHEMA_VERSION))? == SCHEMA_VERSION {
+            return Ok(());
+        }
         // IMMEDIATE: two runs starting together must not both apply the same step.
         let tx = self
             .conn

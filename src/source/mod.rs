@@ -10,6 +10,12 @@
 //! Every line is delivered exactly once across runs provided the caller saves the
 //! returned cursor only after handling every line of that call, and rotation kept the
 //! unread part in a sibling named like `PATH.1`, `PATH.2.gz`, `PATH-20261127`.
+//!
+//! A rotated file is recognised by its inode while it is only renamed, and by the hash
+//! of its first 4 KiB (`Cursor::head_hash`) once compressed or copied. The hash is only
+//! as good as those bytes: a file that was empty at the last run has no fingerprint, so
+//! if it was rotated *and* compressed before the next run, the newest sibling is taken
+//! for it. Log lines begin with a timestamp, so one whole line is enough.
 
 mod rotate;
 mod split;

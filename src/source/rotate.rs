@@ -81,7 +81,12 @@ impl Sibling {
         let Some(len) = head_len(c) else {
             return Ok(None);
         };
-        let mut file = super::open(&self.path)?;
+        let mut file = match super::open(&self.path) {
+            Ok(file) => file,
+            // Deleted since the listing (the oldest generation expiring): not ours to find.
+            Err(SourceError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         if !self.gz {
             let size = file.metadata().map_err(|e| self.error(e))?.len();
             if size < c.offset || !head_matches(&file, c).map_err(|e| self.error(e))? {

@@ -415,6 +415,8 @@ fn no_matching_sibling_reads_from_zero_and_says_so() {
 fn names_that_only_look_like_siblings_are_ignored() {
     let log = Log::new();
     for suffix in [
+        ".10",
+        ".0",
         ".1",
         ".old",
         ".1.bak",
@@ -432,7 +434,17 @@ fn names_that_only_look_like_siblings_are_ignored() {
         .iter()
         .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(found, ["auth.log.1", "auth.log.2.gz", "auth.log-20261127"]);
+    assert_eq!(
+        found,
+        [
+            "auth.log.0",
+            "auth.log.1",
+            "auth.log.2.gz",
+            "auth.log.10",
+            "auth.log-20261127"
+        ],
+        "numbers compare as numbers, newest first"
+    );
 }
 
 #[test]
@@ -445,7 +457,7 @@ fn missing_file_is_not_found_naming_the_path() {
 }
 
 #[test]
-fn unreadable_file_is_an_open_error() {
+fn unreadable_path_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     // A directory opens but cannot be read: a portable stand-in for EACCES under root.
     let err = read_since(dir.path(), None, |_, _| {}).unwrap_err();
@@ -453,6 +465,19 @@ fn unreadable_file_is_an_open_error() {
         err.to_string().contains(&dir.path().display().to_string()),
         "{err}"
     );
+}
+
+#[test]
+fn damaged_newer_generation_is_an_error_naming_it() {
+    let mut log = Log::new();
+    log.append(b"a1\n");
+    log.run();
+    log.append(b"a2\n");
+    log.rename_to(".2");
+    fs::write(log.sib(".1.gz"), [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff]).unwrap();
+    let err = read_since(&log.path, log.cursor.as_ref(), |_, _| {}).unwrap_err();
+    assert!(matches!(err, SourceError::Gzip { .. }), "{err:?}");
+    assert!(err.to_string().contains("auth.log.1.gz"), "{err}");
 }
 
 #[test]
