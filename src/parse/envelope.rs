@@ -1,0 +1,403 @@
+//! Envelopes: splitting a log line into its timestamp, the sshd process's pid and the
+//! message body, for every log shape we accept (openssh-messages.md §5), and refusing every
+//! line that is not from sshd.
+//!
+//! A line is sshd's only when its tag is exactly `sshd`, `sshd-session` or `sshd-auth`
+//! **with** a `[pid]`: sshd always logs with `LOG_PID`, so `logger -t sshd …` lines (no pid)
+//! are forgeries or other programs. The tag is found before any message parsing, so other
+//! programs' lines cost a timestamp check and a few byte comparisons.
+//!
+//! Accepted shapes (see the tests for one line of each):
+//! RFC 3164 (host optional, FQDN host, padded or unpadded day, journalctl `short` and
+//! `short-precise`), RFC 3339 (rsyslog; journalctl `short-iso[-precise]`, with or without the
+//! offset's colon), journalctl `short-full` and `short-unix`, raw datagrams with a `<PRI>`
+//! prefix, RFC 5424, busybox's `facility.level` field, FreeBSD's `<4.3>`/`<auth.info>` field,
+//! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
+//! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
+
+use super::time::{self, RawTime};
+
+/// The parts of a line that belong to the log, not to sshd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Envelope<'a> {
+    pub time: Option<RawTime>,
+    pub pid: Option<u32>,
+    pub body: &'a [u8],
+}
+
+/// How many tokens may stand between the timestamp and the tag: a host name and a facility
+/// field (busybox `auth.info`, FreeBSD `<4.3>`).
+const MAX_SKIPPED: usize = 2;
+
+/// Splits `line` (no line end) or says it is not an sshd line.
+pub(crate) fn split(line: &[u8]) -> Option<Envelope<'_>> {
+    match *line.first()? {
+        b'<' => {
+            let rest = pri(line)?;
+            if let Some(rest) = rest.strip_prefix(b"1 ") {
+                return rfc5424(rest);
+            }
+            let (time, rest) = timestamp(rest)?;
+            tagged(Some(time), rest)
+        }
+        b'0'..=b'9' => {
+            let (time, rest) = timestamp(line)?;
+            tagged(Some(time), rest)
+        }
+        // journalctl's `-- Boot … --`, `-- No entries --`, `-- Logs begin … --`.
+        b'-' => None,
+        b'A'..=b'Z' => match timestamp(line) {
+            Some((time, rest)) => tagged(Some(time), rest),
+            None => untimed(line),
+        },
+        _ => untimed(line),
+    }
+}
+
+/// `<PRI>`: one to three digits.
+fn pri(line: &[u8]) -> Option<&[u8]> {
+    let close = line.iter().take(5).position(|&c| c == b'>')?;
+    let digits = &line[1..close];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(&line[close + 1..])
+}
+
+/// Any timestamp form at the start of `b`, and the rest after its separating space.
+fn timestamp(b: &[u8]) -> Option<(RawTime, &[u8])> {
+    match *b.first()? {
+        b'0'..=b'9' => {
+            if b.get(4) == Some(&b'-') {
+                let (t, rest) = time::parse_rfc3339(b)?;
+                Some((t, rest.strip_prefix(b" ")?))
+            } else {
+                time::parse_unix(b)
+            }
+        }
+        _ => time::parse_rfc3164(b).or_else(|| time::parse_short_full(b)),
+    }
+}
+
+/// After the timestamp: `[host] [facility] tag[pid]: body`.
+fn tagged(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
+    for _ in 0..=MAX_SKIPPED {
+        while let [b' ', tail @ ..] = rest {
+            rest = tail;
+        }
+        let end = memchr::memchr(b' ', rest)?;
+        let token = &rest[..end];
+        if token.last() == Some(&b':') && !is_ipv6_host(token) {
+            let pid = sshd_tag(token)?;
+            return Some(Envelope {
+                time,
+                pid: Some(pid),
+                body: body(&rest[end + 1..])?,
+            });
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
+/// A host token written as an IPv6 address may end in `:` (`2001:db8::`); a tag never holds
+/// a colon before its last byte.
+fn is_ipv6_host(token: &[u8]) -> bool {
+    !token.ends_with(b"]:") && memchr::memchr(b':', &token[..token.len() - 1]).is_some()
+}
+
+/// `name[pid]:` with an sshd name: the pid. Anything else is another program.
+fn sshd_tag(token: &[u8]) -> Option<u32> {
+    let inner = token.strip_suffix(b"]:")?;
+    let open = memchr::memchr(b'[', inner)?;
+    if !matches!(&inner[..open], b"sshd" | b"sshd-session" | b"sshd-auth") {
+        return None;
+    }
+    decimal_u32(&inner[open + 1..])
+}
+
+fn decimal_u32(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    digits.iter().try_fold(0u32, |acc, &c| {
+        acc.checked_mul(10)?.checked_add(u32::from(c - b'0'))
+    })
+}
+
+/// The message after the tag: drops Solaris's `[ID 800047 auth.info] ` message-id prefix,
+/// which syslogd adds, not sshd. An empty message is not an event.
+fn body(b: &[u8]) -> Option<&[u8]> {
+    let b = match b.strip_prefix(b"[ID ") {
+        Some(rest) => {
+            let close = rest.iter().take(64).position(|&c| c == b']')?;
+            rest[close + 1..].strip_prefix(b" ")?
+        }
+        None => b,
+    };
+    if b.is_empty() { None } else { Some(b) }
+}
+
+/// A line with no timestamp: fail2ban's journal form `host sshd[pid]: message`, a bare
+/// `sshd[pid]: message`, or else bare `sshd -E` output, which is the whole line.
+fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
+    let first_end = memchr::memchr(b' ', line);
+    let first = &line[..first_end.unwrap_or(line.len())];
+    if first.ends_with(b"]:") {
+        return Some(Envelope {
+            time: None,
+            pid: Some(sshd_tag(first)?),
+            body: body(&line[first_end? + 1..])?,
+        });
+    }
+    if let Some(fe) = first_end {
+        let rest = &line[fe + 1..];
+        if let Some(second_end) = memchr::memchr(b' ', rest) {
+            let second = &rest[..second_end];
+            if second.ends_with(b"]:") {
+                return Some(Envelope {
+                    time: None,
+                    pid: Some(sshd_tag(second)?),
+                    body: body(&rest[second_end + 1..])?,
+                });
+            }
+        }
+    }
+    // Bare `sshd -E` output. A line here may be a fragment forged with a raw LF in a user
+    // name (§4.6); we cannot tell it from a genuine one, so the file itself is the trust
+    // boundary.
+    Some(Envelope {
+        time: None,
+        pid: None,
+        body: line,
+    })
+}
+
+/// RFC 5424 after `<PRI>1 `: `TIMESTAMP HOST APP-NAME PROCID MSGID SD MSG`.
+fn rfc5424(b: &[u8]) -> Option<Envelope<'_>> {
+    let (time, rest) = if let Some(rest) = b.strip_prefix(b"- ") {
+        (None, rest)
+    } else {
+        let (t, rest) = time::parse_rfc3339(b)?;
+        (Some(t), rest.strip_prefix(b" ")?)
+    };
+    let (_host, rest) = field(rest)?;
+    let (app, rest) = field(rest)?;
+    if !matches!(app, b"sshd" | b"sshd-session" | b"sshd-auth") {
+        return None;
+    }
+    // PROCID `-`: the sender gave no pid, so it is not sshd.
+    let (procid, rest) = field(rest)?;
+    let pid = decimal_u32(procid)?;
+    let (_msgid, rest) = field(rest)?;
+    let rest = structured_data(rest)?;
+    // The separating space, then rsyslog's legacy leading space (two spaces after `- -`).
+    let mut msg = rest.strip_prefix(b" ")?;
+    while let [b' ', tail @ ..] = msg {
+        msg = tail;
+    }
+    let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+    Some(Envelope {
+        time,
+        pid: Some(pid),
+        body: body(msg)?,
+    })
+}
+
+/// One space-terminated header field of RFC 5424 and the rest after the space.
+fn field(b: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr(b' ', b)?;
+    if end == 0 {
+        return None;
+    }
+    Some((&b[..end], &b[end + 1..]))
+}
+
+/// Skips STRUCTURED-DATA: `-` or one or more `[id param="value" …]` elements. Values are
+/// quoted and may hold `]` (fail2ban's corpus has `test="[brackets]"`) and escapes `\"`,
+/// `\\`, `\]`. Returns what follows the last element.
+fn structured_data(b: &[u8]) -> Option<&[u8]> {
+    if let Some(rest) = b.strip_prefix(b"-") {
+        return Some(rest);
+    }
+    let mut i = 0;
+    while b.get(i) == Some(&b'[') {
+        i += 1;
+        let mut quoted = false;
+        loop {
+            match *b.get(i)? {
+                b'\\' if quoted => i += 2,
+                b'"' => {
+                    quoted = !quoted;
+                    i += 1;
+                }
+                b']' if !quoted => {
+                    i += 1;
+                    break;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+    if i == 0 { None } else { b.get(i..) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(line: &str) -> Option<(bool, Option<u32>, String)> {
+        split(line.as_bytes()).map(|e| {
+            (
+                e.time.is_some(),
+                e.pid,
+                String::from_utf8_lossy(e.body).into_owned(),
+            )
+        })
+    }
+
+    fn ok(line: &str, pid: u32, body: &str) {
+        assert_eq!(
+            env(line),
+            Some((true, Some(pid), body.to_owned())),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn syslog_file_forms() {
+        ok("Nov 24 12:00:07 gw1 sshd[2501]: Failed x", 2501, "Failed x");
+        ok(
+            "Nov  4 09:15:02 gw1 sshd[2510]: Invalid x",
+            2510,
+            "Invalid x",
+        );
+        ok(
+            "Feb 7 16:01:07 linux-m899 sshd[5106]: User x",
+            5106,
+            "User x",
+        );
+        ok("Nov 24 12:00:07 gw1.example.net sshd-session[1]: m", 1, "m");
+        ok("Nov 24 12:00:07 sshd-auth[7]: m", 7, "m");
+        ok(
+            "2026-11-24T12:10:03.512311+01:00 gw2 sshd-session[5101]: Invalid x",
+            5101,
+            "Invalid x",
+        );
+        ok("2026-11-24T12:10:03Z gw2 sshd[5]: m", 5, "m");
+        ok("2026-11-24T12:30:03+0100 gw4 sshd[6102]: m", 6102, "m");
+        ok("2026-11-24T12:30:04.123456+01:00 gw4 sshd[3]: m", 3, "m");
+        ok(
+            "Nov 24 12:30:06.654321 gw4 sshd-session[6104]: m",
+            6104,
+            "m",
+        );
+        ok("Tue 2026-11-24 12:30:07 CET gw4 sshd[700]: m", 700, "m");
+        ok("1795519808.000123 gw4 sshd-session[6105]: m", 6105, "m");
+        ok(
+            "Nov 24 12:44:01 alpine1 auth.info sshd-session[1201]: m",
+            1201,
+            "m",
+        );
+        ok("Nov 24 12:44:03 sshd-session[1202]: m", 1202, "m");
+        ok("Dec  1 08:00:03 <4.3> bsd1 sshd[7101]: m", 7101, "m");
+        ok("Dec  1 08:00:04 <auth.info> bsd1 sshd[7101]: m", 7101, "m");
+        ok(
+            "Dec  1 08:02:00 sol11 sshd[9101]: [ID 800047 auth.info] Failed x",
+            9101,
+            "Failed x",
+        );
+        ok("Nov 24 12:00:07 2001:db8:: sshd[9]: m", 9, "m");
+    }
+
+    #[test]
+    fn raw_datagrams_and_rfc5424() {
+        ok(
+            "<38>Nov 24 12:45:01 sshd-session[1301]: Invalid x",
+            1301,
+            "Invalid x",
+        );
+        ok("<38>Nov 24 12:45:02 gw1 sshd-session[1301]: m", 1301, "m");
+        ok(
+            "<38>1 2026-11-24T12:20:01.000123+01:00 gw3 sshd-session 3101 - -  Invalid user oracle",
+            3101,
+            "Invalid user oracle",
+        );
+        ok(
+            "<38>1 2026-11-24T12:20:05.250000+01:00 gw3 sshd 900 - [timeQuality tzKnown=\"1\" isSynced=\"1\"] drop x",
+            900,
+            "drop x",
+        );
+        ok(
+            "<38>1 2019-07-08T17:40:17.954167-04:00 h.example.com sshd 55555 - [timeQuality tzKnown=\"1\" isSynced=\"0\"][xxx@123 test=\"[brackets]\"] Failed x",
+            55555,
+            "Failed x",
+        );
+        ok(
+            "<38>1 2026-11-24T12:20:05Z gw3 sshd 900 ID47 [a@1 v=\"q\\\"]\\]\"] m",
+            900,
+            "m",
+        );
+        ok(
+            "<86>1 2026-11-24T12:20:06Z gw3 sshd-session 3105 - - \u{feff}Accepted x",
+            3105,
+            "Accepted x",
+        );
+        assert_eq!(
+            env("<38>1 - gw3 sshd 9 - - m"),
+            Some((false, Some(9), "m".into()))
+        );
+        assert_eq!(env("<38>1 2026-11-24T12:20:01Z gw3 sshd - - - m"), None);
+        assert_eq!(env("<38>1 2026-11-24T12:20:01Z gw3 cron 5 - - m"), None);
+        assert_eq!(
+            env("<38>1 2026-11-24T12:20:01Z gw3 sshd 5 - [unclosed m"),
+            None
+        );
+    }
+
+    #[test]
+    fn untimed_forms() {
+        assert_eq!(
+            env("srv sshd[13709]: error: PAM: x"),
+            Some((false, Some(13709), "error: PAM: x".into()))
+        );
+        assert_eq!(env("sshd[1]: m"), Some((false, Some(1), "m".into())));
+        // Bare `sshd -E` output is the whole line.
+        assert_eq!(
+            env("Failed password for root from 192.0.2.1 port 2 ssh2"),
+            Some((
+                false,
+                None,
+                "Failed password for root from 192.0.2.1 port 2 ssh2".into()
+            ))
+        );
+        assert_eq!(env("srv cron[1]: m"), None);
+    }
+
+    #[test]
+    fn other_programs_and_forgeries_are_refused() {
+        for line in [
+            "Nov 24 12:00:07 gw1 sshd: Failed password for root from 192.0.2.1 port 2 ssh2",
+            "Nov 24 12:00:07 gw1 CRON[2501]: m",
+            "Nov 24 12:00:07 gw1 sshdx[2501]: m",
+            "Nov 24 12:00:07 gw1 sshd[]: m",
+            "Nov 24 12:00:07 gw1 sshd[12a]: m",
+            "Nov 24 12:00:07 gw1 sshd[99999999999]: m",
+            "Nov 24 12:00:07 gw1 sshd[1]:",
+            "Nov 24 12:00:07 gw1 sshd[1]: ",
+            "Mar  3 00:17:22 [sshd]: User root from 192.0.2.1 not allowed because x",
+            "Jun 25 23:53:34 [sshd] User root from 192.0.2.1 not allowed because x",
+            "Nov 24 12:00:07 gw1 su: sshd[1]: m",
+            "Dec  1 08:00:05 bsd1 last message repeated 3 times",
+            "-- Boot 3f1c2d4e5a6b4c7d8e9f0a1b2c3d4e5f --",
+            "-- No entries --",
+            "<38>Nov 24 12:45:01 sshd: m",
+            "<3x>Nov 24 12:45:01 sshd[1]: m",
+            "2026-11-24T12:10:03 gw2 sshd[1]: m",
+            "1795519808 gw4 sshd[1]: m",
+            "",
+        ] {
+            assert_eq!(env(line), None, "{line:?}");
+        }
+    }
+}
