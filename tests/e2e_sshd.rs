@@ -24,6 +24,17 @@ fn assert_banner(probe: Probe, who: &str) {
     }
 }
 
+/// Whether a line of scan's report says `addr` was denied (and not "not denied").
+fn reports_denied(stdout: &str, addr: &str) -> bool {
+    stdout.lines().any(|line| {
+        let words: Vec<&str> = line
+            .split_whitespace()
+            .map(|w| w.trim_matches(|c: char| matches!(c, ':' | ',' | ';' | '(' | ')')))
+            .collect();
+        words.contains(&addr) && words.contains(&"denied") && !words.contains(&"not")
+    })
+}
+
 /// libwrap accepts, sleeps 5 s and closes without a byte; its log line proves it was libwrap
 /// and not a crash or a full MaxStartups.
 fn assert_refused_by_libwrap(lab: &Lab, probe: Probe, addr: &str) {
@@ -138,9 +149,13 @@ fn e2e_scan_bans_attacker_via_hosts_deny_and_spares_allowlisted_friend() {
 
     let first = scan();
     assert!(
-        first.stdout.lines().any(|line| line.contains(ATTACKER)),
-        "scan should report the attacker {ATTACKER}: {first:?}\nauth log:\n{}",
+        reports_denied(&first.stdout, ATTACKER),
+        "scan should report the attacker {ATTACKER} as denied: {first:?}\nauth log:\n{}",
         lab.read_auth_log()
+    );
+    assert!(
+        !reports_denied(&first.stdout, FRIEND),
+        "scan must not report the allowlisted friend {FRIEND} as denied: {first:?}"
     );
     let deny = fs::read_to_string(lab.hosts_deny()).unwrap();
     let rules: Vec<&str> = deny
