@@ -189,16 +189,14 @@ pub fn read_lines<R: Read>(
 /// bytes, whatever its name), as `check` does for `auth.log.2.gz`.
 pub fn read_file(path: &Path, mut f: impl FnMut(Line<'_>)) -> Result<ReadStats, SourceError> {
     let mut file = open(path)?;
+    // Read, not read_at: `check <(zcat …)` hands us a pipe, which cannot seek.
     let mut magic = [0u8; 2];
-    let n = file
-        .read_at(&mut magic, 0)
-        .map_err(|source| read_err(path, source))?;
-    let gz = n == 2 && magic == GZIP_MAGIC;
-    let mut stats = ReadStats::default();
+    let n = fill(&mut file, &mut magic).map_err(|source| read_err(path, source))?;
+    let mut reader = (&magic[..n]).chain(file);
     let mut sp = Splitter::new();
-    let run = if gz {
+    let run = if magic[..n] == GZIP_MAGIC {
         sp.run(
-            &mut flate2::read::MultiGzDecoder::new(file),
+            &mut flate2::read::MultiGzDecoder::new(reader),
             0,
             0,
             Tail::Deliver,
@@ -209,9 +207,10 @@ pub fn read_file(path: &Path, mut f: impl FnMut(Line<'_>)) -> Result<ReadStats, 
             source,
         })?
     } else {
-        sp.run(&mut file, 0, 0, Tail::Deliver, &mut f)
+        sp.run(&mut reader, 0, 0, Tail::Deliver, &mut f)
             .map_err(|source| read_err(path, source))?
     };
+    let mut stats = ReadStats::default();
     stats.add(path, run);
     Ok(stats)
 }

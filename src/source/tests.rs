@@ -492,6 +492,24 @@ fn read_file_decompresses_by_content() {
     assert_eq!(seen, [b"p".to_vec(), b"q".to_vec()]);
     assert_eq!(stats.files, std::slice::from_ref(&gz));
 
+    let plain = dir.path().join("short");
+    fs::write(&plain, b"x").unwrap();
+    let mut seen = Vec::new();
+    read_file(&plain, |l| seen.push(l.bytes.to_vec())).unwrap();
+    assert_eq!(seen, [b"x".to_vec()], "shorter than the gzip magic");
+
+    // A pipe cannot seek: the magic bytes are read, then handed on.
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::write(fifo, b"from a pipe\n").unwrap())
+    };
+    let mut seen = Vec::new();
+    read_file(&fifo, |l| seen.push(l.bytes.to_vec())).unwrap();
+    writer.join().unwrap();
+    assert_eq!(seen, [b"from a pipe".to_vec()]);
+
     fs::write(&gz, [0x1f, 0x8b, 0, 0, 0]).unwrap();
     let err = read_file(&gz, |_| {}).unwrap_err();
     assert!(matches!(err, SourceError::Gzip { .. }), "{err:?}");
