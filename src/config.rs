@@ -394,7 +394,7 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
             .map(|e| Problem {
                 key: String::new(),
                 line: e.span().map(|s| line_of(text, s.start)),
-                message: e.message().trim_end().to_owned(),
+                message: plain(e.message()),
             })
             .collect();
         return Err(invalid(problems));
@@ -488,6 +488,14 @@ impl Config {
         toml::to_string(self)
             .unwrap_or_else(|e| format!("# cannot show the configuration as TOML: {e}\n"))
     }
+}
+
+/// serde names Rust types; a sysadmin reads TOML.
+fn plain(message: &str) -> String {
+    message
+        .trim_end()
+        .replace("expected f64", "expected a number")
+        .replace("expected a sequence", "expected a list like [\"a\", \"b\"]")
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -587,7 +595,7 @@ fn problem_from(
     Problem {
         key,
         line: e.span().or(fallback).map(|s| line_of(text, s.start)),
-        message: e.message().trim_end().to_owned(),
+        message: plain(e.message()),
     }
 }
 
@@ -619,7 +627,7 @@ fn find_bad<'i, T: DeserializeOwned>(
                             problems.push(Problem {
                                 key: format!("{}[{i}]", key_string(path)),
                                 line: Some(line_of(text, item.span().start)),
-                                message: e.message().trim_end().to_owned(),
+                                message: plain(e.message()),
                             });
                         }
                     }

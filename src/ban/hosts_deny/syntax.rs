@@ -81,13 +81,27 @@ pub(super) struct Plan {
 /// canonical) minus what foreign rules already deny, keeping every foreign byte.
 pub(super) fn plan(old: &[u8], wanted: &[IpAddr], daemons: &[String], prefix: &str) -> Plan {
     let layout = layout(old);
-    let foreign = rules(old, &layout)
-        .filter(|r| !r.ours)
-        .flat_map(|r| r.denials(daemons))
-        .collect::<Vec<_>>();
-    let (already_denied, entries): (Vec<IpAddr>, Vec<IpAddr>) = wanted
-        .iter()
-        .partition(|a| foreign.iter().any(|d| d.covers.contains(**a)));
+    let foreign: Vec<Logical> = rules(old, &layout).filter(|r| !r.ours).collect();
+    let split = |count_unterminated: bool| -> (Vec<IpAddr>, Vec<IpAddr>) {
+        let denials: Vec<Denial> = foreign
+            .iter()
+            .flat_map(|r| r.denials(daemons, count_unterminated))
+            .collect();
+        wanted
+            .iter()
+            .partition(|a| denials.iter().any(|d| d.covers.contains(**a)))
+    };
+    let (mut already_denied, mut entries) = split(false);
+    // libwrap ignores a last line without `\n`, but appending our block ends that line and
+    // brings it to life. So when we append anyway, count it; unless counting it leaves
+    // nothing to append, in which case the line stays dead and our entries are needed.
+    let last_unterminated = foreign.last().is_some_and(|r| !r.terminated);
+    if layout.first_block.is_none() && !entries.is_empty() && last_unterminated {
+        let (denied, rest) = split(true);
+        if !rest.is_empty() {
+            (already_denied, entries) = (denied, rest);
+        }
+    }
     let added = entries
         .iter()
         .filter(|a| layout.ours.binary_search(a).is_err())
@@ -113,7 +127,7 @@ pub(super) fn plan(old: &[u8], wanted: &[IpAddr], daemons: &[String], prefix: &s
 pub(super) fn denials(text: &[u8], daemons: &[String]) -> Vec<Denial> {
     let layout = layout(text);
     rules(text, &layout)
-        .flat_map(|r| r.denials(daemons))
+        .flat_map(|r| r.denials(daemons, false))
         .collect()
 }
 
@@ -343,8 +357,10 @@ fn rules<'a>(text: &'a [u8], layout: &'a Layout) -> impl Iterator<Item = Logical
 }
 
 impl Logical {
-    fn denials(&self, daemons: &[String]) -> Vec<Denial> {
-        if !self.terminated || self.text.len() > LIBWRAP_MAX_LINE {
+    /// `count_unterminated`: treat a last line without `\n` as libwrap will once
+    /// something is appended after it.
+    fn denials(&self, daemons: &[String], count_unterminated: bool) -> Vec<Denial> {
+        if !(self.terminated || count_unterminated) || self.text.len() > LIBWRAP_MAX_LINE {
             return Vec::new();
         }
         let Some(rule) = Rule::parse(&self.text) else {
@@ -412,11 +428,16 @@ impl<'a> Rule<'a> {
             None => (rest, None),
         };
         let daemons = tokens(daemons);
-        let clients = tokens(clients);
+        let mut clients = tokens(clients);
         let except = daemons
             .iter()
             .chain(&clients)
             .any(|t| t.eq_ignore_ascii_case(b"EXCEPT"));
+        // Some libwrap builds end the line at a `#`, others read on: only patterns before
+        // it count for sure (EXCEPT counts wherever it is, above).
+        if let Some(hash) = clients.iter().position(|t| t.contains(&b'#')) {
+            clients.truncate(hash);
+        }
         Some(Rule {
             daemons,
             clients,

@@ -216,6 +216,7 @@ fn except_and_other_daemons_do_not_count_as_denied() {
         "ALL: 2001:db8::1 203.0.113.5.example.net\n",
         "# ALL: 203.0.113.5\n",
         "ALL: 203.0.113.5", // libwrap skips a last line without newline
+        "ALL: # 203.0.113.5\n",
     ] {
         let (_dir, path) = setup(Some(foreign.as_bytes()));
         let hd = HostsDeny::new(&path, &all());
@@ -228,6 +229,37 @@ fn except_and_other_daemons_do_not_count_as_denied() {
                 .contains("ALL: 203.0.113.5\n#")
         );
     }
+}
+
+#[test]
+fn unterminated_last_line_counts_once_our_append_ends_it() {
+    // Our block is appended anyway (for .6), which ends the foreign line: it now denies .5.
+    let foreign = "# site\r\nALL : 203.0.113.5 # legacy";
+    let (_dir, path) = setup(Some(foreign.as_bytes()));
+    let hd = HostsDeny::new(&path, &all());
+    let applied = hd
+        .apply(&ips(&["203.0.113.5", "203.0.113.6"]), false)
+        .unwrap();
+    assert_eq!(applied.already_denied, ips(&["203.0.113.5"]));
+    assert_eq!(applied.added, ips(&["203.0.113.6"]));
+    let text = fs::read_to_string(&path).unwrap();
+    let marker = B.trim_end();
+    assert_eq!(
+        text,
+        format!(
+            "{foreign}\n{marker} (authban added the line break before this line)\nALL: 203.0.113.6\n{E}"
+        )
+    );
+    assert_eq!(hd.denied().unwrap().len(), 2);
+    // Alone, .5 needs our entry: with nothing else to append the foreign line stays dead.
+    let (_dir, path) = setup(Some(foreign.as_bytes()));
+    let hd = HostsDeny::new(&path, &all());
+    let applied = hd.apply(&ips(&["203.0.113.5"]), false).unwrap();
+    assert_eq!(applied.added, ips(&["203.0.113.5"]));
+    assert!(applied.already_denied.is_empty());
+    // Once expired, the file is exactly as before.
+    hd.apply(&[], false).unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), foreign);
 }
 
 #[test]
