@@ -1,4 +1,143 @@
-//! cli (placeholder).
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! cli: the command line. Parses arguments, loads the configuration, and runs one
+//! command; the commands live in submodules and wire the pipeline stages together.
+//! Exit codes follow sysexits(3) so cron mail and scripts can tell causes apart.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod check;
+mod scan;
+
+/// Exit codes (sysexits.h).
+pub mod exit {
+    pub const OK: u8 = 0;
+    /// Something went wrong while running (a file could not be written…).
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 64;
+    /// An input log could not be opened.
+    pub const NOINPUT: u8 = 66;
+    pub const SOFTWARE: u8 = 70;
+    pub const IOERR: u8 = 74;
+    /// The configuration is invalid.
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "authban",
+    version,
+    about = "Protect a server against SSH brute force: read sshd's log, recognise attacks, ban the attackers",
+    long_about = "authban reads sshd's authentication log, recognises attacks (password guessing, \
+invalid users, scanners) and bans the attacking addresses in /etc/hosts.deny.\n\n\
+Run `authban scan` hourly from cron: each run reads only the lines added since the last one, \
+also across log rotation. `authban check FILE` shows what authban sees in a log without \
+changing anything."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that every command accepts: they override the configuration file.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Configuration file [default: /etc/authban/authban.toml, if it exists]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Directory of authban's state (cursors, bans, history) [default: /var/lib/authban]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// The hosts.deny file to write [default: /etc/hosts.deny]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub hosts_deny: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every sshd event recognised in logs; changes nothing (like fail2ban-regex)
+    Check(check::CheckArgs),
+    /// Read new log lines since the last run, decide, and deny attackers in hosts.deny
+    Scan(scan::ScanArgs),
+    /// Configuration commands
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective one (with defaults and overrides)
+    Check,
+}
+
+/// Parses the process arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(run(cli))
+}
+
+/// Runs a parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Check(args) => check::run(&global, args),
+        Command::Scan(args) => scan::run(&global, args),
+        Command::Config(ConfigCommand::Check) => config_check(&global),
+    }
+}
+
+/// Loads the configuration and applies the global overrides. Prints the error and returns
+/// the exit code on failure.
+pub(crate) fn load_config(global: &Global) -> Result<crate::config::Config, u8> {
+    let (mut config, _) = crate::config::load(global.config.as_deref()).map_err(|e| {
+        eprintln!("authban: {e}");
+        exit::CONFIG
+    })?;
+    if let Some(dir) = &global.state_dir {
+        config.paths.state_dir = dir.clone();
+    }
+    if let Some(file) = &global.hosts_deny {
+        config.paths.hosts_deny = file.clone();
+    }
+    Ok(config)
+}
+
+fn config_check(global: &Global) -> u8 {
+    match crate::config::load(global.config.as_deref()) {
+        Ok((mut config, file)) => {
+            if let Some(dir) = &global.state_dir {
+                config.paths.state_dir = dir.clone();
+            }
+            if let Some(f) = &global.hosts_deny {
+                config.paths.hosts_deny = f.clone();
+            }
+            match file {
+                Some(path) => eprintln!("authban: {} is valid", path.display()),
+                None => eprintln!("authban: no configuration file; using the defaults"),
+            }
+            print!("{}", config.to_toml());
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("authban: {e}");
+            exit::CONFIG
+        }
+    }
+}
+
+/// The zone for log timestamps without an offset: the system's (honouring `TZ`).
+pub(crate) fn local_zone() -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// The instant used to infer the year of RFC 3164 timestamps read from `path`: its
+/// modification time (a log is written up to its mtime), else now.
+pub(crate) fn reference_time(path: Option<&std::path::Path>) -> jiff::Timestamp {
+    path.and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| jiff::Timestamp::try_from(t).ok())
+        .unwrap_or_else(jiff::Timestamp::now)
 }

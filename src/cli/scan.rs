@@ -1,0 +1,414 @@
+//! `authban scan`: the cron job. Reads the lines appended to the auth log since the last
+//! run (finishing a rotated file first), decides with the ban policy, records new bans in
+//! the store and makes hosts.deny deny exactly the bans that are in force.
+//!
+//! Order matters for "lose nothing": the store is written first, in one transaction
+//! (cursors, bans, detection windows); hosts.deny is then rewritten from the store's
+//! active bans. If writing hosts.deny fails, the next run writes it again; if the process
+//! dies before the transaction, the next run re-reads the same lines.
+
+use std::fs::File;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::{Global, exit, load_config, local_zone, reference_time};
+use crate::addr;
+use crate::ban::hosts_deny::HostsDeny;
+use crate::config::Config;
+use crate::detect::{self, Decision, Detector};
+use crate::parse::Parser;
+use crate::source::{self, Cursor, SourceError};
+use crate::store::{self, BanRecord, Store, Update};
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Change nothing (neither hosts.deny nor the saved state); print what would be done
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Auth logs to read [default: the configured logs, else whichever of /var/log/auth.log and /var/log/secure exists]
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// The auth logs of common distributions, in order of preference.
+const DEFAULT_LOGS: [&str; 2] = ["/var/log/auth.log", "/var/log/secure"];
+
+pub fn run(global: &Global, args: ScanArgs) -> u8 {
+    let config = match load_config(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let logs = match pick_logs(&args.files, &config) {
+        Ok(logs) => logs,
+        Err(msg) => {
+            eprintln!("authban: {msg}");
+            return exit::NOINPUT;
+        }
+    };
+    match Scan::new(&config, args.dry_run).and_then(|scan| scan.run(&logs)) {
+        Ok(code) => code,
+        Err((code, msg)) => {
+            eprintln!("authban: {msg}");
+            code
+        }
+    }
+}
+
+fn pick_logs(args: &[PathBuf], config: &Config) -> Result<Vec<PathBuf>, String> {
+    if !args.is_empty() {
+        return Ok(args.to_vec());
+    }
+    if !config.paths.logs.is_empty() {
+        return Ok(config.paths.logs.clone());
+    }
+    DEFAULT_LOGS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .map(|p| vec![p])
+        .ok_or_else(|| {
+            format!(
+                "no auth log found (looked for {}); name the log file to read, \
+                 or set paths.logs in the configuration",
+                DEFAULT_LOGS.join(" and ")
+            )
+        })
+}
+
+type Failure = (u8, String);
+
+struct Scan<'c> {
+    config: &'c Config,
+    dry_run: bool,
+    now: jiff::Timestamp,
+    /// Held for the whole run: two scans must not read the same new lines twice.
+    _lock: Option<File>,
+    store: Option<Store>,
+}
+
+impl<'c> Scan<'c> {
+    fn new(config: &'c Config, dry_run: bool) -> Result<Scan<'c>, Failure> {
+        let dir = &config.paths.state_dir;
+        let (lock, store) = if dry_run && !dir.join(store::DB_FILE).exists() {
+            // A dry run on a fresh system must not create the state directory.
+            (None, None)
+        } else {
+            let lock = lock_state(dir)?;
+            let store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
+            (Some(lock), Some(store))
+        };
+        Ok(Scan {
+            config,
+            dry_run,
+            now: jiff::Timestamp::now(),
+            _lock: lock,
+            store,
+        })
+    }
+
+    fn policy(&self) -> detect::Policy {
+        let p = &self.config.policy;
+        let w = &p.weights;
+        detect::Policy {
+            window_ms: duration_ms(p.window.0),
+            threshold: detect::points(p.threshold),
+            weights: detect::Weights {
+                auth_failure: detect::points(w.auth_failure),
+                invalid_user: detect::points(w.invalid_user),
+                root: detect::points(w.root),
+                probe: detect::points(w.probe),
+                publickey: detect::points(w.publickey),
+            },
+            allowlist: addr::Allowlist::new(p.allowlist.iter().copied()),
+            local: addr::local_addresses(),
+            session_client: addr::ssh_session_client(
+                std::env::var("SSH_CONNECTION").ok().as_deref(),
+                std::env::var("SSH_CLIENT").ok().as_deref(),
+            ),
+            trust_ms: duration_ms(p.trust_after_login.0),
+        }
+    }
+
+    fn run(mut self, logs: &[PathBuf]) -> Result<u8, Failure> {
+        let now_s = self.now.as_second();
+        let now_ms = self.now.as_millisecond();
+        let mut detector = Detector::new(self.policy());
+        let mut known_bans: Vec<BanRecord> = Vec::new();
+        if let Some(store) = &self.store {
+            let sql = |e: store::StoreError| (exit::FAILURE, e.to_string());
+            known_bans = store.bans().map_err(sql)?;
+            detector.set_banned(
+                known_bans
+                    .iter()
+                    .filter(|b| is_active(b, now_s))
+                    .map(|b| b.addr),
+            );
+            detector.restore_history(store.history().map_err(sql)?.into_iter().map(
+                |(a, marks)| {
+                    (
+                        a,
+                        marks
+                            .into_iter()
+                            .map(|m| detect::Mark {
+                                at_ms: m.at_ms,
+                                points: m.points,
+                                kind: m.kind,
+                            })
+                            .collect(),
+                    )
+                },
+            ));
+            detector.restore_trusted(store.trusted().map_err(sql)?);
+        }
+
+        let mut code = exit::OK;
+        let mut cursors: Vec<(String, Cursor)> = Vec::new();
+        let mut decisions: Vec<Decision> = Vec::new();
+        let mut lines = 0u64;
+        let tz = local_zone();
+        for log in logs {
+            let key = cursor_key(log);
+            let cursor = match &self.store {
+                Some(store) => store
+                    .cursor(&key)
+                    .map_err(|e| (exit::FAILURE, e.to_string()))?,
+                None => None,
+            };
+            let mut parser: Option<(PathBuf, Parser)> = None;
+            let result = source::read_since(log, cursor.as_ref(), |origin, line| {
+                if line.truncated {
+                    return;
+                }
+                // Each file gets the reference time of its own mtime for year inference.
+                if parser.as_ref().is_none_or(|(p, _)| p != origin) {
+                    parser = Some((
+                        origin.to_path_buf(),
+                        Parser::new(tz.clone(), reference_time(Some(origin))),
+                    ));
+                }
+                let Some((_, p)) = parser.as_mut() else {
+                    return;
+                };
+                if let Some(ev) = p.parse(line.bytes) {
+                    let at = ev.time.map_or(now_ms, |t| t.unix_ms());
+                    if let Some(d) = detector.observe(&ev, at) {
+                        decisions.push(d);
+                    }
+                }
+            });
+            match result {
+                Ok((cursor, stats)) => {
+                    lines += stats.lines;
+                    if stats.lost_rotation() {
+                        eprintln!(
+                            "authban: warning: {} was rotated or truncated and its old content was not found \
+                             beside it; lines written between the last run and the rotation may have been missed",
+                            log.display()
+                        );
+                    }
+                    cursors.push((key, cursor));
+                }
+                // A log that cannot be opened contributed no line: the others go on.
+                Err(e @ (SourceError::NotFound { .. } | SourceError::Open { .. })) => {
+                    eprintln!("authban: {e}");
+                    code = exit::NOINPUT;
+                }
+                // A read that failed part-way already fed lines to the detector, but its
+                // cursor cannot be saved: saving their bans or windows would count those
+                // lines twice when the next run reads them again. Keep the old state.
+                Err(e) => {
+                    return Err((
+                        exit::IOERR,
+                        format!("{e}; nothing was saved, the next run reads these lines again"),
+                    ));
+                }
+            }
+        }
+
+        // Turn decisions into ban records.
+        let ban_s = self.config.ban.time.0.as_secs() as i64;
+        let window_ms = detector.policy().window_ms;
+        let mut new_bans: Vec<BanRecord> = Vec::new();
+        let mut detected = 0usize;
+        for d in &decisions {
+            match d {
+                Decision::Ban(o) => {
+                    detected += 1;
+                    let offences = known_bans
+                        .iter()
+                        .find(|b| b.addr == o.addr)
+                        .map_or(0, |b| b.offences)
+                        + 1;
+                    new_bans.push(BanRecord {
+                        addr: o.addr,
+                        banned_at: now_s,
+                        expires_at: Some(now_s + ban_s),
+                        offences,
+                        reason: o.reason(window_ms),
+                    });
+                }
+                Decision::Spared(o, why) => {
+                    detected += 1;
+                    println!("not banned {}: {} ({})", o.addr, why, o.reason(window_ms));
+                }
+                Decision::LoginAfterFailures { addr, score, at_ms } => {
+                    let when = jiff::Timestamp::from_millisecond(*at_ms)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default();
+                    println!(
+                        "warning: {addr} logged in successfully at {when} after failures (score {:.1}): check that login",
+                        f64::from(*score) / detect::POINTS_PER_UNIT
+                    );
+                }
+            }
+        }
+
+        // Save what this run learned, then make hosts.deny agree with the store.
+        // Windows are in log time: prune them relative to the newest line seen, not the
+        // clock (a log read days late must still add up with the next run's lines).
+        let observed = detector.latest_ms() != i64::MIN;
+        let latest = if observed {
+            detector.latest_ms()
+        } else {
+            now_ms
+        };
+        if let Some(store) = self.store.as_mut().filter(|_| !self.dry_run) {
+            let history: Vec<(IpAddr, Vec<store::Mark>)> = detector
+                .history(latest)
+                .into_iter()
+                .map(|(a, marks)| {
+                    (
+                        a,
+                        marks
+                            .into_iter()
+                            .map(|m| store::Mark {
+                                at_ms: m.at_ms,
+                                points: m.points,
+                                kind: m.kind,
+                            })
+                            .collect(),
+                    )
+                })
+                .collect();
+            let trusted = detector.trusted(latest);
+            store
+                .save(&Update {
+                    cursors: &cursors,
+                    bans: &new_bans,
+                    history: observed.then_some(history.as_slice()),
+                    trusted: &trusted,
+                    forget_trusted_before_ms: Some(
+                        latest - duration_ms(self.config.policy.trust_after_login.0),
+                    ),
+                })
+                .map_err(|e| (exit::FAILURE, e.to_string()))?;
+        }
+
+        let mut wanted: Vec<IpAddr> = match &self.store {
+            Some(store) if !self.dry_run => store
+                .active_bans(now_s)
+                .map_err(|e| (exit::FAILURE, e.to_string()))?
+                .iter()
+                .map(|b| b.addr)
+                .collect(),
+            _ => known_bans
+                .iter()
+                .filter(|b| is_active(b, now_s))
+                .map(|b| b.addr)
+                .chain(new_bans.iter().map(|b| b.addr))
+                .collect(),
+        };
+        wanted.sort();
+        wanted.dedup();
+        let hosts = HostsDeny::new(
+            &self.config.paths.hosts_deny,
+            &self.config.hosts_deny.daemons,
+        );
+        let applied = match hosts.apply(&wanted, self.dry_run) {
+            Ok(a) => a,
+            Err(e) => {
+                for b in &new_bans {
+                    println!("decided to ban {} ({})", b.addr, b.reason);
+                }
+                let saved = if self.dry_run {
+                    ""
+                } else {
+                    "; the bans are saved and the next run writes them"
+                };
+                return Err((exit::FAILURE, format!("{e}{saved}")));
+            }
+        };
+        let verb = if self.dry_run { "would deny" } else { "denied" };
+        let file = self.config.paths.hosts_deny.display();
+        for b in &new_bans {
+            if applied.added.contains(&b.addr) {
+                println!("{verb} {} in {file} ({})", b.addr, b.reason);
+            } else if applied.already_denied.contains(&b.addr) {
+                println!(
+                    "{} is already denied by an existing line of {file} ({})",
+                    b.addr, b.reason
+                );
+            }
+        }
+        for a in applied
+            .added
+            .iter()
+            .filter(|a| !new_bans.iter().any(|b| b.addr == **a))
+        {
+            println!("{verb} {a} in {file} (restored from the saved bans)");
+        }
+        for a in &applied.removed {
+            let verb = if self.dry_run { "would lift" } else { "lifted" };
+            println!("{verb} the expired ban of {a} from {file}");
+        }
+        let denied = applied
+            .added
+            .iter()
+            .filter(|a| new_bans.iter().any(|b| b.addr == **a))
+            .count();
+        println!(
+            "{lines} new lines read; {detected} attacking address{} detected, {denied} {verb}",
+            if detected == 1 { "" } else { "es" }
+        );
+        Ok(code)
+    }
+}
+
+fn is_active(b: &BanRecord, now_s: i64) -> bool {
+    b.expires_at.is_none_or(|t| t > now_s)
+}
+
+fn duration_ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The store key of a log: its absolute path, so `auth.log` and `/var/log/auth.log` share
+/// one cursor.
+fn cursor_key(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Takes the exclusive scan lock in the state directory, waiting for a running scan.
+fn lock_state(dir: &Path) -> Result<File, Failure> {
+    let fail = |what: &str, e: std::io::Error| {
+        (
+            exit::FAILURE,
+            format!("cannot {what} {}: {e}", dir.display()),
+        )
+    };
+    std::fs::create_dir_all(dir).map_err(|e| fail("create the state directory", e))?;
+    let path = dir.join("scan.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| fail("open the lock file in", e))?;
+    file.lock().map_err(|e| fail("lock", e))?;
+    Ok(file)
+}

@@ -1,0 +1,454 @@
+//! The binary as a user runs it, every path inside a temporary directory: `check`,
+//! `scan` (idempotence, foreign lines, rotation between runs, concurrent runs, failures
+//! that lose nothing) and `config check`.
+
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authban");
+
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        };
+        fs::write(env.path("authban.toml"), "").expect("writing the config");
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn authban(&self, args: &[&str]) -> Output {
+        self.authban_with(args, &[])
+    }
+
+    fn authban_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(self.path("authban.toml"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .arg("--hosts-deny")
+            .arg(self.path("hosts.deny"))
+            .args(args)
+            .env("TZ", "UTC")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("running authban")
+    }
+
+    fn scan(&self, log: &str) -> Output {
+        let log = self.path(log);
+        let out = self.authban(&["scan", log.to_str().expect("utf-8 path")]);
+        assert!(out.status.success(), "scan failed: {}", text(&out));
+        out
+    }
+
+    fn append(&self, name: &str, lines: &[String]) {
+        let mut f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(name))
+            .expect("opening the log");
+        for l in lines {
+            writeln!(f, "{l}").expect("appending");
+        }
+    }
+
+    fn hosts_deny(&self) -> String {
+        fs::read_to_string(self.path("hosts.deny")).unwrap_or_default()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `n` failed password attempts of `user` from `addr`, one per second from minute `minute`,
+/// each logged as sshd logs it (RFC 3339 envelope as on Debian 12).
+fn failures(addr: &str, user: &str, n: u32, minute: u32) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "2026-11-24T12:{minute:02}:{:02}.000000+00:00 gw sshd[{}]: Failed password for {user} from {addr} port {} ssh2",
+                i,
+                4000 + i,
+                50000 + i
+            )
+        })
+        .collect()
+}
+
+fn count_lines_with(haystack: &str, needle: &str) -> usize {
+    haystack.lines().filter(|l| l.trim_end() == needle).count()
+}
+
+#[test]
+fn check_json_reports_every_event_with_its_place() {
+    let env = Env::new();
+    env.append(
+        "auth.log",
+        &[
+            "Nov 24 12:00:07 gw CRON[1]: pam_unix(cron:session): session opened for user root".to_string(),
+            "2026-11-24T12:10:03.512311+01:00 gw sshd-session[5101]: Invalid user ubnt from 2001:db8:bad::40 port 41234".to_string(),
+            "2026-11-24T12:10:04+01:00 gw sshd[5101]: Failed password for invalid user root from 203.0.113.9 port 22 ssh2 from ::ffff:198.51.100.77 port 50123 ssh2".to_string(),
+            "2026-11-24T12:10:05+01:00 gw sshd[5102]: Accepted publickey for alice from 198.51.100.7 port 52100 ssh2: ED25519 SHA256:abc".to_string(),
+            "2026-11-24T12:10:06+01:00 gw sshd[5103]: banner exchange: Connection from 198.51.100.93 port 44101: invalid format".to_string(),
+        ],
+    );
+    let log = env.path("auth.log");
+    let out = env.authban(&["check", "--json", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(events.len(), 4, "{}", text(&out));
+    let e = &events[0];
+    assert_eq!(e["file"], log.to_str().unwrap());
+    assert_eq!(e["line"], 2);
+    assert_eq!(e["time"], "2026-11-24T12:10:03.512311+01:00");
+    assert_eq!(e["kind"], "invalid-user");
+    assert_eq!(e["addr"], "2001:db8:bad::40");
+    assert_eq!(e["user"], "ubnt");
+    assert_eq!(e["msg"], "invalid-user");
+    // The crafted user name does not frame 203.0.113.9; the mapped address is written as IPv4.
+    assert_eq!(events[1]["addr"], "198.51.100.77");
+    assert_eq!(events[1]["kind"], "invalid-user");
+    assert_eq!(events[2]["kind"], "success");
+    assert_eq!(events[3]["kind"], "probe");
+    assert_eq!(events[3]["user"], serde_json::Value::Null);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("5 lines"), "summary on stderr: {err}");
+    assert!(
+        err.contains("4 distinct addresses"),
+        "summary on stderr: {err}"
+    );
+    // Nothing was written anywhere.
+    assert!(!env.path("state").exists());
+    assert!(!env.path("hosts.deny").exists());
+}
+
+#[test]
+fn check_reads_stdin_and_survives_binary_garbage() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"\x00\xff\xfe garbage \x00\n");
+    input.extend_from_slice(&vec![b'x'; 3 << 20]);
+    input.extend_from_slice(b"\nNov 24 12:00:07 gw sshd[2501]: Failed password for r\xffoot from 192.0.2.10 port 51000 ssh2\n");
+    let mut child = Command::new(BIN)
+        .args(["check", "--json", "-"])
+        .env("TZ", "UTC")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawning authban");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 1, "{}", text(&out));
+    let e: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(e["addr"], "192.0.2.10");
+    assert_eq!(e["line"], 3);
+    assert_eq!(e["user"], "r\u{fffd}oot");
+}
+
+#[test]
+fn check_missing_file_is_a_clear_error() {
+    let env = Env::new();
+    let out = env.authban(&["check", env.path("nope.log").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(66), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope.log"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn scan_denies_attackers_keeps_foreign_lines_and_is_idempotent() {
+    let env = Env::new();
+    let foreign = "# site rules\r\nsshd: 198.51.100.99\nALL : 192.0.2.200 # legacy";
+    fs::write(env.path("hosts.deny"), foreign).unwrap();
+    env.append("auth.log", &failures("203.0.113.5", "root", 4, 0));
+    env.append("auth.log", &failures("198.51.100.20", "alice", 2, 1));
+    // Already denied by a foreign line: detected, but not added twice.
+    env.append("auth.log", &failures("192.0.2.200", "root", 4, 2));
+
+    let out = env.scan("auth.log");
+    let said = stdout(&out);
+    assert!(said.contains("denied 203.0.113.5"), "{said}");
+    assert!(
+        !said.contains("198.51.100.20"),
+        "two failures are below the threshold: {said}"
+    );
+    assert!(said.contains("192.0.2.200 is already denied"), "{said}");
+    let deny = env.hosts_deny();
+    assert!(
+        deny.starts_with(foreign),
+        "foreign lines kept byte for byte:\n{deny}"
+    );
+    assert_eq!(count_lines_with(&deny, "ALL: 203.0.113.5"), 1, "{deny}");
+    assert_eq!(count_lines_with(&deny, "ALL: 192.0.2.200"), 0, "{deny}");
+
+    // Run again: nothing new, nothing changes.
+    let before = fs::read(env.path("hosts.deny")).unwrap();
+    let out = env.scan("auth.log");
+    assert!(stdout(&out).contains("0 new lines"), "{}", text(&out));
+    assert_eq!(fs::read(env.path("hosts.deny")).unwrap(), before);
+
+    // Failures split across two runs add up inside the window.
+    env.append("auth.log", &failures("198.51.100.20", "alice", 3, 3));
+    let out = env.scan("auth.log");
+    assert!(
+        stdout(&out).contains("denied 198.51.100.20"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(count_lines_with(&env.hosts_deny(), "ALL: 198.51.100.20"), 1);
+}
+
+#[test]
+fn scan_dry_run_changes_nothing() {
+    let env = Env::new();
+    env.append("auth.log", &failures("203.0.113.6", "root", 4, 0));
+    let log = env.path("auth.log");
+    let out = env.authban(&["scan", "--dry-run", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("would deny 203.0.113.6"),
+        "{}",
+        text(&out)
+    );
+    assert!(!env.path("hosts.deny").exists());
+    assert!(!env.path("state").exists());
+    // A real run afterwards still sees those lines.
+    let out = env.scan("auth.log");
+    assert!(
+        stdout(&out).contains("denied 203.0.113.6"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn scan_finishes_a_rotated_log_before_the_new_one() {
+    let env = Env::new();
+    env.append("auth.log", &failures("203.0.113.7", "alice", 2, 0));
+    env.scan("auth.log");
+    // Written after the last run, then the log was rotated and a new one started.
+    env.append("auth.log", &failures("203.0.113.7", "alice", 2, 1));
+    fs::rename(env.path("auth.log"), env.path("auth.log.1")).unwrap();
+    env.append("auth.log", &failures("203.0.113.7", "alice", 1, 2));
+    let out = env.scan("auth.log");
+    // 2 + 2 + 1 failures: five, across two runs and two files; none lost or counted twice.
+    assert!(
+        stdout(&out).contains("denied 203.0.113.7"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout(&out).contains("3 new lines"), "{}", text(&out));
+}
+
+#[test]
+fn scan_finishes_a_rotated_log_that_was_compressed_meanwhile() {
+    let env = Env::new();
+    env.append("auth.log", &failures("203.0.113.8", "alice", 2, 0));
+    env.scan("auth.log");
+    env.append("auth.log", &failures("203.0.113.8", "alice", 2, 1));
+    let old = fs::read(env.path("auth.log")).unwrap();
+    let gz = fs::File::create(env.path("auth.log.1.gz")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(gz, flate2::Compression::default());
+    enc.write_all(&old).unwrap();
+    enc.finish().unwrap();
+    fs::remove_file(env.path("auth.log")).unwrap();
+    env.append("auth.log", &failures("203.0.113.8", "alice", 1, 2));
+    let out = env.scan("auth.log");
+    assert!(
+        stdout(&out).contains("denied 203.0.113.8"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout(&out).contains("3 new lines"), "{}", text(&out));
+}
+
+#[test]
+fn concurrent_scans_never_corrupt_hosts_deny() {
+    let env = Env::new();
+    fs::write(env.path("hosts.deny"), "# keep me\n").unwrap();
+    let logs: Vec<String> = (0..4)
+        .map(|i| {
+            let name = format!("auth{i}.log");
+            for j in 0..5 {
+                env.append(
+                    &name,
+                    &failures(&format!("203.0.113.{}", 10 + i * 5 + j), "root", 4, j),
+                );
+            }
+            name
+        })
+        .collect();
+    let handles: Vec<_> = logs
+        .iter()
+        .map(|log| {
+            let mut cmd = Command::new(BIN);
+            cmd.arg("--config")
+                .arg(env.path("authban.toml"))
+                .arg("--state-dir")
+                .arg(env.path("state"))
+                .arg("--hosts-deny")
+                .arg(env.path("hosts.deny"))
+                .arg("scan")
+                .arg(env.path(log))
+                .env("TZ", "UTC");
+            cmd.spawn().expect("spawning")
+        })
+        .collect();
+    for mut h in handles {
+        assert!(h.wait().unwrap().success());
+    }
+    let deny = env.hosts_deny();
+    assert!(deny.starts_with("# keep me\n"), "{deny}");
+    for i in 10..30 {
+        assert_eq!(
+            count_lines_with(&deny, &format!("ALL: 203.0.113.{i}")),
+            1,
+            "{deny}"
+        );
+    }
+}
+
+#[test]
+fn unwritable_hosts_deny_is_an_error_and_the_ban_is_not_lost() {
+    let env = Env::new();
+    env.append("auth.log", &failures("203.0.113.40", "root", 4, 0));
+    let log = env.path("auth.log");
+    let missing_dir = env.path("no-such-dir/hosts.deny");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(env.path("authban.toml"))
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .arg("--hosts-deny")
+        .arg(&missing_dir)
+        .arg("scan")
+        .arg(&log)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no-such-dir"),
+        "the error names the file: {err}"
+    );
+    // Once the file can be written, the next run writes the saved ban, without new lines.
+    let out = env.scan("auth.log");
+    assert!(stdout(&out).contains("0 new lines"), "{}", text(&out));
+    assert_eq!(
+        count_lines_with(&env.hosts_deny(), "ALL: 203.0.113.40"),
+        1,
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn ipv6_attackers_are_bracketed_and_the_session_client_is_spared() {
+    let env = Env::new();
+    env.append("auth.log", &failures("2001:db8::66", "root", 4, 0));
+    env.append("auth.log", &failures("198.51.100.50", "root", 4, 1));
+    let log = env.path("auth.log");
+    let out = env.authban_with(
+        &["scan", log.to_str().unwrap()],
+        &[("SSH_CONNECTION", "198.51.100.50 50000 192.0.2.1 22")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let deny = env.hosts_deny();
+    assert_eq!(count_lines_with(&deny, "ALL: [2001:db8::66]"), 1, "{deny}");
+    assert!(!deny.contains("198.51.100.50"), "{deny}");
+    assert!(
+        stdout(&out).contains("not banned 198.51.100.50"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn allowlist_and_trusted_logins_are_never_banned() {
+    let env = Env::new();
+    fs::write(
+        env.path("authban.toml"),
+        "[policy]\nallowlist = [\"192.0.2.0/24\"]\n",
+    )
+    .unwrap();
+    env.append("auth.log", &failures("192.0.2.33", "root", 6, 0));
+    env.append(
+        "auth.log",
+        &["2026-11-24T12:01:00+00:00 gw sshd[900]: Accepted password for alice from 198.51.100.60 port 40000 ssh2".to_string()],
+    );
+    env.append("auth.log", &failures("198.51.100.60", "alice", 6, 2));
+    env.scan("auth.log");
+    let deny = env.hosts_deny();
+    assert!(!deny.contains("192.0.2.33"), "{deny}");
+    assert!(!deny.contains("198.51.100.60"), "{deny}");
+}
+
+#[test]
+fn broken_config_is_reported_with_key_and_line() {
+    let env = Env::new();
+    fs::write(
+        env.path("authban.toml"),
+        "[policy]\nthreshold = -1.0\nwindow = \"ten minutes\"\n",
+    )
+    .unwrap();
+    let out = env.authban(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("policy.window") && err.contains(":3"), "{err}");
+    let log = env.path("auth.log");
+    env.append("auth.log", &failures("203.0.113.41", "root", 4, 0));
+    let out = env.authban(&["scan", log.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(!env.path("hosts.deny").exists());
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration() {
+    let env = Env::new();
+    fs::write(env.path("authban.toml"), "[ban]\ntime = \"2h\"\n").unwrap();
+    let out = env.authban(&["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = stdout(&out);
+    assert!(said.contains("time = \"2h\""), "{said}");
+    // The override from the command line shows in the effective configuration.
+    assert!(
+        said.contains(&env.path("hosts.deny").display().to_string()),
+        "{said}"
+    );
+}
