@@ -9,7 +9,6 @@ use std::ffi::OsStr;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixDatagram;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -202,22 +201,50 @@ impl Drop for Netns {
     }
 }
 
-/// Deletes namespaces left by runs that were killed before their guards could run.
-fn sweep_leftover_namespaces() {
-    let Ok(list) = Command::new("ip").args(["netns", "list"]).output() else {
+/// The pid in a name made by [`Lab::start`], if that process is gone.
+fn dead_owner(name: &str) -> Option<u32> {
+    let pid: u32 = name
+        .strip_prefix(NETNS_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()?;
+    (!Path::new("/proc").join(pid.to_string()).exists()).then_some(pid)
+}
+
+/// Removes what runs killed before their guards ran (SIGKILL, a second Ctrl-C) left behind:
+/// namespaces, temporary directories and an sshd still running from one of them.
+fn sweep_leftovers() {
+    if let Ok(list) = Command::new("ip").args(["netns", "list"]).output() {
+        for line in String::from_utf8_lossy(&list.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            if dead_owner(name).is_some() {
+                drop(Netns {
+                    name: name.to_owned(),
+                });
+            }
+        }
+    }
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
         return;
     };
-    for line in String::from_utf8_lossy(&list.stdout).lines() {
-        let name = line.split_whitespace().next().unwrap_or("");
-        let Some(rest) = name.strip_prefix(NETNS_PREFIX) else {
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if dead_owner(&name).is_none() {
             continue;
-        };
-        let pid = rest.split('-').next().unwrap_or("");
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            drop(Netns {
-                name: name.to_owned(),
-            });
         }
+        let dir = entry.path();
+        // Kill the sshd only if its command line names this directory: the pid may be reused.
+        let pid = fs::read_to_string(dir.join("sshd.pid")).unwrap_or_default();
+        let pid = pid.trim();
+        let cmdline = fs::read(Path::new("/proc").join(pid).join("cmdline")).unwrap_or_default();
+        let config = dir.join("sshd_config");
+        if !pid.is_empty()
+            && memchr::memmem::find(&cmdline, config.as_os_str().as_encoded_bytes()).is_some()
+        {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 }
 
@@ -351,9 +378,9 @@ pub struct Lab {
 impl Lab {
     /// Builds the namespaces and starts sshd; returns once sshd answers the friend.
     pub fn start(tag: &str) -> Lab {
-        sweep_leftover_namespaces();
+        sweep_leftovers();
         let dir = tempfile::Builder::new()
-            .prefix("authban-e2e-")
+            .prefix(&format!("{NETNS_PREFIX}{}-{tag}-", std::process::id()))
             .tempdir()
             .expect("temp dir");
         let base = format!("{NETNS_PREFIX}{}-{tag}", std::process::id());
@@ -513,9 +540,9 @@ exec /usr/sbin/sshd -D -f "$1/sshd_config"
         .arg(self.dir.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(stderr)
-        // ip, unshare and sh all exec: this child is sshd itself, and leads its group.
-        .process_group(0);
+        // ip, unshare and sh all exec: this child is sshd itself. It stays in our process
+        // group, so a Ctrl-C that kills the test before any guard runs stops sshd too.
+        .stderr(stderr);
         self.sshd = Some(cmd.spawn().expect("start sshd"));
 
         let mut last = None;
@@ -599,18 +626,10 @@ head -n 1 <&3"#;
 impl Drop for Lab {
     fn drop(&mut self) {
         if let Some(mut sshd) = self.sshd.take() {
-            // The group holds the listener and any connection it has not handed off yet.
-            let _ = Command::new("kill")
-                .args(["-TERM", "--", &format!("-{}", sshd.id())])
-                .stderr(Stdio::null())
-                .status();
-            let ended = wait_until(Duration::from_secs(5), || {
-                sshd.try_wait().ok().flatten().is_some()
-            });
-            if !ended {
-                let _ = sshd.kill();
-                let _ = sshd.wait();
-            }
+            // Only the listener: connection processes end by themselves within LoginGraceTime,
+            // and the netns they live in is deleted next.
+            let _ = sshd.kill();
+            let _ = sshd.wait();
         }
         self.syslog.take();
         // Namespaces and the temp dir follow as fields.
