@@ -190,15 +190,19 @@ const PAM_ATTACH_MS: i64 = 120 * 1000;
 /// without letting one address grow without bound.
 const MAX_MARKS: usize = 256;
 
+/// Maps keyed by address are touched on every event: foldhash is several times faster than
+/// SipHash and still seeded per process, so attackers cannot aim at collisions.
+type Hasher = foldhash::fast::RandomState;
+
 /// The per-address state machine.
 #[derive(Debug)]
 pub struct Detector {
     policy: Policy,
-    addrs: HashMap<IpAddr, AddrState>,
-    conns: HashMap<(IpAddr, u16), ConnState>,
-    trusted: HashMap<IpAddr, i64>,
+    addrs: HashMap<IpAddr, AddrState, Hasher>,
+    conns: HashMap<(IpAddr, u16), ConnState, Hasher>,
+    trusted: HashMap<IpAddr, i64, Hasher>,
     /// Addresses already banned: their further events change nothing until unbanned.
-    banned: std::collections::HashSet<IpAddr>,
+    banned: std::collections::HashSet<IpAddr, Hasher>,
     latest_ms: i64,
     observed: u64,
 }
@@ -207,9 +211,9 @@ impl Detector {
     pub fn new(policy: Policy) -> Detector {
         Detector {
             policy,
-            addrs: HashMap::new(),
-            conns: HashMap::new(),
-            trusted: HashMap::new(),
+            addrs: HashMap::default(),
+            conns: HashMap::default(),
+            trusted: HashMap::default(),
             banned: Default::default(),
             latest_ms: i64::MIN,
             observed: 0,
