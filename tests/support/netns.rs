@@ -3,7 +3,7 @@
 //!
 //! Everything lives in namespaces and a temporary directory: the host's network, /etc and /dev
 //! are never changed. Every guard cleans up on drop, so a failing assertion leaves nothing
-//! behind; namespaces leaked by a killed run are swept by the next one.
+//! behind; what a killed run leaks (namespaces, temp dir, sshd) is swept by the next one.
 
 use std::ffi::OsStr;
 use std::fs;
