@@ -231,11 +231,12 @@ impl<'c> Scan<'c> {
         let ban_s = self.config.ban.time.0.as_secs() as i64;
         let window_ms = detector.policy().window_ms;
         let mut new_bans: Vec<BanRecord> = Vec::new();
-        let mut detected = 0usize;
+        // An exempt address crosses the threshold again and again: report it once.
+        let mut detected: std::collections::BTreeSet<IpAddr> = Default::default();
         for d in &decisions {
             match d {
                 Decision::Ban(o) => {
-                    detected += 1;
+                    detected.insert(o.addr);
                     let offences = known_bans
                         .iter()
                         .find(|b| b.addr == o.addr)
@@ -250,8 +251,9 @@ impl<'c> Scan<'c> {
                     });
                 }
                 Decision::Spared(o, why) => {
-                    detected += 1;
-                    println!("not banned {}: {} ({})", o.addr, why, o.reason(window_ms));
+                    if detected.insert(o.addr) {
+                        println!("not banned {}: {} ({})", o.addr, why, o.reason(window_ms));
+                    }
                 }
                 Decision::LoginAfterFailures { addr, score, at_ms } => {
                     let when = jiff::Timestamp::from_millisecond(*at_ms)
@@ -369,8 +371,9 @@ impl<'c> Scan<'c> {
             .filter(|a| new_bans.iter().any(|b| b.addr == **a))
             .count();
         println!(
-            "{lines} new lines read; {detected} attacking address{} detected, {denied} {verb}",
-            if detected == 1 { "" } else { "es" }
+            "{lines} new lines read; {} attacking address{} detected, {denied} {verb}",
+            detected.len(),
+            if detected.len() == 1 { "" } else { "es" }
         );
         Ok(code)
     }
