@@ -89,11 +89,15 @@ impl<'a> Preamble<'a> {
 /// suffix still on). `None`: not an event we count.
 pub fn parse_message(body: &[u8]) -> Option<Message<'_>> {
     let truncated = body.len() >= TRUNCATED_AT;
-    let text = body
-        .strip_prefix(b"error: ")
-        .or_else(|| body.strip_prefix(b"fatal: "))
-        .unwrap_or(body);
-    let (text, suffix) = if let Some(t) = text.strip_suffix(b" [preauth]") {
+    // The first and last bytes decide cheaply whether a prefix or suffix can be there.
+    let text = match body.first() {
+        Some(b'e') => body.strip_prefix(b"error: ").unwrap_or(body),
+        Some(b'f') => body.strip_prefix(b"fatal: ").unwrap_or(body),
+        _ => body,
+    };
+    let (text, suffix) = if text.last() != Some(&b']') {
+        (text, Suffix::Plain)
+    } else if let Some(t) = text.strip_suffix(b" [preauth]") {
         (t, Suffix::Preauth)
     } else if let Some(t) = text.strip_suffix(b" [postauth]") {
         (t, Suffix::Postauth)
@@ -166,9 +170,15 @@ fn port(b: &[u8]) -> Option<u16> {
     u16::try_from(v).ok()
 }
 
+/// The last space. The words searched from the end are short, so a plain backward scan beats
+/// a vectorised search's setup; it stays linear on long lines.
+fn last_space(b: &[u8]) -> Option<usize> {
+    b.iter().rposition(|&c| c == b' ')
+}
+
 /// Splits at the last space: (before, after). No space: (None, all).
 fn rsplit_space(b: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    match memrchr(b' ', b) {
+    match last_space(b) {
         Some(sp) => (Some(&b[..sp]), &b[sp + 1..]),
         None => (None, b),
     }
@@ -176,16 +186,18 @@ fn rsplit_space(b: &[u8]) -> (Option<&[u8]>, &[u8]) {
 
 /// Splits at the first space: (before, after-the-space). No space: (all, None).
 fn split_space(b: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match memchr(b' ', b) {
+    match b.iter().position(|&c| c == b' ') {
         Some(sp) => (&b[..sp], Some(&b[sp + 1..])),
         None => (b, None),
     }
 }
 
-/// `s` ends with ` port <N>`: the text before and N.
+/// `s` ends with ` port <N>`: the text before and N. Digits hold no space, so this is the
+/// last word and the five bytes before it: no search, whatever the length of `s`.
 fn tail_port(s: &[u8]) -> Option<(&[u8], u16)> {
-    let at = memmem::rfind(s, b" port ")?;
-    Some((&s[..at], port(&s[at + 6..])?))
+    let sp = last_space(s)?;
+    let p = port(&s[sp + 1..])?;
+    Some((s[..sp].strip_suffix(b" port")?, p))
 }
 
 /// `s` is exactly `A` or `A port N`.

@@ -1226,27 +1226,3 @@ fn megabyte_lines_are_cheap_and_safe() {
     let spaces = vec![b' '; 1 << 20];
     let _ = parser().parse(&spaces);
 }
-
-/// A crude speed check for the hot path; run with
-/// `cargo test --release --lib parse::tests::speed -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing, release builds only"]
-fn speed() {
-    let lines: [&[u8]; 4] = [
-        b"Nov 24 12:00:07 gw1 sshd[2501]: Failed password for invalid user admin from 192.0.2.10 port 51012 ssh2",
-        b"Nov 24 12:00:07 gw1 CRON[2501]: pam_unix(cron:session): session opened for user root(uid=0) by root(uid=0)",
-        b"2026-11-24T12:10:03.512311+01:00 gw2 sshd-session[5101]: Connection closed by authenticating user root 192.0.2.161 port 47003 [preauth]",
-        b"Nov 24 12:00:07 gw1 sshd[2501]: Accepted publickey for alice from 198.51.100.7 port 52100 ssh2: ED25519 SHA256:K9gGpAxxxxxxxxxxxxxx",
-    ];
-    let mut p = parser();
-    let n = 2_000_000;
-    let start = std::time::Instant::now();
-    let mut events = 0;
-    for i in 0..n {
-        if p.parse(std::hint::black_box(lines[i % 4])).is_some() {
-            events += 1;
-        }
-    }
-    let per = start.elapsed().as_nanos() as f64 / n as f64;
-    eprintln!("{per:.1} ns/line, {events} events");
-}

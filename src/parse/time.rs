@@ -38,10 +38,32 @@ pub(crate) struct Civil {
     pub nanos: u32,
 }
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-const WEEKDAYS: [&[u8; 3]; 7] = [b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun"];
+/// The C-locale month abbreviation's number. A match on the three bytes compiles to integer
+/// comparisons, where a table of slices would call `memcmp` up to twelve times per line.
+fn month_number(m: &[u8]) -> Option<u8> {
+    Some(match m {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
+
+fn is_weekday(d: &[u8]) -> bool {
+    matches!(
+        d,
+        b"Mon" | b"Tue" | b"Wed" | b"Thu" | b"Fri" | b"Sat" | b"Sun"
+    )
+}
 
 fn digits2(b: &[u8], at: usize) -> Option<u8> {
     let (h, l) = (*b.get(at)?, *b.get(at + 1)?);
@@ -123,8 +145,7 @@ fn days_from_civil(year: i16, month: u8, day: u8) -> i64 {
 /// `Nov 24 12:00:07`, `Nov  4 …`, `Feb 7 …`, optionally `.654321` (journalctl short-precise),
 /// then a space. Returns the time and the rest after that space.
 pub(crate) fn parse_rfc3164(b: &[u8]) -> Option<(RawTime, &[u8])> {
-    let mon = b.get(..3)?;
-    let month = MONTHS.iter().position(|m| &m[..] == mon)? as u8 + 1;
+    let month = month_number(b.get(..3)?)?;
     if b.get(3) != Some(&b' ') {
         return None;
     }
@@ -243,7 +264,7 @@ pub(crate) fn parse_unix(b: &[u8]) -> Option<(RawTime, &[u8])> {
 /// journalctl printed in when it runs on this host.
 pub(crate) fn parse_short_full(b: &[u8]) -> Option<(RawTime, &[u8])> {
     let wd = b.get(..3)?;
-    if !WEEKDAYS.iter().any(|w| &w[..] == wd) || b.get(3) != Some(&b' ') {
+    if !is_weekday(wd) || b.get(3) != Some(&b' ') {
         return None;
     }
     let b = &b[4..];
