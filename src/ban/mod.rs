@@ -1,2 +1,273 @@
-//! ban: carrying out ban decisions.
+//! ban: carrying out ban decisions in the places that enforce them — hosts.deny, an
+//! nftables set, an ipset, a user's command. Every enforcement point implements
+//! [`Backend`]; the engine talks to all of them the same way and treats the store as the
+//! truth, so a backend that fails is retried and reconciled with [`Backend::restore`].
+//!
+//! Backends never decide anything and never read logs. External programs are started
+//! through a [`Runner`] with an argument vector (never a shell), so tests can record the
+//! exact arguments and standard input we would send.
+
 pub mod hosts_deny;
+
+use std::fmt;
+use std::io;
+use std::process::{Command, Stdio};
+
+use crate::addr::Cidr;
+
+/// One ban as a backend needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BanOrder {
+    /// A host, or a network when prefix banning is on (an IPv6 /64).
+    pub target: Cidr,
+    /// Unix seconds; `None` for a permanent ban.
+    pub expires_at: Option<i64>,
+}
+
+impl BanOrder {
+    /// Seconds left at `now` (at least 1, so a ban about to expire is not sent as
+    /// "permanent" or as a zero timeout that some tools read as "no timeout").
+    pub fn remaining(&self, now: i64) -> Option<u64> {
+        self.expires_at
+            .map(|t| u64::try_from(t.saturating_sub(now)).unwrap_or(0).max(1))
+    }
+}
+
+/// Why a backend could not do what it was asked.
+#[derive(Debug)]
+pub enum BackendError {
+    /// The program could not be started (missing binary, permissions).
+    Spawn {
+        backend: &'static str,
+        program: String,
+        source: io::Error,
+    },
+    /// The program ran and failed.
+    Failed {
+        backend: &'static str,
+        program: String,
+        status: String,
+        stderr: String,
+    },
+    /// Anything else, already worded for a person.
+    Other {
+        backend: &'static str,
+        message: String,
+    },
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendError::Spawn {
+                backend,
+                program,
+                source,
+            } => {
+                write!(f, "{backend}: cannot run {program}: {source}")
+            }
+            BackendError::Failed {
+                backend,
+                program,
+                status,
+                stderr,
+            } => {
+                let stderr = stderr.trim();
+                if stderr.is_empty() {
+                    write!(f, "{backend}: {program} failed ({status})")
+                } else {
+                    write!(f, "{backend}: {program} failed ({status}): {stderr}")
+                }
+            }
+            BackendError::Other { backend, message } => write!(f, "{backend}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+/// A place where bans are enforced.
+pub trait Backend: Send {
+    /// Short stable name for status and logs: `nftables`, `ipset`, `hosts.deny`, `command`.
+    fn name(&self) -> &'static str;
+    /// Creates what the backend needs (tables, sets, rules). Idempotent.
+    fn setup(&mut self) -> Result<(), BackendError>;
+    /// Adds bans, in as few operations as possible. Banning an address that is already
+    /// banned updates its expiry.
+    fn ban(&mut self, bans: &[BanOrder], now: i64) -> Result<(), BackendError>;
+    /// Lifts bans; lifting one that is not there is not an error.
+    fn unban(&mut self, targets: &[Cidr]) -> Result<(), BackendError>;
+    /// Makes the backend hold exactly `all` (after a start, a reload or a failure).
+    fn restore(&mut self, all: &[BanOrder], now: i64) -> Result<(), BackendError>;
+    /// Whether the backend is in place and working.
+    fn check(&mut self) -> Result<(), BackendError>;
+    /// Removes everything the backend created (uninstall, or the daemon's stop policy).
+    fn teardown(&mut self) -> Result<(), BackendError>;
+}
+
+/// What a finished program returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    pub success: bool,
+    /// `exit status: 1`, `signal: 9`…
+    pub status: String,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Starts external programs. The real one runs them; tests record the calls.
+pub trait Runner: Send {
+    fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+    ) -> io::Result<RunOutput>;
+}
+
+/// Runs programs for real, with an argument vector and a cleared locale (so error
+/// messages are the ones tests and users search for).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemRunner;
+
+impl Runner for SystemRunner {
+    fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+    ) -> io::Result<RunOutput> {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env("LC_ALL", "C")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn()?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            use std::io::Write;
+            // A program that exits early closes its stdin: its status says why.
+            let _ = pipe.write_all(input);
+        }
+        let out = child.wait_with_output()?;
+        Ok(RunOutput {
+            success: out.status.success(),
+            status: out.status.to_string(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+}
+
+/// Runs `program` through `runner` and turns failure into a [`BackendError`].
+pub fn run_checked(
+    runner: &mut dyn Runner,
+    backend: &'static str,
+    program: &str,
+    args: &[String],
+    stdin: Option<&[u8]>,
+) -> Result<RunOutput, BackendError> {
+    let out = runner
+        .run(program, args, stdin)
+        .map_err(|source| BackendError::Spawn {
+            backend,
+            program: program.to_owned(),
+            source,
+        })?;
+    if out.success {
+        Ok(out)
+    } else {
+        Err(BackendError::Failed {
+            backend,
+            program: program.to_owned(),
+            status: out.status.clone(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+}
+
+/// A [`Runner`] that records every call and answers from a script: for tests. Clones
+/// share one recording, so a test keeps a clone while the backend owns another.
+#[derive(Debug, Default, Clone)]
+pub struct RecordingRunner(std::sync::Arc<std::sync::Mutex<Recording>>);
+
+#[derive(Debug, Default)]
+struct Recording {
+    calls: Vec<RecordedCall>,
+    answers: std::collections::VecDeque<io::Result<RunOutput>>,
+}
+
+/// One call seen by a [`RecordingRunner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCall {
+    pub program: String,
+    pub args: Vec<String>,
+    pub stdin: Option<String>,
+}
+
+impl RecordingRunner {
+    /// A successful run printing `stdout`.
+    pub fn ok(stdout: &str) -> io::Result<RunOutput> {
+        Ok(RunOutput {
+            success: true,
+            status: "exit status: 0".into(),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        })
+    }
+
+    /// A run that exits 1 printing `stderr`.
+    pub fn fail(stderr: &str) -> io::Result<RunOutput> {
+        Ok(RunOutput {
+            success: false,
+            status: "exit status: 1".into(),
+            stdout: Vec::new(),
+            stderr: stderr.as_bytes().to_vec(),
+        })
+    }
+
+    /// Queues the answer to a future call; calls beyond the queue succeed silently.
+    pub fn answer(&self, answer: io::Result<RunOutput>) {
+        self.lock().answers.push_back(answer);
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<RecordedCall> {
+        self.lock().calls.clone()
+    }
+
+    /// The calls so far, forgetting them.
+    pub fn take_calls(&self) -> Vec<RecordedCall> {
+        std::mem::take(&mut self.lock().calls)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recording> {
+        // A panicking test thread poisons the lock; the recording is still readable.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Runner for RecordingRunner {
+    fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+    ) -> io::Result<RunOutput> {
+        let mut rec = self.lock();
+        rec.calls.push(RecordedCall {
+            program: program.to_owned(),
+            args: args.to_vec(),
+            stdin: stdin.map(|s| String::from_utf8_lossy(s).into_owned()),
+        });
+        rec.answers
+            .pop_front()
+            .unwrap_or_else(|| RecordingRunner::ok(""))
+    }
+}
