@@ -35,6 +35,10 @@ pub struct Config {
     pub policy: Policy,
     pub ban: Ban,
     pub hosts_deny: HostsDenyConfig,
+    pub nftables: NftablesConfig,
+    pub ipset: IpsetConfig,
+    pub command: CommandConfig,
+    pub daemon: Daemon,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -113,16 +117,144 @@ impl Default for Weights {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Ban {
-    /// How long a ban lasts.
+    /// How long a first ban lasts.
     pub time: Duration,
+    /// Each further offence multiplies the ban time by this (1 = no escalation)…
+    pub factor: f64,
+    /// …up to this.
+    pub max_time: Duration,
+    /// After this many offences the ban is permanent; 0 = never.
+    pub permanent_after: u32,
+    /// IPv6 attackers are banned by this prefix length (64 bans their /64); 128 = the
+    /// address alone.
+    pub ipv6_prefix: u8,
+    /// Where bans are enforced by `authban run`: any of "nftables", "ipset", "hosts-deny",
+    /// "command"; "auto" = nftables where `nft` exists, else hosts-deny. `authban scan`
+    /// always writes hosts.deny.
+    pub backends: Vec<BackendKind>,
+    /// The ports the firewall backends close to banned addresses; empty = all traffic.
+    pub ports: Vec<u16>,
 }
 
 impl Default for Ban {
     fn default() -> Ban {
         Ban {
             time: Duration::from_secs(DAY),
+            factor: 2.0,
+            max_time: Duration::from_secs(4 * WEEK),
+            permanent_after: 0,
+            ipv6_prefix: 128,
+            backends: vec![BackendKind::Auto],
+            ports: vec![22],
         }
     }
+}
+
+/// An enforcement point for bans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Auto,
+    Nftables,
+    Ipset,
+    HostsDeny,
+    Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NftablesConfig {
+    /// The `nft` program.
+    pub nft: PathBuf,
+    /// authban's own table (family inet); nothing else is touched.
+    pub table: String,
+}
+
+impl Default for NftablesConfig {
+    fn default() -> NftablesConfig {
+        NftablesConfig {
+            nft: PathBuf::from("nft"),
+            table: "authban".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct IpsetConfig {
+    pub ipset: PathBuf,
+    pub iptables: PathBuf,
+    pub ip6tables: PathBuf,
+    /// The sets of banned IPv4 and IPv6 addresses.
+    pub set4: String,
+    pub set6: String,
+}
+
+impl Default for IpsetConfig {
+    fn default() -> IpsetConfig {
+        IpsetConfig {
+            ipset: PathBuf::from("ipset"),
+            iptables: PathBuf::from("iptables"),
+            ip6tables: PathBuf::from("ip6tables"),
+            set4: "authban4".to_owned(),
+            set6: "authban6".to_owned(),
+        }
+    }
+}
+
+/// A program run on every ban and unban (argv, never a shell). In arguments, `{addr}` is
+/// the address or network, `{family}` inet or inet6, `{seconds}` the ban's length (0 =
+/// permanent).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CommandConfig {
+    pub ban: Vec<String>,
+    pub unban: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Daemon {
+    /// The control socket of `authban run` (status, list, ban, unban, reload).
+    pub socket: PathBuf,
+    /// Most addresses whose attempts are tracked at once; beyond it the oldest un-banned
+    /// state is forgotten (never a ban).
+    pub max_tracked: u64,
+    /// Whether to read the systemd journal: "auto" (when none of the logs exists),
+    /// "always" or "never".
+    pub journal: JournalMode,
+    /// The `journalctl` program.
+    pub journalctl: PathBuf,
+    /// On stop, "keep" leaves the bans in the firewall (the kernel expires them) and
+    /// "flush" removes authban's firewall table and sets.
+    pub on_stop: StopPolicy,
+}
+
+impl Default for Daemon {
+    fn default() -> Daemon {
+        Daemon {
+            socket: PathBuf::from("/run/authban/authban.sock"),
+            max_tracked: 1_000_000,
+            journal: JournalMode::Auto,
+            journalctl: PathBuf::from("journalctl"),
+            on_stop: StopPolicy::Keep,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JournalMode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopPolicy {
+    Keep,
+    Flush,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -460,8 +592,85 @@ impl Config {
                 ));
             }
         }
-        if self.ban.time.is_zero() {
+        let b = &self.ban;
+        if b.time.is_zero() {
             problems.push(Problem::new("ban.time", "must be longer than 0"));
+        }
+        if !(b.factor.is_finite() && b.factor >= 1.0) {
+            problems.push(Problem::new(
+                "ban.factor",
+                format!("{} must be a number of 1 or more", b.factor),
+            ));
+        }
+        if b.max_time < b.time {
+            problems.push(Problem::new(
+                "ban.max-time",
+                format!("{} is shorter than ban.time ({})", b.max_time, b.time),
+            ));
+        }
+        if !(16..=128).contains(&b.ipv6_prefix) {
+            problems.push(Problem::new(
+                "ban.ipv6-prefix",
+                format!("{} must be between 16 and 128", b.ipv6_prefix),
+            ));
+        }
+        if b.backends.is_empty() {
+            problems.push(Problem::new(
+                "ban.backends",
+                "must name at least one backend (\"auto\", \"nftables\", \"ipset\", \"hosts-deny\", \"command\")",
+            ));
+        }
+        for (i, port) in b.ports.iter().enumerate() {
+            if *port == 0 {
+                problems.push(Problem::new(format!("ban.ports[{i}]"), "0 is not a port"));
+            }
+        }
+        // Table and set names end up in nft and ipset commands.
+        for (key, name, max) in [
+            ("nftables.table", &self.nftables.table, 64),
+            ("ipset.set4", &self.ipset.set4, 31),
+            ("ipset.set6", &self.ipset.set6, 31),
+        ] {
+            if name.is_empty()
+                || name.len() > max
+                || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            {
+                problems.push(Problem::new(
+                    key,
+                    format!("{name:?} must be 1 to {max} letters, digits or `_`"),
+                ));
+            }
+        }
+        if b.backends.contains(&BackendKind::Command) && self.command.ban.is_empty() {
+            problems.push(Problem::new(
+                "command.ban",
+                "the command backend is enabled but no program is set",
+            ));
+        }
+        for (key, argv) in [
+            ("command.ban", &self.command.ban),
+            ("command.unban", &self.command.unban),
+        ] {
+            if let Some(program) = argv.first()
+                && !Path::new(program).is_absolute()
+            {
+                problems.push(Problem::new(
+                    format!("{key}[0]"),
+                    format!("`{program}` must be an absolute path (no shell, no PATH lookup)"),
+                ));
+            }
+        }
+        if !self.daemon.socket.is_absolute() {
+            problems.push(Problem::new(
+                "daemon.socket",
+                format!(
+                    "`{}` must be an absolute path",
+                    self.daemon.socket.display()
+                ),
+            ));
+        }
+        if self.daemon.max_tracked == 0 {
+            problems.push(Problem::new("daemon.max-tracked", "must be at least 1"));
         }
         if self.hosts_deny.daemons.is_empty() {
             problems.push(Problem::new(

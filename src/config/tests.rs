@@ -344,3 +344,47 @@ fn display_lists_each_problem_on_its_own_line() {
          /etc/authban/authban.toml:4: ban.time: must be longer than 0"
     );
 }
+
+#[test]
+fn daemon_and_backend_settings_are_validated() {
+    let text = "[ban]\n\
+                factor = 0.5\n\
+                max-time = \"1h\"\n\
+                ipv6-prefix = 8\n\
+                backends = [\"command\"]\n\
+                ports = [22, 0]\n\
+                [nftables]\n\
+                table = \"auth ban; flush ruleset\"\n\
+                [ipset]\n\
+                set4 = \"a-b\"\n\
+                [command]\n\
+                unban = [\"notify\", \"{addr}\"]\n\
+                [daemon]\n\
+                socket = \"run/authban.sock\"\n\
+                max-tracked = 0\n";
+    let got = keys_lines(text);
+    let want: Vec<(String, Option<usize>)> = [
+        ("ban.factor", Some(2)),
+        ("ban.max-time", Some(3)),
+        ("ban.ipv6-prefix", Some(4)),
+        ("command.ban", None),
+        ("ban.ports[1]", Some(6)),
+        ("nftables.table", Some(8)),
+        ("ipset.set4", Some(10)),
+        ("command.unban[0]", Some(12)),
+        ("daemon.socket", Some(14)),
+        ("daemon.max-tracked", Some(15)),
+    ]
+    .into_iter()
+    .map(|(k, l): (&str, Option<usize>)| (k.to_owned(), l))
+    .collect();
+    for w in &want {
+        assert!(got.contains(w), "missing {w:?} in {got:?}");
+    }
+}
+
+#[test]
+fn unknown_backend_is_reported() {
+    let got = keys_lines("[ban]\nbackends = [\"pf\"]\n");
+    assert_eq!(got, vec![("ban.backends[0]".to_owned(), Some(2))]);
+}
