@@ -304,6 +304,7 @@ impl<'c> Scan<'c> {
                     forget_trusted_before_ms: Some(
                         latest - duration_ms(self.config.policy.trust_after_login.0),
                     ),
+                    ..Update::default()
                 })
                 .map_err(|e| (exit::FAILURE, e.to_string()))?;
         }

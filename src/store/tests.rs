@@ -34,7 +34,7 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
 fn migrations_from_empty_create_every_table() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 1);
+    assert_eq!(SCHEMA_VERSION, 2);
     assert_eq!(store.cursor("/var/log/auth.log").unwrap(), None);
     assert!(store.bans().unwrap().is_empty());
     assert!(store.history().unwrap().is_empty());
@@ -83,6 +83,7 @@ fn reopen_keeps_everything() {
                 history: Some(&history),
                 trusted: &[(ip("198.51.100.7"), 42)],
                 forget_trusted_before_ms: None,
+                ..Update::default()
             })
             .unwrap();
     }
@@ -153,6 +154,7 @@ fn save_is_one_transaction() {
             history: Some(&before_history),
             trusted: &[(ip("192.0.2.50"), 5)],
             forget_trusted_before_ms: None,
+            ..Update::default()
         })
         .unwrap();
 
@@ -168,6 +170,7 @@ fn save_is_one_transaction() {
             history: Some(&[]),
             trusted: &[(ip("192.0.2.50"), 99)],
             forget_trusted_before_ms: Some(1000),
+            ..Update::default()
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::Sql { .. }), "{err:?}");
@@ -486,4 +489,65 @@ fn concurrent_writer_is_waited_for() {
         .unwrap()
         .expect("the second writer waits, then succeeds");
     assert_eq!(b.trusted().unwrap(), [(ip("192.0.2.3"), 1)]);
+}
+
+#[test]
+fn history_for_replaces_only_the_given_addresses_and_positions_round_trip() {
+    let mut store = Store::open_in_memory().unwrap();
+    let mark = |at_ms| Mark {
+        at_ms,
+        points: 100,
+        kind: Kind::AuthFailure,
+    };
+    store
+        .save(&Update {
+            history: Some(&[
+                (ip("192.0.2.1"), vec![mark(1), mark(2)]),
+                (ip("192.0.2.2"), vec![mark(3)]),
+            ]),
+            positions: &[("journal".into(), "s=abc;i=1".into())],
+            ..Update::default()
+        })
+        .unwrap();
+    store
+        .save(&Update {
+            history_for: &[(ip("192.0.2.1"), vec![mark(9)]), (ip("192.0.2.3"), vec![])],
+            positions: &[("journal".into(), "s=abc;i=2".into())],
+            ..Update::default()
+        })
+        .unwrap();
+    let mut history = store.history().unwrap();
+    history.sort_by_key(|(a, _)| *a);
+    assert_eq!(
+        history,
+        vec![
+            (ip("192.0.2.1"), vec![mark(9)]),
+            (ip("192.0.2.2"), vec![mark(3)])
+        ]
+    );
+    assert_eq!(
+        store.position("journal").unwrap().as_deref(),
+        Some("s=abc;i=2")
+    );
+    assert_eq!(store.position("other").unwrap(), None);
+}
+
+#[test]
+fn a_version_1_database_is_migrated_keeping_its_bans() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        // What the first release wrote.
+        let conn = rusqlite::Connection::open(tmp.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute(
+            "INSERT INTO bans (addr, banned_at, expires_at, offences, reason) VALUES ('203.0.113.5', 1, 2, 1, 'r')",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+    }
+    let store = Store::open(tmp.path()).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.bans().unwrap().len(), 1);
+    assert_eq!(store.position("journal").unwrap(), None);
 }
