@@ -205,6 +205,10 @@ pub struct Detector {
     banned: std::collections::HashSet<IpAddr, Hasher>,
     latest_ms: i64,
     observed: u64,
+    /// Addresses whose window changed since [`Detector::take_touched`].
+    touched: std::collections::HashSet<IpAddr, Hasher>,
+    /// Most addresses with state; beyond it the least recently active are forgotten.
+    max_tracked: usize,
 }
 
 impl Detector {
@@ -217,7 +221,89 @@ impl Detector {
             banned: Default::default(),
             latest_ms: i64::MIN,
             observed: 0,
+            touched: Default::default(),
+            max_tracked: usize::MAX,
         }
+    }
+
+    /// Replaces the policy (a reload); windows and trust are kept.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
+    /// Caps the number of addresses with state. Under a flood of distinct addresses the
+    /// least recently active un-banned ones are forgotten; bans are kept elsewhere and
+    /// never evicted.
+    pub fn set_max_tracked(&mut self, max: usize) {
+        self.max_tracked = max.max(1);
+    }
+
+    /// Forgets that `addr` is banned (its ban expired or was lifted), and its window.
+    pub fn unban(&mut self, addr: IpAddr) {
+        self.banned.remove(&addr);
+        if self.addrs.remove(&addr).is_some() {
+            self.touched.insert(addr);
+        }
+    }
+
+    /// Marks `addr` as banned (a manual ban).
+    pub fn ban(&mut self, addr: IpAddr) {
+        self.banned.insert(addr);
+        if let Some(st) = self.addrs.get_mut(&addr) {
+            st.marks.clear();
+            self.touched.insert(addr);
+        }
+    }
+
+    /// The windows that changed since the last call (an empty window: forget the
+    /// address), for saving with the lines that changed them.
+    pub fn take_touched(&mut self) -> Vec<(IpAddr, Vec<Mark>)> {
+        let horizon = self.latest_ms.saturating_sub(self.policy.window_ms);
+        let mut out: Vec<(IpAddr, Vec<Mark>)> = self
+            .touched
+            .drain()
+            .map(|addr| {
+                let marks = self
+                    .addrs
+                    .get(&addr)
+                    .map(|st| {
+                        st.marks
+                            .iter()
+                            .copied()
+                            .filter(|m| m.at_ms > horizon)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (addr, marks)
+            })
+            .collect();
+        out.sort_by_key(|(a, _)| *a);
+        out
+    }
+
+    /// Forgets the least recently active eighth of the addresses (and their connections),
+    /// so memory stays bounded and eviction costs O(1) per new address on average.
+    fn evict(&mut self) {
+        let mut ages: Vec<(i64, IpAddr)> = self
+            .addrs
+            .iter()
+            .map(|(a, st)| {
+                (
+                    st.marks
+                        .last()
+                        .map_or(st.last_port_ms, |m| m.at_ms.max(st.last_port_ms)),
+                    *a,
+                )
+            })
+            .collect();
+        let n = (ages.len() / 8).max(1);
+        ages.select_nth_unstable(n - 1);
+        for (_, addr) in &ages[..n] {
+            self.addrs.remove(addr);
+            self.touched.insert(*addr);
+        }
+        let addrs = &self.addrs;
+        self.conns.retain(|(a, _), _| addrs.contains_key(a));
     }
 
     pub fn policy(&self) -> &Policy {
@@ -352,6 +438,9 @@ impl Detector {
         if ev.kind == Kind::Success {
             return self.login(ev, at_ms);
         }
+        if self.addrs.len() >= self.max_tracked && !self.addrs.contains_key(&addr) {
+            self.evict();
+        }
         let full = self.weight(ev).saturating_mul(ev.count.max(1));
         let points = self.dedup(ev, at_ms, full);
         if points == 0 || self.banned.contains(&addr) {
@@ -359,6 +448,7 @@ impl Detector {
         }
         let window = self.policy.window_ms;
         let threshold = self.policy.threshold;
+        self.touched.insert(addr);
         let st = self.addrs.entry(addr).or_default();
         let horizon = at_ms.saturating_sub(window);
         st.marks.retain(|m| m.at_ms > horizon);
@@ -412,6 +502,7 @@ impl Detector {
         let score = self.score(addr, at_ms);
         if let Some(st) = self.addrs.get_mut(&addr) {
             st.marks.clear();
+            self.touched.insert(addr);
         }
         (score > 0).then_some(Decision::LoginAfterFailures { addr, score, at_ms })
     }
@@ -490,8 +581,13 @@ impl Detector {
         let conn_horizon = now.saturating_sub(CONN_TTL_MS);
         self.conns.retain(|_, c| c.last_ms > conn_horizon);
         let horizon = now.saturating_sub(self.policy.window_ms);
-        self.addrs.retain(|_, st| {
+        let touched = &mut self.touched;
+        self.addrs.retain(|addr, st| {
+            let before = st.marks.len();
             st.marks.retain(|m| m.at_ms > horizon);
+            if st.marks.len() != before {
+                touched.insert(*addr);
+            }
             !st.marks.is_empty() || st.last_port_ms > conn_horizon
         });
         if self.policy.trust_ms > 0 {
@@ -851,6 +947,54 @@ mod tests {
                 None
             );
         }
+    }
+
+    #[test]
+    fn a_flood_of_distinct_addresses_stays_bounded_and_keeps_bans() {
+        let mut d = Detector::new(Policy::default());
+        d.set_max_tracked(1000);
+        // One address gets banned early; 200,000 others each fail once.
+        for i in 0..4 {
+            d.observe(&failed("192.0.2.77", 10 + i, "root"), 0);
+        }
+        for i in 0..200_000u32 {
+            let addr = IpAddr::V4(std::net::Ipv4Addr::from(0x6440_0000 + i));
+            let e = Event {
+                addr,
+                ..failed("192.0.2.1", 22, "alice")
+            };
+            d.observe(&e, i64::from(i));
+            assert!(d.tracked() <= 1000);
+        }
+        // The ban survives the flood: more failures decide nothing new.
+        assert_eq!(
+            d.observe(&failed("192.0.2.77", 99, "root"), 2_000_000),
+            None
+        );
+        // A recent attacker is still tracked and still banned at its fifth failure.
+        for i in 0..4 {
+            assert_eq!(
+                d.observe(&failed("203.0.113.99", 100 + i, "alice"), 2_000_000),
+                None
+            );
+        }
+        assert!(matches!(
+            d.observe(&failed("203.0.113.99", 200, "alice"), 2_000_001),
+            Some(Decision::Ban(_))
+        ));
+    }
+
+    #[test]
+    fn touched_windows_are_reported_once() {
+        let mut d = Detector::new(Policy::default());
+        d.observe(&failed("192.0.2.5", 10, "alice"), SEC);
+        d.observe(&failed("192.0.2.6", 10, "alice"), SEC);
+        let t = d.take_touched();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].1.len(), 1);
+        assert!(d.take_touched().is_empty());
+        d.unban(ip("192.0.2.5"));
+        assert_eq!(d.take_touched(), vec![(ip("192.0.2.5"), vec![])]);
     }
 
     #[test]
