@@ -10,6 +10,7 @@ pub mod addr;
 pub mod ban;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod detect;
 pub mod event;
 pub mod parse;
