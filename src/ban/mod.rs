@@ -7,13 +7,83 @@
 //! through a [`Runner`] with an argument vector (never a shell), so tests can record the
 //! exact arguments and standard input we would send.
 
+pub mod command;
 pub mod hosts_deny;
+pub mod ipset;
+pub mod nftables;
 
 use std::fmt;
 use std::io;
 use std::process::{Command, Stdio};
 
 use crate::addr::Cidr;
+
+/// Whether `name` may be used as a table, set or chain name in a firewall command: an ASCII
+/// letter or `_`, then letters, digits and `_`, at most 31 bytes (ipset's limit, the
+/// strictest of our tools). Names are checked when a backend is built so that nothing from
+/// a configuration file can change the meaning of a command or script.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 31
+        && (bytes[0].is_ascii_alphabetic() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+/// `orders` with each target once, in first-seen order; a target given twice keeps the
+/// longest ban (permanent beats any expiry), so a batch never shortens a ban by accident.
+pub fn dedup_orders(orders: &[BanOrder]) -> Vec<BanOrder> {
+    let mut index: std::collections::HashMap<Cidr, usize> = std::collections::HashMap::new();
+    let mut out: Vec<BanOrder> = Vec::with_capacity(orders.len());
+    for order in orders {
+        match index.get(&order.target) {
+            Some(&i) => {
+                let kept = &mut out[i];
+                kept.expires_at = match (kept.expires_at, order.expires_at) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            None => {
+                index.insert(order.target, out.len());
+                out.push(*order);
+            }
+        }
+    }
+    out
+}
+
+/// `targets` with duplicates removed, in first-seen order.
+pub fn dedup_targets(targets: &[Cidr]) -> Vec<Cidr> {
+    let mut seen = std::collections::HashSet::new();
+    targets
+        .iter()
+        .copied()
+        .filter(|t| seen.insert(*t))
+        .collect()
+}
+
+/// One sentence for the targets a backend could not handle, so a batch reports every
+/// failure at once: `2 of 5 bans failed: 192.0.2.1: reason; 192.0.2.2: reason`. Long
+/// lists are cut after ten entries.
+pub fn describe_failures(what: &str, total: usize, failures: &[(String, String)]) -> String {
+    const SHOWN: usize = 10;
+    let mut text = format!("{} of {total} {what} failed: ", failures.len());
+    for (i, (target, reason)) in failures.iter().take(SHOWN).enumerate() {
+        if i > 0 {
+            text.push_str("; ");
+        }
+        text.push_str(target);
+        text.push_str(": ");
+        text.push_str(reason.trim());
+    }
+    if failures.len() > SHOWN {
+        text.push_str(&format!("; and {} more", failures.len() - SHOWN));
+    }
+    text
+}
 
 /// One ban as a backend needs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
