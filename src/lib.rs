@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod detect;
 pub mod event;
+pub mod install;
 pub mod parse;
 pub mod source;
 pub mod store;
