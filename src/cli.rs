@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod check;
+mod ctl;
 mod scan;
 
 /// Exit codes (sysexits.h).
