@@ -93,15 +93,9 @@ pub struct BanRecord {
     pub reason: String,
 }
 
-/// One scored event in an address's detection window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mark {
-    /// Log time, unix milliseconds.
-    pub at_ms: i64,
-    pub points: u32,
-    /// What happened, so a changed weight can re-score the window.
-    pub kind: Kind,
-}
+/// One scored event in an address's detection window: the detector's own type, stored
+/// as is (its kind is kept so a changed weight could re-score a window).
+pub use crate::detect::Mark;
 
 /// Everything one scan learned, saved together by [`Store::save`].
 #[derive(Debug, Default, Clone, Copy)]

@@ -145,21 +145,7 @@ impl<'c> Scan<'c> {
                     .filter(|b| is_active(b, now_s))
                     .map(|b| b.addr),
             );
-            detector.restore_history(store.history().map_err(sql)?.into_iter().map(
-                |(a, marks)| {
-                    (
-                        a,
-                        marks
-                            .into_iter()
-                            .map(|m| detect::Mark {
-                                at_ms: m.at_ms,
-                                points: m.points,
-                                kind: m.kind,
-                            })
-                            .collect(),
-                    )
-                },
-            ));
+            detector.restore_history(store.history().map_err(sql)?);
             detector.restore_trusted(store.trusted().map_err(sql)?);
         }
 
@@ -277,23 +263,7 @@ impl<'c> Scan<'c> {
             now_ms
         };
         if let Some(store) = self.store.as_mut().filter(|_| !self.dry_run) {
-            let history: Vec<(IpAddr, Vec<store::Mark>)> = detector
-                .history(latest)
-                .into_iter()
-                .map(|(a, marks)| {
-                    (
-                        a,
-                        marks
-                            .into_iter()
-                            .map(|m| store::Mark {
-                                at_ms: m.at_ms,
-                                points: m.points,
-                                kind: m.kind,
-                            })
-                            .collect(),
-                    )
-                })
-                .collect();
+            let history = detector.history(latest);
             let trusted = detector.trusted(latest);
             store
                 .save(&Update {
