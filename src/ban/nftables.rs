@@ -17,7 +17,13 @@
 //!   batch is therefore retried one element per transaction, and the failures are reported
 //!   together;
 //! - nft keywords (`counter`, `drop`, `ip`…) cannot be table names, even quoted: nft refuses
-//!   them at setup with its own syntax error.
+//!   them at setup with its own syntax error;
+//! - adding to an interval set is fast (10,000 elements in ~0.4 s), but deleting is not: nft
+//!   1.0.6 handles intervals in userspace at a cost that grows with set size times batch
+//!   size (2,000 deletes from a 10,000-element set took ~15 s; 200 took ~1.6 s). Expiry is
+//!   the kernel's and `restore` flushes, so only a mass manual unban is slow. If that
+//!   matters, hosts belong in plain (non-interval) sets and /64s in a set matched with
+//!   `ip6 saddr & ffff:ffff:ffff:ffff::`.
 
 use std::fmt;
 use std::path::PathBuf;
