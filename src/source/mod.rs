@@ -17,6 +17,9 @@
 //! if it was rotated *and* compressed before the next run, the newest sibling is taken
 //! for it. Log lines begin with a timestamp, so one whole line is enough.
 
+pub mod follow;
+mod glob;
+pub mod journal;
 mod rotate;
 mod split;
 #[cfg(test)]
@@ -30,6 +33,12 @@ use std::path::{Path, PathBuf};
 
 use split::{Splitter, Tail};
 
+pub use follow::{
+    Batch, Feed, FollowOptions, Position, SourceState, Stop, follow_file, follow_stdin,
+};
+pub use glob::expand_glob;
+pub use journal::{JournalOptions, follow_journal, read_journal_since};
+
 /// A line as read: its bytes without the `\n` (and without a `\r` before it), never
 /// assumed to be UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +49,9 @@ pub struct Line<'a> {
     pub number: u64,
     /// Byte offset of the line's first byte in that file (decompressed, for `.gz`).
     pub offset: u64,
+    /// Byte offset just after the line and its `\n`: where reading resumes once this line
+    /// was handled.
+    pub end: u64,
     /// The line was longer than the cap and `bytes` is only its beginning.
     pub truncated: bool,
 }
@@ -135,6 +147,16 @@ pub enum SourceError {
     Stream {
         source: io::Error,
     },
+    /// journalctl (or the program configured instead) could not be started.
+    Spawn {
+        program: PathBuf,
+        source: io::Error,
+    },
+    /// journalctl failed; `message` is its exit status and last complaint.
+    Journal {
+        program: PathBuf,
+        message: String,
+    },
 }
 
 impl fmt::Display for SourceError {
@@ -151,6 +173,12 @@ impl fmt::Display for SourceError {
                 write!(f, "cannot decompress {}: {source}", path.display())
             }
             SourceError::Stream { source } => write!(f, "cannot read input: {source}"),
+            SourceError::Spawn { program, source } => {
+                write!(f, "cannot run {}: {source}", program.display())
+            }
+            SourceError::Journal { program, message } => {
+                write!(f, "{} failed: {message}", program.display())
+            }
         }
     }
 }
@@ -158,8 +186,9 @@ impl fmt::Display for SourceError {
 impl std::error::Error for SourceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SourceError::NotFound { .. } => None,
-            SourceError::Open { source, .. }
+            SourceError::NotFound { .. } | SourceError::Journal { .. } => None,
+            SourceError::Spawn { source, .. }
+            | SourceError::Open { source, .. }
             | SourceError::Read { source, .. }
             | SourceError::Gzip { source, .. }
             | SourceError::Stream { source } => Some(source),
@@ -239,6 +268,57 @@ fn read_since_with(
     cursor: Option<&Cursor>,
     mut f: impl FnMut(&Path, Line<'_>),
 ) -> Result<(Cursor, ReadStats), SourceError> {
+    let (_, cursor, stats) = read_since_core(sp, path, cursor, &mut |seg, l| f(&seg.path, l))?;
+    Ok((cursor, stats))
+}
+
+/// The file lines come from, with what a [`Cursor`] on it needs besides the position, so
+/// that a follower can save a cursor after any line, not only at the end of a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    pub head_len: u32,
+    pub head_hash: u64,
+}
+
+impl Segment {
+    fn of(path: &Path, file: &File) -> io::Result<Segment> {
+        let meta = file.metadata()?;
+        let (head_len, head_hash) = head_of(file)?;
+        Ok(Segment {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            head_len,
+            head_hash,
+        })
+    }
+
+    pub(crate) fn cursor(&self, offset: u64, line: u64) -> Cursor {
+        Cursor {
+            dev: self.dev,
+            ino: self.ino,
+            offset,
+            line,
+            head_len: self.head_len,
+            head_hash: self.head_hash,
+        }
+    }
+}
+
+/// Callback of the reusable pieces: the segment a line belongs to, and the line.
+pub(crate) type SegmentFn<'f> = dyn FnMut(&Segment, Line<'_>) + 'f;
+
+/// `read_since`, also handing back the live file, still open, so that a follower goes on
+/// with the very file whose end it reached (the path may already name another).
+pub(crate) fn read_since_core(
+    sp: &mut Splitter,
+    path: &Path,
+    cursor: Option<&Cursor>,
+    f: &mut SegmentFn<'_>,
+) -> Result<(File, Cursor, ReadStats), SourceError> {
     let mut live = open(path)?;
     let meta = live.metadata().map_err(|source| read_err(path, source))?;
     let mut stats = ReadStats::default();
@@ -252,22 +332,7 @@ fn read_since_with(
             if same_ino && live_matches {
                 stats.resume = Resume::Continued;
                 (c.offset, c.line)
-            } else if let Some((from, mut reader, newer)) = rotate::find(path, c)? {
-                let run = sp
-                    .run(&mut reader, c.offset, c.line, Tail::Deliver, &mut |l| {
-                        f(&from.path, l)
-                    })
-                    .map_err(|e| from.error(e))?;
-                stats.add(&from.path, run);
-                // Oldest first, so lines come out in the order they were written.
-                for sib in newer.iter().rev() {
-                    let mut reader = sib.open()?;
-                    let run = sp
-                        .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| f(&sib.path, l))
-                        .map_err(|e| sib.error(e))?;
-                    stats.add(&sib.path, run);
-                }
-                stats.resume = Resume::Rotated { from: from.path };
+            } else if finish_rotated(sp, path, c, &mut stats, f)? {
                 (0, 0)
             } else if live_matches {
                 // Same content under another inode number (restored from a backup, a
@@ -286,10 +351,12 @@ fn read_since_with(
 
     live.seek(SeekFrom::Start(offset))
         .map_err(|source| read_err(path, source))?;
+    let seg = Segment::of(path, &live).map_err(|source| read_err(path, source))?;
     let run = sp
-        .run(&mut live, offset, line, Tail::Hold, &mut |l| f(path, l))
+        .run(&mut live, offset, line, Tail::Hold, &mut |l| f(&seg, l))
         .map_err(|source| read_err(path, source))?;
     stats.add(path, run);
+    // Again after reading: the file may have grown past the fingerprint size meanwhile.
     let (head_len, head_hash) = head_of(&live).map_err(|source| read_err(path, source))?;
     let cursor = Cursor {
         dev: meta.dev(),
@@ -299,22 +366,61 @@ fn read_since_with(
         head_len,
         head_hash,
     };
-    Ok((cursor, stats))
+    Ok((live, cursor, stats))
+}
+
+/// When the file `c` was taken on is a rotated sibling of `path`: reads the rest of it,
+/// then the newer siblings, oldest first, and returns true. False when no sibling is it.
+pub(crate) fn finish_rotated(
+    sp: &mut Splitter,
+    path: &Path,
+    c: &Cursor,
+    stats: &mut ReadStats,
+    f: &mut SegmentFn<'_>,
+) -> Result<bool, SourceError> {
+    let Some((from, mut reader, newer)) = rotate::find(path, c)? else {
+        return Ok(false);
+    };
+    let seg = Segment {
+        path: from.path.clone(),
+        dev: c.dev,
+        ino: c.ino,
+        head_len: c.head_len,
+        head_hash: c.head_hash,
+    };
+    let run = sp
+        .run(&mut reader, c.offset, c.line, Tail::Deliver, &mut |l| {
+            f(&seg, l)
+        })
+        .map_err(|e| from.error(e))?;
+    stats.add(&from.path, run);
+    // Oldest first, so lines come out in the order they were written.
+    for sib in newer.iter().rev() {
+        let (mut reader, seg) = sib.open_segment()?;
+        let run = sp
+            .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| f(&seg, l))
+            .map_err(|e| sib.error(e))?;
+        stats.add(&sib.path, run);
+    }
+    stats.resume = Resume::Rotated { from: from.path };
+    Ok(true)
 }
 
 fn open(path: &Path) -> Result<File, SourceError> {
-    File::open(path).map_err(|source| {
-        if source.kind() == io::ErrorKind::NotFound {
-            SourceError::NotFound {
-                path: path.to_path_buf(),
-            }
-        } else {
-            SourceError::Open {
-                path: path.to_path_buf(),
-                source,
-            }
+    File::open(path).map_err(|source| open_err(path, source))
+}
+
+fn open_err(path: &Path, source: io::Error) -> SourceError {
+    if source.kind() == io::ErrorKind::NotFound {
+        SourceError::NotFound {
+            path: path.to_path_buf(),
         }
-    })
+    } else {
+        SourceError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }
 
 fn read_err(path: &Path, source: io::Error) -> SourceError {

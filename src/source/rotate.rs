@@ -12,7 +12,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::{Cursor, SourceError, fill, fnv1a, head_len, head_matches, read_err};
+use super::{
+    Cursor, HEAD_MAX, Segment, SourceError, fill, fnv1a, head_len, head_matches, read_err,
+};
 
 /// One rotated sibling of a log path.
 #[derive(Debug)]
@@ -54,14 +56,32 @@ impl Rank {
 }
 
 impl Sibling {
-    /// A reader of the whole (decompressed) content.
-    pub(crate) fn open(&self) -> Result<Box<dyn Read>, SourceError> {
+    /// A reader of the whole (decompressed) content, and the segment that cursors on it
+    /// name: this file's inode and the fingerprint of its decompressed beginning, which
+    /// is what `find` recognises a compressed generation by.
+    pub(crate) fn open_segment(&self) -> Result<(Box<dyn Read>, Segment), SourceError> {
         let file = super::open(&self.path)?;
-        Ok(if self.gz {
+        let meta = file.metadata().map_err(|e| read_err(&self.path, e))?;
+        let mut reader: Box<dyn Read> = if self.gz {
             Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
             Box::new(file)
-        })
+        };
+        let mut head = vec![0u8; HEAD_MAX as usize];
+        let n = fill(&mut reader, &mut head).map_err(|e| self.error(e))?;
+        head.truncate(n);
+        let seg = Segment {
+            path: self.path.clone(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            head_len: n as u32,
+            head_hash: fnv1a(&head),
+        };
+        Ok((Box::new(io::Cursor::new(head).chain(reader)), seg))
+    }
+
+    pub(crate) fn ino(&self) -> u64 {
+        self.ino
     }
 
     pub(crate) fn error(&self, source: io::Error) -> SourceError {

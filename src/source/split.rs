@@ -108,13 +108,15 @@ impl Splitter {
                 };
                 number += 1;
                 truncated_count += u64::from(truncated);
+                let next = stream_pos + (p + 1 - data_start) as u64;
                 f(Line {
                     bytes,
                     number,
                     offset: pending_start,
+                    end: next,
                     truncated,
                 });
-                pending_start = stream_pos + (p + 1 - data_start) as u64;
+                pending_start = next;
                 line_start = p + 1;
             }
             stream_pos += n as u64;
@@ -145,6 +147,7 @@ impl Splitter {
                 bytes,
                 number,
                 offset: pending_start,
+                end: stream_pos,
                 truncated,
             });
             end_offset = stream_pos;
@@ -446,6 +449,26 @@ mod tests {
         assert_eq!(got, [(8, 100), (9, 102)]);
         assert_eq!(run.end_offset, 105);
         assert_eq!(run.lines, 2);
+    }
+
+    #[test]
+    fn each_line_ends_where_the_next_begins() {
+        let data = b"a\r\n\nlong line cut here\nlast";
+        for tail in [Tail::Hold, Tail::Deliver] {
+            let mut sp = Splitter::with_sizes(3, 4);
+            let mut ends = Vec::new();
+            let run = sp
+                .run(&mut &data[..], 10, 0, tail, &mut |l: Line<'_>| {
+                    ends.push((l.offset, l.end))
+                })
+                .unwrap();
+            let want: &[(u64, u64)] = match tail {
+                Tail::Hold => &[(10, 13), (13, 14), (14, 33)],
+                Tail::Deliver => &[(10, 13), (13, 14), (14, 33), (33, 37)],
+            };
+            assert_eq!(ends, want);
+            assert_eq!(run.end_offset, want.last().unwrap().1);
+        }
     }
 
     struct Failing;

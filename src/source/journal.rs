@@ -1,0 +1,525 @@
+//! The systemd journal, read through `journalctl --output=json` (argv only, never a shell):
+//! followed for the daemon, or read once since a saved `__CURSOR` for `scan`.
+//!
+//! Owns: the journalctl command line, which entries are trusted, and turning an entry into
+//! the syslog-style line the parser reads: `<UTC time> <host> <_COMM>[<_PID>]: <MESSAGE>`.
+//! Must not: parse the message or save cursors (the position travels with each batch).
+//!
+//! Trust (openssh-messages.md §5.5): only fields journald sets itself decide. An entry is
+//! used only when `_COMM` is one of the identifiers (not `SYSLOG_IDENTIFIER`, which any
+//! `logger -t sshd` sets), `_TRANSPORT` is `syslog` or `journal` (`stdout` is `sshd -e`'s
+//! stderr, where the client controls line breaks), `_PID` is a number, and `MESSAGE` is
+//! there (journalctl prints `null` for a value over 4096 bytes). journalctl is asked for
+//! exactly these, and every entry is checked again here. `\n` and `\r` inside `MESSAGE`
+//! become spaces, so one entry is always one line.
+
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Sender;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::SourceError;
+use super::follow::{Batcher, Feed, FlushBeforeRead, Position, SourceState, Stop};
+use super::split::{CHUNK, Splitter, Tail};
+
+/// Key and origin of journal batches.
+pub const JOURNAL: &str = "journal";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// The program to run; a fake in tests.
+    pub journalctl: PathBuf,
+    /// Journal files to read (`--file=`), for tests and offline journals; empty: the
+    /// system journal.
+    pub files: Vec<PathBuf>,
+    /// Process names (`_COMM`) whose entries are read.
+    pub identifiers: Vec<String>,
+}
+
+impl Default for JournalOptions {
+    fn default() -> JournalOptions {
+        JournalOptions {
+            journalctl: "journalctl".into(),
+            files: Vec::new(),
+            identifiers: ["sshd", "sshd-session", "sshd-auth"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// Where journalctl starts.
+#[derive(Debug, Clone, Copy)]
+enum From<'a> {
+    Start,
+    /// Only entries written from now on.
+    Now,
+    After(&'a str),
+}
+
+/// The argument vector after the program name.
+fn args(opts: &JournalOptions, from: From<'_>, follow: bool) -> Vec<OsString> {
+    let mut a: Vec<OsString> = vec!["--output=json".into(), "--no-pager".into()];
+    for f in &opts.files {
+        let mut arg = OsString::from("--file=");
+        arg.push(f);
+        a.push(arg);
+    }
+    match from {
+        From::Start => {}
+        From::Now => a.push("--lines=0".into()),
+        From::After(c) => a.push(format!("--after-cursor={c}").into()),
+    }
+    if follow {
+        a.push("--follow".into());
+    }
+    // Same field: alternatives; different fields: all must hold.
+    for id in &opts.identifiers {
+        a.push(format!("_COMM={id}").into());
+    }
+    a.push("_TRANSPORT=syslog".into());
+    a.push("_TRANSPORT=journal".into());
+    a
+}
+
+fn spawn(opts: &JournalOptions, from: From<'_>, follow: bool) -> Result<Child, SourceError> {
+    Command::new(&opts.journalctl)
+        .args(args(opts, from, follow))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| SourceError::Spawn {
+            program: opts.journalctl.clone(),
+            source,
+        })
+}
+
+/// journalctl prints one JSON line per entry; lines are far below this unless a field
+/// was printed in full, and such an entry is skipped.
+const MAX_JSON_LINE: usize = 1 << 20;
+
+/// A field as journalctl prints it: text, or an array of bytes when it is not UTF-8 or
+/// holds control characters. An entry holding the field twice prints an array of those,
+/// which matches neither and makes the entry unreadable, hence skipped.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Field {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Field {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Field::Text(s) => s.as_bytes(),
+            Field::Bytes(b) => b,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(rename = "__CURSOR")]
+    cursor: String,
+    #[serde(rename = "__REALTIME_TIMESTAMP")]
+    realtime: Option<Field>,
+    #[serde(rename = "_COMM")]
+    comm: Option<Field>,
+    #[serde(rename = "_PID")]
+    pid: Option<Field>,
+    #[serde(rename = "_TRANSPORT")]
+    transport: Option<Field>,
+    #[serde(rename = "_HOSTNAME")]
+    hostname: Option<Field>,
+    #[serde(rename = "MESSAGE")]
+    message: Option<Field>,
+}
+
+/// What one JSON line is.
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    /// An entry to deliver: its line (without `\n`) is in the buffer.
+    Line(String),
+    /// An entry that is not trusted or has no message: only its cursor counts.
+    Skip(String),
+    /// Not an entry (noise, or a line too long to read).
+    Nothing,
+}
+
+/// Parses one JSON line and, for a trusted entry, writes the line into `out`.
+fn entry_line(json: &[u8], identifiers: &[String], out: &mut Vec<u8>) -> Parsed {
+    out.clear();
+    let Ok(e) = serde_json::from_slice::<Entry>(json) else {
+        return Parsed::Nothing;
+    };
+    let trusted = e
+        .transport
+        .as_ref()
+        .is_some_and(|t| matches!(t.bytes(), b"syslog" | b"journal"));
+    let comm = e
+        .comm
+        .as_ref()
+        .map(Field::bytes)
+        .filter(|c| identifiers.iter().any(|id| id.as_bytes() == *c));
+    let pid = e
+        .pid
+        .as_ref()
+        .map(Field::bytes)
+        .filter(|p| !p.is_empty() && p.len() <= 10 && p.iter().all(u8::is_ascii_digit));
+    let time = e
+        .realtime
+        .as_ref()
+        .and_then(|t| std::str::from_utf8(t.bytes()).ok()?.parse::<i64>().ok())
+        .and_then(|us| jiff::Timestamp::from_microsecond(us).ok());
+    let (true, Some(comm), Some(pid), Some(time), Some(message)) =
+        (trusted, comm, pid, time, e.message.as_ref())
+    else {
+        return Parsed::Skip(e.cursor);
+    };
+    let host = e
+        .hostname
+        .as_ref()
+        .map(Field::bytes)
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(b))
+        })
+        .unwrap_or(b"-");
+    let mut head = String::with_capacity(48);
+    let _ = write!(head, "{}", time.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"));
+    out.extend_from_slice(head.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(host);
+    out.push(b' ');
+    out.extend_from_slice(comm);
+    out.push(b'[');
+    out.extend_from_slice(pid);
+    out.extend_from_slice(b"]: ");
+    // The message is the client's: it must not end this line and start another.
+    out.extend(message.bytes().iter().map(|&b| match b {
+        b'\n' | b'\r' => b' ',
+        b => b,
+    }));
+    Parsed::Line(e.cursor)
+}
+
+/// For `scan`: reads the journal's sshd entries after `cursor` (None: all of them),
+/// calling `f` with each synthesized line (without `\n`). Returns the cursor to save
+/// once every line was handled: that of the last entry read, else the one given.
+pub fn read_journal_since(
+    opts: &JournalOptions,
+    cursor: Option<&str>,
+    mut f: impl FnMut(&[u8]),
+) -> Result<Option<String>, SourceError> {
+    let from = cursor.map_or(From::Start, From::After);
+    let mut child = spawn(opts, from, false)?;
+    let stderr = child.stderr.take().map(collect_stderr);
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut last = cursor.map(str::to_owned);
+    let mut line = Vec::new();
+    let read = Splitter::with_sizes(CHUNK, MAX_JSON_LINE).run(
+        &mut stdout,
+        0,
+        0,
+        Tail::Deliver,
+        &mut |l| {
+            if l.truncated {
+                return;
+            }
+            match entry_line(l.bytes, &opts.identifiers, &mut line) {
+                Parsed::Line(c) => {
+                    f(&line);
+                    last = Some(c);
+                }
+                Parsed::Skip(c) => last = Some(c),
+                Parsed::Nothing => {}
+            }
+        },
+    );
+    drop(stdout);
+    let status = child.wait();
+    let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+    let program = opts.journalctl.clone();
+    if let Err(source) = read {
+        return Err(SourceError::Journal {
+            program,
+            message: source.to_string(),
+        });
+    }
+    match status {
+        Ok(s) if s.success() => Ok(last),
+        Ok(s) => Err(SourceError::Journal {
+            program,
+            message: failure(s, &stderr),
+        }),
+        Err(source) => Err(SourceError::Journal {
+            program,
+            message: source.to_string(),
+        }),
+    }
+}
+
+fn failure(status: ExitStatus, stderr: &str) -> String {
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+    match last {
+        Some(line) => format!("{status}: {}", line.trim()),
+        None => status.to_string(),
+    }
+}
+
+/// Keeps the first 4 KiB of journalctl's complaints, reading the rest so that it never
+/// blocks on a full pipe.
+fn collect_stderr(mut err: ChildStderr) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut kept = Vec::new();
+        let _ = (&mut err).take(4096).read_to_end(&mut kept);
+        let _ = io::copy(&mut err, &mut io::sink());
+        String::from_utf8_lossy(&kept).into_owned()
+    })
+}
+
+/// How often the follower looks at the stop flag and at its journalctl.
+const TICK: Duration = Duration::from_millis(100);
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A journalctl that ran this long was healthy: the next failure starts backing off anew.
+const HEALTHY: Duration = Duration::from_secs(10);
+
+/// Follows the journal from after `start` (None: only entries written from now on),
+/// restarting journalctl from the last delivered cursor whenever it exits, with a
+/// backoff. Ends on `stop` or when the receiver is gone.
+pub fn follow_journal(
+    opts: JournalOptions,
+    start: Option<String>,
+    tx: Sender<Feed>,
+    stop: Stop,
+) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("follow journal".into())
+        .spawn(move || run_journal(&opts, start, tx, &stop))
+}
+
+fn run_journal(opts: &JournalOptions, mut cursor: Option<String>, tx: Sender<Feed>, stop: &Stop) {
+    let mut status = Batcher::new(JOURNAL.into(), tx.clone(), 1);
+    status.status(SourceState::Waiting {
+        why: "journalctl not started yet".into(),
+    });
+    let mut backoff = BACKOFF_MIN;
+    let mut number = 0u64;
+    while !stop.is_stopped() && !status.closed() {
+        let from = cursor.as_deref().map_or(From::Now, From::After);
+        let started = Instant::now();
+        let mut child = match spawn(opts, from, true) {
+            Ok(child) => child,
+            Err(e) => {
+                status.status(SourceState::Error {
+                    message: e.to_string(),
+                });
+                sleep(stop, backoff);
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        status.status(SourceState::Following {
+            path: JOURNAL.into(),
+        });
+        let stderr = child.stderr.take().map(collect_stderr);
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let reader = {
+            let (tx, stop, ids) = (tx.clone(), stop.clone(), opts.identifiers.clone());
+            thread::spawn(move || read_entries(stdout, &ids, tx, &stop, number))
+        };
+        while !reader.is_finished() && !stop.is_stopped() {
+            thread::sleep(TICK);
+        }
+        if !reader.is_finished() {
+            // Stopping: journalctl may wait for entries forever.
+            let _ = child.kill();
+        }
+        let exit = child.wait();
+        let (last, n, closed) = reader.join().unwrap_or((None, number, true));
+        let stderr = stderr.and_then(|h| h.join().ok()).unwrap_or_default();
+        number = n;
+        if last.is_some() {
+            cursor = last;
+        }
+        if stop.is_stopped() || closed {
+            break;
+        }
+        let why = match exit {
+            Ok(s) => failure(s, &stderr),
+            Err(e) => e.to_string(),
+        };
+        status.status(SourceState::Error {
+            message: format!("{} exited ({why}); restarting", opts.journalctl.display()),
+        });
+        if started.elapsed() >= HEALTHY {
+            backoff = BACKOFF_MIN;
+        }
+        sleep(stop, backoff);
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+    status.status(SourceState::Stopped);
+}
+
+/// Reads journalctl's output until it ends; returns the last cursor delivered, the
+/// number of entries delivered so far, and whether the receiver is gone.
+fn read_entries(
+    stdout: impl Read,
+    identifiers: &[String],
+    tx: Sender<Feed>,
+    stop: &Stop,
+    number: u64,
+) -> (Option<String>, u64, bool) {
+    let batcher = RefCell::new(Batcher::new(JOURNAL.into(), tx, 4096));
+    let mut reader = FlushBeforeRead {
+        inner: stdout,
+        batcher: &batcher,
+        stop,
+    };
+    let mut last = None;
+    let mut number = number;
+    let mut line = Vec::new();
+    let origin = Path::new(JOURNAL);
+    let _ =
+        Splitter::with_sizes(CHUNK, MAX_JSON_LINE).run(&mut reader, 0, 0, Tail::Hold, &mut |l| {
+            if l.truncated {
+                return;
+            }
+            let mut b = batcher.borrow_mut();
+            match entry_line(l.bytes, identifiers, &mut line) {
+                Parsed::Line(c) => {
+                    number += 1;
+                    b.push(origin, &line, number, false, Position::Journal(c.clone()));
+                    last = Some(c);
+                }
+                Parsed::Skip(c) => {
+                    // Moves the position without a line, as a dropped line does.
+                    b.push(origin, b"", number + 1, true, Position::Journal(c.clone()));
+                    last = Some(c);
+                }
+                Parsed::Nothing => {}
+            }
+        });
+    let mut b = batcher.into_inner();
+    b.flush();
+    (last, number, b.closed())
+}
+
+fn sleep(stop: &Stop, d: Duration) {
+    let end = Instant::now() + d;
+    while !stop.is_stopped() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        thread::sleep(left.min(TICK));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> Vec<String> {
+        JournalOptions::default().identifiers
+    }
+
+    fn line(json: &str) -> (Parsed, String) {
+        let mut out = Vec::new();
+        let p = entry_line(json.as_bytes(), &ids(), &mut out);
+        (p, String::from_utf8_lossy(&out).into_owned())
+    }
+
+    const OK: &str = r#"{"__CURSOR":"c1","__REALTIME_TIMESTAMP":"1795520101120001","_TRANSPORT":"syslog","_COMM":"sshd-session","_PID":"7201","_HOSTNAME":"gw4","SYSLOG_IDENTIFIER":"sshd-session","MESSAGE":"Failed password for root from 203.0.113.71 port 48001 ssh2"}"#;
+
+    #[test]
+    fn trusted_entry_becomes_a_syslog_line() {
+        let (p, l) = line(OK);
+        assert_eq!(p, Parsed::Line("c1".into()));
+        assert_eq!(
+            l,
+            "2026-11-24T11:35:01.120001Z gw4 sshd-session[7201]: Failed password for root from 203.0.113.71 port 48001 ssh2"
+        );
+    }
+
+    #[test]
+    fn untrusted_entries_only_move_the_cursor() {
+        for (from, to) in [
+            (r#""_COMM":"sshd-session""#, r#""_COMM":"logger""#),
+            (r#""_TRANSPORT":"syslog""#, r#""_TRANSPORT":"stdout""#),
+            (r#","_PID":"7201""#, ""),
+            (r#""_PID":"7201""#, r#""_PID":"7201 x""#),
+            (
+                r#""MESSAGE":"Failed password for root from 203.0.113.71 port 48001 ssh2""#,
+                r#""MESSAGE":null"#,
+            ),
+        ] {
+            let json = OK.replace(from, to);
+            assert_ne!(json, OK);
+            assert_eq!(line(&json).0, Parsed::Skip("c1".into()), "{json}");
+        }
+        assert_eq!(line("-- No entries --").0, Parsed::Nothing);
+    }
+
+    #[test]
+    fn message_bytes_and_line_breaks() {
+        let json = OK.replace(
+            r#""MESSAGE":"Failed password for root from 203.0.113.71 port 48001 ssh2""#,
+            r#""MESSAGE":[97,255,10,98,13,99]"#,
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            entry_line(json.as_bytes(), &ids(), &mut out),
+            Parsed::Line("c1".into())
+        );
+        assert!(out.ends_with(b"sshd-session[7201]: a\xff b c"), "{out:?}");
+        let json = OK.replace("root from", "x\\n2026-11-25T06:55:01Z h sshd[1]: root from");
+        let (_, l) = line(&json);
+        assert!(!l.contains('\n'));
+    }
+
+    #[test]
+    fn hostile_hostname_becomes_a_dash() {
+        let (_, l) = line(&OK.replace(r#""gw4""#, r#""evil host""#));
+        assert!(l.starts_with("2026-11-24T11:35:01.120001Z - sshd-session[7201]: "));
+    }
+
+    #[test]
+    fn argv_for_each_start() {
+        let opts = JournalOptions {
+            files: vec!["/tmp/a.journal".into()],
+            ..JournalOptions::default()
+        };
+        let s = |v: Vec<OsString>| {
+            v.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let tail =
+            "_COMM=sshd _COMM=sshd-session _COMM=sshd-auth _TRANSPORT=syslog _TRANSPORT=journal";
+        assert_eq!(
+            s(args(&opts, From::Now, true)),
+            format!("--output=json --no-pager --file=/tmp/a.journal --lines=0 --follow {tail}")
+        );
+        assert_eq!(
+            s(args(&opts, From::After("s=1;i=2"), false)),
+            format!("--output=json --no-pager --file=/tmp/a.journal --after-cursor=s=1;i=2 {tail}")
+        );
+        assert_eq!(
+            s(args(&JournalOptions::default(), From::Start, false)),
+            format!("--output=json --no-pager {tail}")
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! Following a log file through the real file system: every line once, in order, across
+//! every rotation style, and quickly.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use authban::source::{
+    Batch, Cursor, Feed, FollowOptions, Position, SourceState, Stop, follow_file,
+};
+
+struct Followed {
+    dir: tempfile::TempDir,
+    path: PathBuf,
+    rx: Receiver<Feed>,
+    stop: Stop,
+    handle: Option<JoinHandle<()>>,
+    states: Vec<SourceState>,
+    batches: Vec<Batch>,
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+impl Followed {
+    fn new(setup: impl FnOnce(&Path), cursor: Option<Cursor>, poll: Duration) -> Followed {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs").join("auth.log");
+        setup(&path);
+        Followed::at(dir, path, cursor, poll)
+    }
+
+    fn at(
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        cursor: Option<Cursor>,
+        poll: Duration,
+    ) -> Followed {
+        let (tx, rx) = mpsc::channel();
+        let stop = Stop::new();
+        let opts = FollowOptions {
+            poll,
+            ..FollowOptions::default()
+        };
+        let handle = follow_file(path.clone(), cursor, tx, stop.clone(), opts).unwrap();
+        Followed {
+            dir,
+            path,
+            rx,
+            stop,
+            handle: Some(handle),
+            states: Vec::new(),
+            batches: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, feed: Feed) {
+        match feed {
+            Feed::Lines(b) => self.batches.push(b),
+            Feed::Status { state, .. } => self.states.push(state),
+        }
+    }
+
+    /// Receives until `n` lines came, returning them as text.
+    fn lines(&mut self, n: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while out.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let feed = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("only {out:?} of {n} lines; states {:?}", self.states));
+            if let Feed::Lines(b) = &feed {
+                out.extend(b.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+            }
+            self.take(feed);
+        }
+        out
+    }
+
+    /// Nothing more arrives within `d`.
+    fn quiet(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while let Ok(feed) = self
+            .rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if let Feed::Lines(b) = &feed {
+                assert_eq!(
+                    b.count,
+                    0,
+                    "unexpected lines {:?}",
+                    String::from_utf8_lossy(&b.lines)
+                );
+            }
+            self.take(feed);
+        }
+    }
+
+    fn wait_state(&mut self, want: impl Fn(&SourceState) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !self.states.iter().any(&want) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let feed = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("state not reached; states {:?}", self.states));
+            self.take(feed);
+        }
+    }
+
+    fn last_cursor(&self) -> Cursor {
+        match &self.batches.last().unwrap().position {
+            Position::File(c) => c.clone(),
+            p => panic!("not a file position: {p:?}"),
+        }
+    }
+
+    fn sib(&self, suffix: &str) -> PathBuf {
+        let mut s = self.path.clone().into_os_string();
+        s.push(suffix);
+        PathBuf::from(s)
+    }
+
+    fn finish(mut self) -> (tempfile::TempDir, PathBuf, Vec<SourceState>) {
+        self.stop.stop();
+        self.handle.take().unwrap().join().unwrap();
+        while let Ok(feed) = self.rx.try_recv() {
+            self.take(feed);
+        }
+        assert_eq!(self.states.last(), Some(&SourceState::Stopped));
+        (self.dir, self.path.clone(), self.states.clone())
+    }
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn with_lines(text: &'static str) -> impl FnOnce(&Path) {
+    move |path| {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+}
+
+const SLOW_POLL: Duration = Duration::from_millis(600);
+
+#[test]
+fn first_start_skips_old_lines_and_delivers_an_appended_line_within_milliseconds() {
+    // The poll is slow, so only inotify can be this quick.
+    let mut f = Followed::new(with_lines("old 1\nold 2\n"), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    let mut worst = Duration::ZERO;
+    for i in 0..5 {
+        let t = Instant::now();
+        append(&f.path, format!("new {i}\n").as_bytes());
+        assert_eq!(f.lines(1), [format!("new {i}")]);
+        worst = worst.max(t.elapsed());
+    }
+    eprintln!("append → batch, worst of 5: {worst:?}");
+    assert!(worst < Duration::from_millis(100), "took {worst:?}");
+    assert_eq!(
+        f.batches[0].first_line, 3,
+        "numbering counts the skipped lines"
+    );
+    f.finish();
+}
+
+#[test]
+fn partial_line_waits_for_its_newline() {
+    let mut f = Followed::new(with_lines(""), None, Duration::from_millis(50));
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    append(&f.path, b"Failed password for ro");
+    f.quiet(Duration::from_millis(200));
+    append(&f.path, b"ot\n");
+    assert_eq!(f.lines(1), ["Failed password for root"]);
+    f.finish();
+}
+
+#[test]
+fn file_missing_at_start_is_read_from_its_beginning_when_it_appears() {
+    let mut f = Followed::new(
+        |p| fs::create_dir_all(p.parent().unwrap()).unwrap(),
+        None,
+        SLOW_POLL,
+    );
+    f.wait_state(|s| matches!(s, SourceState::Waiting { why } if why.contains("no such file")));
+    append(&f.path, b"first\nsecond\n");
+    assert_eq!(f.lines(2), ["first", "second"]);
+    f.finish();
+}
+
+#[test]
+fn missing_directory_is_waited_for() {
+    let mut f = Followed::new(|_| {}, None, Duration::from_millis(50));
+    f.wait_state(
+        |s| matches!(s, SourceState::Waiting { why } if why.contains("no such directory")),
+    );
+    fs::create_dir_all(f.path.parent().unwrap()).unwrap();
+    append(&f.path, b"hello\n");
+    assert_eq!(f.lines(1), ["hello"]);
+    f.finish();
+}
+
+#[test]
+fn rename_and_create_finishes_the_old_file_then_reads_the_new_from_zero() {
+    let mut f = Followed::new(with_lines(""), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    // The syslog daemon's descriptor: it keeps writing there after the rename.
+    let mut writer = OpenOptions::new().append(true).open(&f.path).unwrap();
+    writer.write_all(b"a\n").unwrap();
+    assert_eq!(f.lines(1), ["a"]);
+    fs::rename(&f.path, f.sib(".1")).unwrap();
+    File::create(&f.path).unwrap();
+    writer.write_all(b"b\nc, no newline yet").unwrap();
+    assert_eq!(f.lines(1), ["b"]);
+    assert_eq!(f.batches.last().unwrap().origin, f.sib(".1"));
+    // Told to reopen: it writes the new file from now on.
+    let mut writer = OpenOptions::new().append(true).open(&f.path).unwrap();
+    writer.write_all(b"d\n").unwrap();
+    assert_eq!(f.lines(2), ["c, no newline yet", "d"]);
+    let last = f.batches.last().unwrap();
+    assert_eq!(last.origin, f.path);
+    assert_eq!(last.first_line, 1);
+    let (_dir, path, states) = f.finish();
+    let mut from = path.into_os_string();
+    from.push(".1");
+    assert!(
+        states.contains(&SourceState::Rotated { from: from.into() }),
+        "{states:?}"
+    );
+}
+
+#[test]
+fn copytruncate_reads_every_line_once() {
+    let mut f = Followed::new(with_lines(""), None, Duration::from_millis(50));
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    append(&f.path, b"a\nb\n");
+    assert_eq!(f.lines(2), ["a", "b"]);
+    // c may be read before the copy or from the copy: either way once.
+    append(&f.path, b"c\n");
+    fs::copy(&f.path, f.sib(".1")).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&f.path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&f.path, b"d\n");
+    assert_eq!(f.lines(2), ["c", "d"]);
+    f.quiet(Duration::from_millis(200));
+    f.finish();
+}
+
+#[test]
+fn truncation_restarts_from_zero() {
+    let mut f = Followed::new(with_lines(""), None, Duration::from_millis(50));
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    append(&f.path, b"a long first line\n");
+    assert_eq!(f.lines(1), ["a long first line"]);
+    fs::write(&f.path, b"").unwrap();
+    f.wait_state(|s| matches!(s, SourceState::Rotated { .. }));
+    append(&f.path, b"x\n");
+    assert_eq!(f.lines(1), ["x"]);
+    assert_eq!(f.batches.last().unwrap().first_line, 1);
+    f.finish();
+}
+
+#[test]
+fn deleted_file_is_drained_then_its_successor_read_from_zero() {
+    let mut f = Followed::new(with_lines(""), None, Duration::from_millis(50));
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    let mut writer = OpenOptions::new().append(true).open(&f.path).unwrap();
+    writer.write_all(b"a\n").unwrap();
+    assert_eq!(f.lines(1), ["a"]);
+    writer.write_all(b"last words").unwrap();
+    fs::remove_file(&f.path).unwrap();
+    drop(writer);
+    assert_eq!(f.lines(1), ["last words"]);
+    f.wait_state(|s| matches!(s, SourceState::Waiting { .. }));
+    append(&f.path, b"reborn\n");
+    assert_eq!(f.lines(1), ["reborn"]);
+    f.finish();
+}
+
+#[test]
+fn restart_from_a_batch_position_repeats_and_loses_nothing() {
+    let mut f = Followed::new(with_lines("skipped\n"), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    append(&f.path, b"one\ntwo\n");
+    assert_eq!(f.lines(2), ["one", "two"]);
+    let cursor = f.last_cursor();
+    let (dir, path, _) = f.finish();
+    // While the daemon is down: more lines, then a rotation.
+    append(&path, b"three\n");
+    let mut old = path.clone().into_os_string();
+    old.push(".1");
+    fs::rename(&path, &old).unwrap();
+    append(&path, b"four\n");
+    let mut f = Followed::at(dir, path, Some(cursor), SLOW_POLL);
+    assert_eq!(f.lines(2), ["three", "four"]);
+    append(&f.path, b"five\n");
+    assert_eq!(f.lines(1), ["five"]);
+    f.quiet(Duration::from_millis(100));
+    f.finish();
+}
+
+#[test]
+fn flood_of_thirty_thousand_lines_arrives_whole_in_few_batches() {
+    let mut f = Followed::new(with_lines(""), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    let mut text = String::new();
+    for i in 0..30_000 {
+        text.push_str(&format!("line {i}\n"));
+    }
+    append(&f.path, text.as_bytes());
+    let got = f.lines(30_000);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, l)| *l == format!("line {i}"))
+    );
+    let n = f.batches.iter().filter(|b| b.count > 0).count();
+    assert!(n <= 12, "{n} batches");
+    f.quiet(Duration::from_millis(100));
+    f.finish();
+}
+
+#[test]
+fn overlong_line_is_dropped_and_counted() {
+    let mut f = Followed::new(with_lines(""), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    let mut data = vec![b'x'; 100_000];
+    data.extend_from_slice(b"\nafter\n");
+    append(&f.path, &data);
+    assert_eq!(f.lines(1), ["after"]);
+    let dropped: u64 = f.batches.iter().map(|b| b.dropped).sum();
+    assert_eq!(dropped, 1);
+    assert_eq!(f.batches.last().unwrap().first_line, 2);
+    f.finish();
+}
+
+#[test]
+fn stop_ends_the_follower_promptly() {
+    let f = Followed::new(with_lines(""), None, Duration::from_millis(100));
+    let t = Instant::now();
+    f.finish();
+    assert!(t.elapsed() < Duration::from_secs(1));
+}
