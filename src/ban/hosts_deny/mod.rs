@@ -7,6 +7,7 @@
 //! who deserves a ban: that is `detect`'s job. The text handling is in [`syntax`], pure and
 //! tested on bytes.
 
+mod backend;
 mod syntax;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use backend::HostsDenyBackend;
 pub use syntax::{Covers, Denial};
 
 use crate::addr::canonical;
