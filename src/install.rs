@@ -238,8 +238,8 @@ pub fn unit_text(opts: &UnitOptions) -> Result<String, InstallError> {
     line("# capability: as root it owns the journal's files and /var/log/secure, and auth.log");
     line("# (group adm, owned by syslog on Ubuntu) is readable through the groups below, which");
     line("# is narrower than CAP_DAC_READ_SEARCH (that would read every file on the system).");
-    line("# Without CAP_DAC_OVERRIDE it cannot write files it does not own, nor regain it:");
-    line("# NoNewPrivileges= stops setuid programs from raising it.");
+    line("# Without CAP_DAC_OVERRIDE it cannot write files it does not own. The bounding set is");
+    line("# final: no child (nft, a ban command) regains a dropped capability.");
     line("CapabilityBoundingSet=CAP_NET_ADMIN");
     if opts.groups.is_empty() {
         line("# No log group (adm, systemd-journal) exists on this system.");
@@ -250,7 +250,8 @@ pub fn unit_text(opts: &UnitOptions) -> Result<String, InstallError> {
     line("");
     line("# Sandbox. The whole file system is read-only except the state directory");
     line("# (/var/lib/authban), the runtime directory (/run/authban: the control socket)");
-    line("# and the paths listed in ReadWritePaths=.");
+    line("# and the paths listed in ReadWritePaths=. A state-dir or control socket moved");
+    line("# elsewhere in authban.toml must be added there (systemctl edit authban).");
     line("ProtectSystem=strict");
     line("ProtectHome=yes");
     line("PrivateTmp=yes");
@@ -263,6 +264,8 @@ pub fn unit_text(opts: &UnitOptions) -> Result<String, InstallError> {
     line("ProtectControlGroups=yes");
     line("ProtectClock=yes");
     line("ProtectHostname=yes");
+    line("# Netlink for nft and ipset; AF_INET/AF_INET6 only for the host's addresses and ban");
+    line("# commands that notify over the network.");
     line("RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6");
     line("RestrictNamespaces=yes");
     line("RestrictRealtime=yes");

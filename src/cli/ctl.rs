@@ -176,10 +176,8 @@ pub fn status(_global: &Global, args: StatusArgs) -> u8 {
         Ok(r) => r,
         Err(code) => return code,
     };
-    if args.json {
-        return print_json(&response.status);
-    }
     match &response.status {
+        Some(s) if args.json => print_json(s),
         Some(s) => {
             print!(
                 "{}",
