@@ -63,6 +63,21 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Read new log lines since the last run, decide, and deny attackers in hosts.deny
     Scan(scan::ScanArgs),
+
+    /// Show what the daemon is doing: sources, backends, bans, recent events
+    Status(ctl::StatusArgs),
+    /// List the bans in force
+    List(ctl::ListArgs),
+    /// Ban an address or network now (needs root)
+    Ban(ctl::BanArgs),
+    /// Lift a ban now (needs root)
+    Unban(ctl::UnbanArgs),
+    /// Make the daemon read its configuration again (needs root)
+    Reload(ctl::ReloadArgs),
+    /// Install the systemd unit and a default configuration
+    Install(ctl::InstallArgs),
+    /// Remove the systemd unit (keeps the configuration and the state)
+    Uninstall(ctl::UninstallArgs),
     /// Configuration commands
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -86,6 +101,14 @@ pub fn run(cli: Cli) -> u8 {
     match command {
         Command::Check(args) => check::run(&global, args),
         Command::Scan(args) => scan::run(&global, args),
+
+        Command::Status(args) => ctl::status(&global, args),
+        Command::List(args) => ctl::list(&global, args),
+        Command::Ban(args) => ctl::ban(&global, args),
+        Command::Unban(args) => ctl::unban(&global, args),
+        Command::Reload(args) => ctl::reload(&global, args),
+        Command::Install(args) => ctl::install(&global, args),
+        Command::Uninstall(args) => ctl::uninstall(&global, args),
         Command::Config(ConfigCommand::Check) => config_check(&global),
     }
 }

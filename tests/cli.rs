@@ -325,7 +325,8 @@ fn concurrent_scans_never_corrupt_hosts_deny() {
                 .arg(env.path("hosts.deny"))
                 .arg("scan")
                 .arg(env.path(log))
-                .env("TZ", "UTC");
+                .env("TZ", "UTC")
+                .stdout(std::process::Stdio::null());
             cmd.spawn().expect("spawning")
         })
         .collect();
@@ -457,4 +458,60 @@ fn config_check_prints_the_effective_configuration() {
         said.contains(&env.path("hosts.deny").display().to_string()),
         "{said}"
     );
+}
+
+/// A stand-in for `journalctl -o json` (the program is configurable, as on systems where
+/// it lives elsewhere): prints sshd entries, or only those after `--after-cursor=c4`.
+/// CI has no running journald; real journal files are read in tests/journal.rs.
+const FAKE_JOURNALCTL: &str = r#"#!/bin/sh
+entry() {
+  printf '{"__CURSOR":"%s","__REALTIME_TIMESTAMP":"1795518000%06d","_COMM":"%s","_PID":"4242","_TRANSPORT":"%s","_HOSTNAME":"gw","MESSAGE":"Failed password for root from %s port 4%04d ssh2"}\n' "$1" "$2" "$3" "$4" "$5" "$2"
+}
+for a in "$@"; do
+  case "$a" in
+    --after-cursor=c4)
+      entry c5 5 sshd-session syslog 203.0.113.60
+      exit 0 ;;
+  esac
+done
+entry c1 1 sshd-session syslog 203.0.113.60
+entry c2 2 sshd-session syslog 203.0.113.60
+entry c3 3 logger syslog 198.51.100.61
+entry c4 4 sshd stdout 198.51.100.61
+"#;
+
+#[test]
+fn scan_reads_the_journal_when_there_is_no_auth_log_and_resumes_at_its_cursor() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let fake = env.path("journalctl");
+    fs::write(&fake, FAKE_JOURNALCTL).unwrap();
+    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        env.path("authban.toml"),
+        format!(
+            "[policy]\nthreshold = 4.0\n[daemon]\njournal = \"always\"\njournalctl = \"{}\"\n",
+            fake.display()
+        ),
+    )
+    .unwrap();
+    // Two root failures (3.0) from the real sshd; the forged `logger` and `-e` (stdout)
+    // entries for 198.51.100.61 are not sshd's and count for nothing.
+    let out = env.authban(&["scan"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("2 new lines read; 0 attacking"),
+        "{}",
+        text(&out)
+    );
+    // The next run starts after c4: one more failure, which crosses 4.0.
+    let out = env.authban(&["scan"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("denied 203.0.113.60"),
+        "{}",
+        text(&out)
+    );
+    assert!(stdout(&out).contains("1 new line read"), "{}", text(&out));
+    assert!(!env.hosts_deny().contains("198.51.100.61"));
 }

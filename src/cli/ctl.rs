@@ -25,15 +25,6 @@
 //! 69 the daemon cannot be reached; 74 the conversation broke; 76 the daemon's answer is
 //! not the protocol.
 
-// Until the commands are wired into `cli::Command`, nothing outside the tests calls them.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "not wired into cli::Command yet; delete this attribute when wiring"
-    )
-)]
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -67,6 +58,18 @@ impl SocketArg {
         self.socket
             .clone()
             .unwrap_or_else(|| PathBuf::from(control::DEFAULT_SOCKET))
+    }
+
+    /// The socket to use: `--socket`, else the configuration's `daemon.socket` (a
+    /// configuration that does not load falls back to the default: the daemon could not
+    /// have started with it either).
+    fn resolve(&self, global: &Global) -> PathBuf {
+        if let Some(s) = &self.socket {
+            return s.clone();
+        }
+        crate::config::load(global.config.as_deref())
+            .map(|(c, _)| c.daemon.socket)
+            .unwrap_or_else(|_| self.path())
     }
 }
 
@@ -171,8 +174,8 @@ pub struct UninstallArgs {
     pub root: PathBuf,
 }
 
-pub fn status(_global: &Global, args: StatusArgs) -> u8 {
-    let response = match ask(&args.socket.path(), &Request::Status) {
+pub fn status(global: &Global, args: StatusArgs) -> u8 {
+    let response = match ask(&args.socket.resolve(global), &Request::Status) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -189,8 +192,8 @@ pub fn status(_global: &Global, args: StatusArgs) -> u8 {
     }
 }
 
-pub fn list(_global: &Global, args: ListArgs) -> u8 {
-    let response = match ask(&args.socket.path(), &Request::List) {
+pub fn list(global: &Global, args: ListArgs) -> u8 {
+    let response = match ask(&args.socket.resolve(global), &Request::List) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -204,7 +207,7 @@ pub fn list(_global: &Global, args: ListArgs) -> u8 {
     exit::OK
 }
 
-pub fn ban(_global: &Global, args: BanArgs) -> u8 {
+pub fn ban(global: &Global, args: BanArgs) -> u8 {
     let addr = match parse_target(&args.addr) {
         Ok(a) => a,
         Err(msg) => return usage(&msg),
@@ -224,10 +227,10 @@ pub fn ban(_global: &Global, args: BanArgs) -> u8 {
         } => format!("banned {addr} for {d}"),
         _ => format!("banned {addr}"),
     };
-    say(&args.socket.path(), &request, &done)
+    say(&args.socket.resolve(global), &request, &done)
 }
 
-pub fn unban(_global: &Global, args: UnbanArgs) -> u8 {
+pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
     let addr = match parse_target(&args.addr) {
         Ok(a) => a,
         Err(msg) => return usage(&msg),
@@ -235,12 +238,16 @@ pub fn unban(_global: &Global, args: UnbanArgs) -> u8 {
     let request = Request::Unban {
         addr: addr.to_string(),
     };
-    say(&args.socket.path(), &request, &format!("unbanned {addr}"))
+    say(
+        &args.socket.resolve(global),
+        &request,
+        &format!("unbanned {addr}"),
+    )
 }
 
-pub fn reload(_global: &Global, args: ReloadArgs) -> u8 {
+pub fn reload(global: &Global, args: ReloadArgs) -> u8 {
     say(
-        &args.socket.path(),
+        &args.socket.resolve(global),
         &Request::Reload,
         "the daemon read its configuration again",
     )

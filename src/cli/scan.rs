@@ -16,10 +16,10 @@ use clap::Args;
 use super::{Global, exit, load_config, local_zone, reference_time};
 use crate::addr;
 use crate::ban::hosts_deny::HostsDeny;
-use crate::config::Config;
+use crate::config::{Config, JournalMode};
 use crate::detect::{self, Decision, Detector};
 use crate::parse::Parser;
-use crate::source::{self, Cursor, SourceError};
+use crate::source::{self, Cursor, JournalOptions, SourceError};
 use crate::store::{self, BanRecord, Store, Update};
 
 #[derive(Debug, Args)]
@@ -32,6 +32,9 @@ pub struct ScanArgs {
     pub files: Vec<PathBuf>,
 }
 
+/// The store key of the journal's position (the same as the daemon's).
+const JOURNAL: &str = "journal";
+
 /// The auth logs of common distributions, in order of preference.
 const DEFAULT_LOGS: [&str; 2] = ["/var/log/auth.log", "/var/log/secure"];
 
@@ -40,14 +43,14 @@ pub fn run(global: &Global, args: ScanArgs) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let logs = match pick_logs(&args.files, &config) {
-        Ok(logs) => logs,
+    let inputs = match pick_inputs(&args.files, &config) {
+        Ok(inputs) => inputs,
         Err(msg) => {
             eprintln!("authban: {msg}");
             return exit::NOINPUT;
         }
     };
-    match Scan::new(&config, args.dry_run).and_then(|scan| scan.run(&logs)) {
+    match Scan::new(&config, args.dry_run).and_then(|scan| scan.run(&inputs)) {
         Ok(code) => code,
         Err((code, msg)) => {
             eprintln!("authban: {msg}");
@@ -56,25 +59,43 @@ pub fn run(global: &Global, args: ScanArgs) -> u8 {
     }
 }
 
-fn pick_logs(args: &[PathBuf], config: &Config) -> Result<Vec<PathBuf>, String> {
+/// What one run reads: log files, and the journal where no log file exists (Debian 12
+/// and later install no rsyslog) or when configured.
+#[derive(Debug, Default)]
+struct Inputs {
+    files: Vec<PathBuf>,
+    journal: bool,
+}
+
+fn pick_inputs(args: &[PathBuf], config: &Config) -> Result<Inputs, String> {
+    let always = config.daemon.journal == JournalMode::Always;
     if !args.is_empty() {
-        return Ok(args.to_vec());
+        return Ok(Inputs {
+            files: args.to_vec(),
+            journal: false,
+        });
     }
     if !config.paths.logs.is_empty() {
-        return Ok(config.paths.logs.clone());
+        return Ok(Inputs {
+            files: config.paths.logs.clone(),
+            journal: always,
+        });
     }
-    DEFAULT_LOGS
+    let files: Vec<PathBuf> = DEFAULT_LOGS
         .iter()
         .map(PathBuf::from)
-        .find(|p| p.exists())
-        .map(|p| vec![p])
-        .ok_or_else(|| {
-            format!(
-                "no auth log found (looked for {}); name the log file to read, \
-                 or set paths.logs in the configuration",
-                DEFAULT_LOGS.join(" and ")
-            )
-        })
+        .filter(|p| p.exists())
+        .take(1)
+        .collect();
+    let journal = always || (files.is_empty() && config.daemon.journal == JournalMode::Auto);
+    if files.is_empty() && !journal {
+        return Err(format!(
+            "no auth log found (looked for {}) and the journal is disabled (daemon.journal); \
+             name the log file to read, or set paths.logs in the configuration",
+            DEFAULT_LOGS.join(" and ")
+        ));
+    }
+    Ok(Inputs { files, journal })
 }
 
 type Failure = (u8, String);
@@ -131,7 +152,7 @@ impl<'c> Scan<'c> {
         }
     }
 
-    fn run(mut self, logs: &[PathBuf]) -> Result<u8, Failure> {
+    fn run(mut self, inputs: &Inputs) -> Result<u8, Failure> {
         let now_s = self.now.as_second();
         let now_ms = self.now.as_millisecond();
         let mut detector = Detector::new(self.policy());
@@ -151,10 +172,11 @@ impl<'c> Scan<'c> {
 
         let mut code = exit::OK;
         let mut cursors: Vec<(String, Cursor)> = Vec::new();
+        let mut positions: Vec<(String, String)> = Vec::new();
         let mut decisions: Vec<Decision> = Vec::new();
         let mut lines = 0u64;
         let tz = local_zone();
-        for log in logs {
+        for log in &inputs.files {
             let key = cursor_key(log);
             let cursor = match &self.store {
                 Some(store) => store
@@ -209,6 +231,47 @@ impl<'c> Scan<'c> {
                         exit::IOERR,
                         format!("{e}; nothing was saved, the next run reads these lines again"),
                     ));
+                }
+            }
+        }
+
+        if inputs.journal {
+            let cursor = match &self.store {
+                Some(store) => store
+                    .position(JOURNAL)
+                    .map_err(|e| (exit::FAILURE, e.to_string()))?,
+                None => None,
+            };
+            let opts = JournalOptions {
+                journalctl: self.config.daemon.journalctl.clone(),
+                ..JournalOptions::default()
+            };
+            let mut parser = Parser::new(tz.clone(), self.now);
+            let mut read = 0u64;
+            let result = source::read_journal_since(&opts, cursor.as_deref(), |line| {
+                read += 1;
+                if let Some(ev) = parser.parse(line) {
+                    let at = ev.time.map_or(now_ms, |t| t.unix_ms());
+                    if let Some(d) = detector.observe(&ev, at) {
+                        decisions.push(d);
+                    }
+                }
+            });
+            lines += read;
+            match result {
+                Ok(Some(c)) => positions.push((JOURNAL.to_owned(), c)),
+                Ok(None) => {}
+                // As for a file: entries already counted must not be saved without
+                // their cursor.
+                Err(e) if read > 0 => {
+                    return Err((
+                        exit::IOERR,
+                        format!("{e}; nothing was saved, the next run reads these entries again"),
+                    ));
+                }
+                Err(e) => {
+                    eprintln!("authban: {e}");
+                    code = exit::NOINPUT;
                 }
             }
         }
@@ -268,6 +331,7 @@ impl<'c> Scan<'c> {
             store
                 .save(&Update {
                     cursors: &cursors,
+                    positions: &positions,
                     bans: &new_bans,
                     history: observed.then_some(history.as_slice()),
                     trusted: &trusted,
@@ -342,7 +406,8 @@ impl<'c> Scan<'c> {
             .filter(|a| new_bans.iter().any(|b| b.addr == **a))
             .count();
         println!(
-            "{lines} new lines read; {} attacking address{} detected, {denied} {verb}",
+            "{lines} new line{} read; {} attacking address{} detected, {denied} {verb}",
+            if lines == 1 { "" } else { "s" },
             detected.len(),
             if detected.len() == 1 { "" } else { "es" }
         );
