@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod check;
 mod ctl;
+mod run;
 mod scan;
 
 /// Exit codes (sysexits.h).
@@ -64,6 +65,8 @@ pub enum Command {
     /// Read new log lines since the last run, decide, and deny attackers in hosts.deny
     Scan(scan::ScanArgs),
 
+    /// Run the daemon: follow the logs (or the journal) and ban attackers within milliseconds
+    Run(run::RunArgs),
     /// Show what the daemon is doing: sources, backends, bans, recent events
     Status(ctl::StatusArgs),
     /// List the bans in force
@@ -102,6 +105,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Check(args) => check::run(&global, args),
         Command::Scan(args) => scan::run(&global, args),
 
+        Command::Run(args) => run::run(&global, args),
         Command::Status(args) => ctl::status(&global, args),
         Command::List(args) => ctl::list(&global, args),
         Command::Ban(args) => ctl::ban(&global, args),

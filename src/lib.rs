@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod detect;
+pub mod engine;
 pub mod event;
 pub mod install;
 pub mod parse;

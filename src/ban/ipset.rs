@@ -260,6 +260,11 @@ impl Ipset {
 }
 
 impl super::Backend for Ipset {
+    fn expires_by_itself(&self) -> bool {
+        // Every element is added with its timeout; the kernel removes it on time.
+        true
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -173,6 +173,12 @@ pub trait Backend: Send {
     fn check(&mut self) -> Result<(), BackendError>;
     /// Removes everything the backend created (uninstall, or the daemon's stop policy).
     fn teardown(&mut self) -> Result<(), BackendError>;
+    /// Whether the backend drops an expiring ban by itself (kernel set timeouts), so the
+    /// engine need not lift it when it expires — and must not: deleting thousands of
+    /// already-expired elements one by one is slow.
+    fn expires_by_itself(&self) -> bool {
+        false
+    }
 }
 
 /// What a finished program returned.

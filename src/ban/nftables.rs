@@ -256,6 +256,11 @@ impl Nftables {
 }
 
 impl super::Backend for Nftables {
+    fn expires_by_itself(&self) -> bool {
+        // Every element is added with its timeout; the kernel removes it on time.
+        true
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

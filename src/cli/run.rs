@@ -1,0 +1,40 @@
+//! `authban run`: the daemon in the foreground (systemd `Type=notify`). The work is in
+//! [`crate::engine`]; this only turns arguments into its options.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Global, exit};
+use crate::engine::{self, DaemonError, Options};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The control socket [default: daemon.socket, /run/authban/authban.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Logs to follow instead of the configured ones; `-` reads standard input
+    #[arg(value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+}
+
+pub fn run(global: &Global, args: RunArgs) -> u8 {
+    let options = Options {
+        config_path: global.config.clone(),
+        state_dir: global.state_dir.clone(),
+        hosts_deny: global.hosts_deny.clone(),
+        socket: args.socket,
+        logs: args.logs,
+    };
+    match engine::run(options) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("authban: {e}");
+            match e {
+                DaemonError::Config(_) => exit::CONFIG,
+                DaemonError::NoSource(_) => exit::NOINPUT,
+                _ => exit::FAILURE,
+            }
+        }
+    }
+}

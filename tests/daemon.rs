@@ -1,0 +1,313 @@
+//! `authban run` as a user runs it, unprivileged: every path in a temporary directory,
+//! the hosts.deny backend, the control socket. Proves the daemon reacts to appended lines,
+//! tells systemd it is ready, answers the control socket, expires bans, reloads on SIGHUP,
+//! stops on SIGTERM, and after a restart (also after `kill -9`) enforces its bans again
+//! without counting any line twice.
+//!
+//! The firewall backends and a real sshd are exercised by the root-only tests.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use authban::control::{self, Request, Response};
+use tempfile::TempDir;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authban");
+
+struct Daemon {
+    child: Child,
+    notify: UnixDatagram,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Env {
+    dir: TempDir,
+}
+
+impl Env {
+    fn new(ban_time: &str) -> Env {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let config = format!(
+            "[paths]\nlogs = [\"{log}\"]\n\
+             [policy]\nthreshold = 3.0\n\
+             [ban]\ntime = \"{ban_time}\"\nbackends = [\"hosts-deny\"]\n\
+             [daemon]\njournal = \"never\"\n",
+            log = env.path("auth.log").display()
+        );
+        fs::write(env.path("authban.toml"), config).unwrap();
+        fs::write(env.path("auth.log"), "").unwrap();
+        env
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.path("authban.sock")
+    }
+
+    fn start(&self) -> Daemon {
+        let notify_path = self.path(&format!("notify-{}", rand_suffix()));
+        let notify = UnixDatagram::bind(&notify_path).unwrap();
+        notify
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("--config")
+            .arg(self.path("authban.toml"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .arg("--hosts-deny")
+            .arg(self.path("hosts.deny"))
+            .arg("run")
+            .arg("--socket")
+            .arg(self.socket())
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("TZ", "UTC")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let d = Daemon { child, notify };
+        let mut buf = [0u8; 256];
+        let n = d
+            .notify
+            .recv(&mut buf)
+            .expect("READY=1 from the daemon within 10 s");
+        let msg = String::from_utf8_lossy(&buf[..n]);
+        assert!(msg.contains("READY=1"), "{msg}");
+        d
+    }
+
+    fn append(&self, lines: &[String]) {
+        let mut f = fs::OpenOptions::new()
+            .append(true)
+            .open(self.path("auth.log"))
+            .unwrap();
+        for l in lines {
+            writeln!(f, "{l}").unwrap();
+        }
+        f.flush().unwrap();
+    }
+
+    fn hosts_deny(&self) -> String {
+        fs::read_to_string(self.path("hosts.deny")).unwrap_or_default()
+    }
+
+    fn ask(&self, req: Request) -> Response {
+        control::request(&self.socket(), &req, Duration::from_secs(5)).expect("the daemon answers")
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// `n` failed password attempts from `addr`, logged now (the daemon's window is in log
+/// time, and expiry in wall time).
+fn failures(addr: &str, n: u32, port0: u32) -> Vec<String> {
+    let now = jiff::Timestamp::now();
+    (0..n)
+        .map(|i| {
+            format!(
+                "{now} gw sshd[{}]: Failed password for alice from {addr} port {} ssh2",
+                7000 + port0 + i,
+                40000 + port0 + i
+            )
+        })
+        .collect()
+}
+
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    start.elapsed()
+}
+
+fn denies(deny: &str, addr: &str) -> bool {
+    deny.lines().any(|l| l.trim_end() == format!("ALL: {addr}"))
+}
+
+fn signal(d: &Daemon, sig: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), sig).unwrap();
+}
+
+#[test]
+fn daemon_bans_within_milliseconds_expires_and_answers_control() {
+    let env = Env::new("3s");
+    let mut d = env.start();
+    let status = env.ask(Request::Status);
+    let st = status.status.expect("a status");
+    assert_eq!(st.sources.len(), 1, "{st:?}");
+    assert!(
+        st.backends.iter().any(|b| b.name == "hosts.deny" && b.ok),
+        "{st:?}"
+    );
+
+    // Two failures: below the threshold of 3.
+    env.append(&failures("203.0.113.20", 2, 0));
+    wait_until("the lines to be read", Duration::from_secs(5), || {
+        env.ask(Request::Status)
+            .status
+            .is_some_and(|s| s.lines == 2)
+    });
+    assert!(!denies(&env.hosts_deny(), "203.0.113.20"));
+    // The third crosses it: the address is denied within milliseconds.
+    env.append(&failures("203.0.113.20", 1, 2));
+    let took = wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.20")
+    });
+    eprintln!("append → hosts.deny: {took:?}");
+
+    let list = env.ask(Request::List).bans.expect("a list");
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].addr, "203.0.113.20");
+    assert!(list[0].expires_at.is_some());
+
+    // A manual permanent ban, and an unban.
+    let r = env.ask(Request::Ban {
+        addr: "198.51.100.30".into(),
+        duration: Some("0".into()),
+    });
+    assert!(r.ok, "{r:?}");
+    assert!(denies(&env.hosts_deny(), "198.51.100.30"));
+    let r = env.ask(Request::Ban {
+        addr: "127.0.0.1".into(),
+        duration: None,
+    });
+    assert!(!r.ok, "loopback must be refused: {r:?}");
+    let r = env.ask(Request::Ban {
+        addr: "not-an-ip".into(),
+        duration: None,
+    });
+    assert!(!r.ok);
+
+    // The automatic ban expires after 3 s of wall time; the manual one stays.
+    wait_until("the ban to expire", Duration::from_secs(6), || {
+        !denies(&env.hosts_deny(), "203.0.113.20")
+    });
+    assert!(denies(&env.hosts_deny(), "198.51.100.30"));
+    let r = env.ask(Request::Unban {
+        addr: "198.51.100.30".into(),
+    });
+    assert!(r.ok, "{r:?}");
+    assert!(!denies(&env.hosts_deny(), "198.51.100.30"));
+    let r = env.ask(Request::Unban {
+        addr: "198.51.100.30".into(),
+    });
+    assert!(!r.ok, "unbanning twice says it is not banned: {r:?}");
+
+    // SIGHUP reloads: a lower threshold takes effect without a restart.
+    let cfg = fs::read_to_string(env.path("authban.toml"))
+        .unwrap()
+        .replace("threshold = 3.0", "threshold = 1.0");
+    fs::write(env.path("authban.toml"), cfg).unwrap();
+    signal(&d, nix::sys::signal::Signal::SIGHUP);
+    let mut buf = [0u8; 256];
+    let mut got_ready = false;
+    for _ in 0..3 {
+        let n = d
+            .notify
+            .recv(&mut buf)
+            .expect("RELOADING/READY after SIGHUP");
+        if String::from_utf8_lossy(&buf[..n]).contains("READY=1") {
+            got_ready = true;
+            break;
+        }
+    }
+    assert!(got_ready);
+    env.append(&failures("203.0.113.21", 1, 10));
+    wait_until("a ban at the new threshold", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.21")
+    });
+
+    // SIGTERM stops it cleanly.
+    signal(&d, nix::sys::signal::Signal::SIGTERM);
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!env.socket().exists(), "the socket is removed on stop");
+}
+
+#[test]
+fn restart_restores_bans_and_counts_no_line_twice() {
+    let env = Env::new("1h");
+    let d = env.start();
+    env.append(&failures("203.0.113.40", 3, 0));
+    env.append(&failures("203.0.113.41", 2, 10));
+    wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.40")
+    });
+    wait_until("the lines", Duration::from_secs(5), || {
+        env.ask(Request::Status)
+            .status
+            .is_some_and(|s| s.lines == 5)
+    });
+    // Killed without warning, with hosts.deny emptied behind its back.
+    let mut d = d;
+    signal(&d, nix::sys::signal::Signal::SIGKILL);
+    let _ = d.child.wait();
+    fs::write(env.path("hosts.deny"), "").unwrap();
+    let _ = fs::remove_file(env.socket());
+
+    let d2 = env.start();
+    // The ban decided before the kill is enforced again at start.
+    assert!(
+        denies(&env.hosts_deny(), "203.0.113.40"),
+        "{}",
+        env.hosts_deny()
+    );
+    let st = env.ask(Request::Status).status.unwrap();
+    assert_eq!(st.lines, 0, "no line read twice after the restart");
+    // 203.0.113.41 had two failures before the kill: one more crosses the threshold,
+    // because its window was saved with the lines.
+    env.append(&failures("203.0.113.41", 1, 20));
+    wait_until(
+        "the window to survive the restart",
+        Duration::from_secs(2),
+        || denies(&env.hosts_deny(), "203.0.113.41"),
+    );
+    drop(d2);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_is_refused() {
+    let env = Env::new("1h");
+    let _d = env.start();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(env.path("authban.toml"))
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .arg("run")
+        .arg("--socket")
+        .arg(env.socket())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&env.socket().display().to_string()), "{err}");
+}
