@@ -275,8 +275,12 @@ pub(crate) struct FlushBeforeRead<'a, R> {
 impl<R: Read> Read for FlushBeforeRead<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut b = self.batcher.borrow_mut();
+        if self.stop.is_stopped() {
+            // Not delivered, so not saved either: read again after the restart.
+            return Ok(0);
+        }
         b.flush();
-        if b.closed() || self.stop.is_stopped() {
+        if b.closed() {
             return Ok(0);
         }
         drop(b);

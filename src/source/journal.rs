@@ -345,6 +345,13 @@ fn run_journal(opts: &JournalOptions, mut cursor: Option<String>, tx: Sender<Fee
         if !reader.is_finished() {
             // Stopping: journalctl may wait for entries forever.
             let _ = child.kill();
+            let _ = child.wait();
+            // Its output ends with it, unless a process that inherited the pipe (another
+            // thread's fork in that instant) still holds it: then do not wait for that.
+            sleep_until(|| reader.is_finished(), Duration::from_secs(1));
+            if !reader.is_finished() {
+                break;
+            }
         }
         let exit = child.wait();
         let (last, n, closed) = reader.join().unwrap_or((None, number, true));
@@ -412,8 +419,17 @@ fn read_entries(
             }
         });
     let mut b = batcher.into_inner();
-    b.flush();
+    if !stop.is_stopped() {
+        b.flush();
+    }
     (last, number, b.closed())
+}
+
+fn sleep_until(done: impl Fn() -> bool, most: Duration) {
+    let end = Instant::now() + most;
+    while !done() && Instant::now() < end {
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn sleep(stop: &Stop, d: Duration) {
