@@ -341,21 +341,22 @@ pub fn follow_file(
     // An absolute key: the working directory of whoever saves the position may differ.
     let path = std::path::absolute(&path)?;
     let source = path.to_string_lossy().into_owned();
+    let mut f = Follower {
+        watcher: Watcher::new(&path),
+        batcher: Batcher::new(source.clone(), tx, opts.max_batch_lines),
+        path,
+        sp: Splitter::new(),
+        cur: None,
+        resume: start,
+        opts,
+        stop,
+    };
+    // Where reading starts is settled before returning: a line appended once the caller
+    // says it is ready (the daemon's READY=1) must be read, not taken for old content.
+    f.begin();
     thread::Builder::new()
         .name(format!("follow {source}"))
-        .spawn(move || {
-            let mut f = Follower {
-                watcher: Watcher::new(&path),
-                batcher: Batcher::new(source, tx, opts.max_batch_lines),
-                path,
-                sp: Splitter::new(),
-                cur: None,
-                resume: start,
-                opts,
-                stop,
-            };
-            f.run();
-        })
+        .spawn(move || f.run())
 }
 
 /// The file being read.
@@ -384,7 +385,7 @@ struct Follower {
 }
 
 impl Follower {
-    fn run(&mut self) {
+    fn begin(&mut self) {
         if self.watcher.is_none() {
             self.batcher.status(SourceState::Error {
                 message: format!(
@@ -395,6 +396,9 @@ impl Follower {
             });
         }
         self.start();
+    }
+
+    fn run(&mut self) {
         while !self.stop.is_stopped() && !self.batcher.closed() {
             match &self.watcher {
                 Some(w) => w.wait(self.opts.poll),
