@@ -281,6 +281,36 @@ fn backends(config: &Config) -> Vec<Box<dyn Backend>> {
     out
 }
 
+/// Removes authban's firewall objects (the nftables table, the ipsets and their iptables
+/// rules) for `authban uninstall`; hosts.deny and user commands are left alone. Returns
+/// what was done, per backend.
+pub fn remove_firewall(config: &Config) -> Vec<(&'static str, Result<(), ban::BackendError>)> {
+    let mut out = Vec::new();
+    if program_exists(&config.nftables.nft) {
+        match ban::nftables::Nftables::new(
+            Box::new(SystemRunner),
+            config.nftables.nft.clone(),
+            &config.nftables.table,
+            config.ban.ports.clone(),
+        ) {
+            Ok(mut b) => out.push(("nftables", b.teardown())),
+            Err(e) => out.push(("nftables", Err(e))),
+        }
+    }
+    if program_exists(Path::new("ipset")) && program_exists(Path::new("iptables")) {
+        match ban::ipset::Ipset::new(
+            Box::new(SystemRunner),
+            &config.ipset.set4,
+            &config.ipset.set6,
+            config.ban.ports.clone(),
+        ) {
+            Ok(mut b) => out.push(("ipset", b.teardown())),
+            Err(e) => out.push(("ipset", Err(e))),
+        }
+    }
+    out
+}
+
 /// Whether `program` names an executable file, directly or through PATH.
 fn program_exists(program: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;

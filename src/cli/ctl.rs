@@ -305,17 +305,37 @@ pub fn install(global: &Global, args: InstallArgs) -> u8 {
     exit::OK
 }
 
-pub fn uninstall(_global: &Global, args: UninstallArgs) -> u8 {
+pub fn uninstall(global: &Global, args: UninstallArgs) -> u8 {
     let report = match install::uninstall_files(&args.root) {
         Ok(r) => r,
         Err(e) => return install_failed(&e),
     };
     print_report(&report);
+    let mut code = exit::OK;
+    // The firewall is the running system's: only when uninstalling from it.
+    if args.root == Path::new("/") {
+        let config = match crate::config::load(global.config.as_deref()) {
+            Ok((c, _)) => c,
+            Err(e) => {
+                eprintln!("authban: {e}");
+                return exit::CONFIG;
+            }
+        };
+        for (name, result) in crate::engine::remove_firewall(&config) {
+            match result {
+                Ok(()) => println!("removed authban's {name} rules and sets"),
+                Err(e) => {
+                    eprintln!("authban: {e}");
+                    code = exit::FAILURE;
+                }
+            }
+        }
+    }
     if report.steps.iter().any(|s| s.outcome == Outcome::Removed) {
         println!();
         println!("Next step: systemctl daemon-reload");
     }
-    exit::OK
+    code
 }
 
 /// The hosts.deny file the daemon will edit: `--hosts-deny`, else the one configured in
