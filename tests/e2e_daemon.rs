@@ -1,0 +1,1018 @@
+//! End to end with the daemon: `authban run` inside the server's network namespace of a
+//! real sshd (tests/support/netns.rs), enforcing with real nftables, real ipset + iptables
+//! and hosts.deny read by sshd's libwrap. An attacker's failed logins over a veth get it
+//! banned within a second, a friend is unaffected, and short bans expire; a restart after
+//! `kill -9` in the middle of a flood enforces every ban decided before the kill and counts
+//! no line twice; rotation during an attack loses and doubles nothing; a firewall program
+//! that is missing or failing shows in `status`, is retried and reconciled when it works.
+//!
+//! Needs root, iproute2, a libwrap-linked sshd, sshpass, and per test nft or ipset +
+//! iptables + ip6tables. Without them each test prints why it skipped, except under `CI`,
+//! where that is a failure. The rotation test needs none of it and always runs.
+
+// Shared with tests/e2e_sshd.rs, which uses the helpers this file does not.
+#[allow(dead_code)]
+#[path = "support/netns.rs"]
+mod netns;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use authban::control::{self, BanInfo, Request, Response, Status};
+use netns::{
+    ATTACKER, Lab, Netns, Probe, SERVER_ATTACKER_SIDE, SERVER_FRIEND_SIDE, SSH_PORT,
+    prerequisites_met, run_bounded,
+};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_authban");
+
+/// An existing account without a usable password: each failed login counts 1.0 (an
+/// unknown user or root would count 1.5 and cross the threshold of 3 one attempt early).
+const USER: &str = "nobody";
+
+// ---------------------------------------------------------------------------------------
+// Prerequisites
+
+/// The Lab's own prerequisites, then the firewall tools this test drives.
+fn can_run(test: &str, tools: &[&str]) -> bool {
+    if !prerequisites_met(test) {
+        return false;
+    }
+    let Some(missing) = tools.iter().find(|t| find_program(t).is_none()) else {
+        return true;
+    };
+    let why = format!("`{missing}` is not installed");
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: cannot run in CI: {why}");
+    }
+    // Straight to the handle: libtest captures `eprintln!` of passing tests.
+    let _ = writeln!(std::io::stderr(), "skipped: {test}: {why}");
+    false
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+// ---------------------------------------------------------------------------------------
+// The daemon
+
+/// The configuration every test starts from: threshold 3, one log, no journal.
+fn config(log: &Path, ban_time: &str, backends: &str, extra: &str) -> String {
+    format!(
+        "[paths]\nlogs = [\"{log}\"]\n\
+         [policy]\nthreshold = 3.0\n\
+         [ban]\ntime = \"{ban_time}\"\nbackends = [{backends}]\nports = [{SSH_PORT}]\n\
+         [daemon]\njournal = \"never\"\n\
+         {extra}",
+        log = log.display(),
+    )
+}
+
+/// Where one daemon keeps its files, so it can be started again on the same state.
+struct Setup {
+    dir: PathBuf,
+    netns: Option<String>,
+    hosts_deny: PathBuf,
+}
+
+impl Setup {
+    fn new(dir: &Path, netns: Option<&Netns>, config_text: &str, hosts_deny: &Path) -> Setup {
+        fs::write(dir.join("authban.toml"), config_text).expect("write authban.toml");
+        Setup {
+            dir: dir.to_path_buf(),
+            netns: netns.map(|n| n.name.clone()),
+            hosts_deny: hosts_deny.to_path_buf(),
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.join("authban.sock")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.dir.join("authban.stderr")
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    /// Starts `authban run` (inside the namespace, if any) and waits for READY=1.
+    fn start(&self) -> Daemon {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // A path socket: it is reached through the file system, from any network namespace.
+        let notify_path = self.dir.join(format!("notify-{nanos}"));
+        let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut cmd = match &self.netns {
+            // `ip netns exec` execs the program: the child is the daemon itself.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns.as_str(), BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.stderr_path())
+            .expect("open the daemon's stderr file");
+        cmd.arg("--config")
+            .arg(self.dir.join("authban.toml"))
+            .arg("--state-dir")
+            .arg(self.state())
+            .arg("--hosts-deny")
+            .arg(&self.hosts_deny)
+            .arg("run")
+            .arg("--socket")
+            .arg(self.socket())
+            .env("NOTIFY_SOCKET", &notify_path)
+            .env("TZ", "UTC")
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr);
+        let child = cmd.spawn().expect("start authban run");
+        let mut daemon = Daemon {
+            child,
+            socket: self.socket(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 256];
+        loop {
+            if let Ok(n) = notify.recv(&mut buf)
+                && String::from_utf8_lossy(&buf[..n]).contains("READY=1")
+            {
+                break;
+            }
+            if let Some(status) = daemon.child.try_wait().expect("wait for the daemon") {
+                panic!("authban run exited at start ({status}):\n{}", self.stderr());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no READY=1 from authban run within 10 s:\n{}",
+                self.stderr()
+            );
+        }
+        let _ = fs::remove_file(&notify_path);
+        daemon
+    }
+}
+
+/// A running `authban run`, killed on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn ask(&self, req: &Request) -> Response {
+        control::request(&self.socket, req, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("the daemon does not answer {req:?}: {e}"))
+    }
+
+    fn status(&self) -> Status {
+        self.ask(&Request::Status).status.expect("a status")
+    }
+
+    fn bans(&self) -> Vec<BanInfo> {
+        self.ask(&Request::List).bans.expect("a ban list")
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Observing the server namespace and the network
+
+/// Polls `cond` every 5 ms; the time it took, or `None` after `limit`.
+fn poll(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Output of a command inside `ns` that must succeed.
+fn ns_must(ns: &Netns, program: &str, args: &[&str]) -> String {
+    let mut cmd = ns.command(program);
+    cmd.args(args).env("LC_ALL", "C");
+    let done = run_bounded(&mut cmd, Duration::from_secs(20));
+    assert!(
+        done.status.success(),
+        "{program} {args:?} in {} failed: {}",
+        ns.name,
+        done.stderr.trim()
+    );
+    done.stdout
+}
+
+/// The addresses in `inet authban ban4` of `ns` (empty when the table does not exist).
+fn nft_ban4(ns: &Netns) -> Vec<String> {
+    let mut cmd = ns.command("nft");
+    cmd.args(["-j", "list", "set", "inet", "authban", "ban4"]);
+    let done = run_bounded(&mut cmd, Duration::from_secs(20));
+    if !done.status.success() {
+        return Vec::new();
+    }
+    let json: Value = serde_json::from_str(&done.stdout).expect("nft -j prints JSON");
+    let mut out = Vec::new();
+    for item in json["nftables"].as_array().expect("nftables array") {
+        let Some(elems) = item["set"]["elem"].as_array() else {
+            continue;
+        };
+        for e in elems {
+            let val = e.get("elem").map_or(e, |inner| &inner["val"]);
+            out.push(match val {
+                Value::String(s) => s.clone(),
+                v => format!(
+                    "{}/{}",
+                    v["prefix"]["addr"].as_str().unwrap_or("?"),
+                    v["prefix"]["len"]
+                ),
+            });
+        }
+    }
+    out.sort();
+    out
+}
+
+fn ipset_has(ns: &Netns, set: &str, addr: &str) -> bool {
+    let mut cmd = ns.command("ipset");
+    cmd.args(["test", set, addr]);
+    run_bounded(&mut cmd, Duration::from_secs(20))
+        .status
+        .success()
+}
+
+/// What a bare TCP connect from `from` to sshd does within `limit`.
+#[derive(Debug, PartialEq, Eq)]
+enum Connect {
+    Open,
+    TimedOut,
+    Failed,
+}
+
+fn connect(from: &Netns, server: &str, limit: Duration) -> Connect {
+    const SCRIPT: &str = r#"exec 3<>"/dev/tcp/$1/$2""#;
+    let mut cmd = from.command("timeout");
+    cmd.arg(format!("{:.3}", limit.as_secs_f64()))
+        .args(["bash", "-c", SCRIPT, "connect", server])
+        .arg(SSH_PORT.to_string());
+    match run_bounded(&mut cmd, limit + Duration::from_secs(10))
+        .status
+        .code()
+    {
+        Some(0) => Connect::Open,
+        Some(124) => Connect::TimedOut,
+        _ => Connect::Failed,
+    }
+}
+
+fn assert_banner(probe: Probe, who: &str) {
+    match probe {
+        Probe::Banner(line) if line.starts_with("SSH-2.0-") => {}
+        other => panic!("{who} should get sshd's banner, got {other:?}"),
+    }
+}
+
+/// The time stamp our syslog gave the `n`-th (1-based) failed password of `USER` from
+/// the attacker: when sshd logged it.
+fn logged_failure_at(lab: &Lab, n: usize) -> SystemTime {
+    let needle = format!("Failed password for {USER} from {ATTACKER} port ");
+    let log = lab.read_auth_log();
+    let line = log
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .nth(n - 1)
+        .unwrap_or_else(|| panic!("no failure #{n} from {ATTACKER} in the auth log:\n{log}"));
+    let stamp: jiff::Timestamp = line
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no RFC 3339 time stamp on `{line}`"));
+    SystemTime::from(stamp)
+}
+
+fn failures_logged(lab: &Lab) -> usize {
+    let needle = format!("Failed password for {USER} from {ATTACKER} port ");
+    lab.read_auth_log()
+        .lines()
+        .filter(|l| l.contains(&needle))
+        .count()
+}
+
+/// One failed login from the attacker that sshd refused for its password, and waits until
+/// sshd's log has it (and the daemon has read it).
+fn fail_once(lab: &Lab, daemon: &Daemon, n: usize) {
+    assert_eq!(
+        lab.failed_login(&lab.attacker, SERVER_ATTACKER_SIDE, USER),
+        Some(5),
+        "failed login #{n} should be refused for its password (sshpass exit 5)"
+    );
+    assert!(
+        poll(Duration::from_secs(10), || failures_logged(lab) >= n).is_some(),
+        "sshd did not log failure #{n}:\n{}",
+        lab.read_auth_log()
+    );
+    assert!(
+        poll(Duration::from_secs(5), || daemon
+            .status()
+            .events
+            .auth_failure
+            >= n as u64)
+        .is_some(),
+        "the daemon did not count failure #{n}: {:?}",
+        daemon.status()
+    );
+}
+
+/// What one attack measured.
+struct Attack {
+    /// From sshd logging the failure that crossed the threshold to the start of the first
+    /// new TCP connection from the attacker that timed out.
+    blocked_after: Duration,
+}
+
+/// Two failures (below the threshold: still connects), then the third, after which new
+/// connections from the attacker must time out within 1 s of sshd logging that failure,
+/// while the friend is greeted. `enforced` tells whether the firewall holds the attacker.
+fn attack_until_dropped(lab: &Lab, daemon: &Daemon, enforced: impl Fn() -> bool) -> Attack {
+    for n in 1..=2 {
+        fail_once(lab, daemon, n);
+    }
+    assert!(
+        !enforced(),
+        "banned below the threshold: {:?}",
+        daemon.bans()
+    );
+    assert_eq!(
+        connect(&lab.attacker, SERVER_ATTACKER_SIDE, Duration::from_secs(1)),
+        Connect::Open,
+        "the attacker still connects below the threshold"
+    );
+
+    assert_eq!(
+        lab.failed_login(&lab.attacker, SERVER_ATTACKER_SIDE, USER),
+        Some(5),
+        "the crossing login should be refused for its password (sshpass exit 5)"
+    );
+    // New connections, each given 300 ms: the first that times out is the ban working.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let blocked_at = loop {
+        let started = SystemTime::now();
+        match connect(
+            &lab.attacker,
+            SERVER_ATTACKER_SIDE,
+            Duration::from_millis(300),
+        ) {
+            Connect::TimedOut => break started,
+            other => assert!(
+                Instant::now() < deadline,
+                "the attacker's connections still {other:?} 3 s after the crossing failure; \
+                 bans: {:?}\n{}",
+                daemon.bans(),
+                lab.read_auth_log()
+            ),
+        }
+    };
+    let crossed = logged_failure_at(lab, 3);
+    let blocked_after = blocked_at.duration_since(crossed).unwrap_or_default();
+    assert!(
+        blocked_after < Duration::from_secs(1),
+        "the first dropped connection started {blocked_after:?} after sshd logged the \
+         crossing failure"
+    );
+    assert!(enforced(), "the firewall does not hold {ATTACKER}");
+    let bans = daemon.bans();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].addr, ATTACKER);
+    assert_eq!(bans[0].offences, 1);
+    // A full second: still nothing.
+    assert_eq!(
+        connect(&lab.attacker, SERVER_ATTACKER_SIDE, Duration::from_secs(1)),
+        Connect::TimedOut,
+        "a banned attacker's connection must time out"
+    );
+    assert_banner(
+        lab.probe(&lab.friend, SERVER_FRIEND_SIDE),
+        "the friend while the attacker is banned",
+    );
+    Attack { blocked_after }
+}
+
+/// After the ban time the kernel drops the element by itself: the attacker connects again.
+fn wait_for_expiry(lab: &Lab, daemon: &Daemon, enforced: impl Fn() -> bool, ban: Duration) {
+    let started = Instant::now();
+    let open = poll(ban + Duration::from_secs(4), || {
+        connect(
+            &lab.attacker,
+            SERVER_ATTACKER_SIDE,
+            Duration::from_millis(300),
+        ) == Connect::Open
+    });
+    assert!(
+        open.is_some(),
+        "the attacker still cannot connect {:?} after the ban; bans: {:?}",
+        started.elapsed(),
+        daemon.bans()
+    );
+    eprintln!("attacker connects again {:?} later", started.elapsed());
+    assert!(!enforced(), "the expired ban is still in the firewall");
+    assert_banner(
+        lab.probe(&lab.attacker, SERVER_ATTACKER_SIDE),
+        "the attacker after the ban expired",
+    );
+    assert!(
+        poll(Duration::from_secs(2), || daemon.status().active_bans == 0).is_some(),
+        "the daemon still counts the ban as active: {:?}",
+        daemon.bans()
+    );
+}
+
+/// The state every attack test starts from: sshd greets both clients.
+fn greeted_before(lab: &Lab) {
+    assert_banner(
+        lab.probe(&lab.attacker, SERVER_ATTACKER_SIDE),
+        "attacker before the attack",
+    );
+    assert_banner(
+        lab.probe(&lab.friend, SERVER_FRIEND_SIDE),
+        "friend before the attack",
+    );
+}
+
+fn backend_ok(status: &Status, name: &str) -> bool {
+    status.backends.iter().any(|b| b.name == name && b.ok)
+}
+
+// ---------------------------------------------------------------------------------------
+// Bans over the network
+
+#[test]
+fn e2e_daemon_nftables_drops_attacker_within_a_second_and_expires() {
+    let test = "e2e_daemon_nftables_drops_attacker_within_a_second_and_expires";
+    if !can_run(test, &["nft"]) {
+        return;
+    }
+    let lab = Lab::start("dnft");
+    greeted_before(&lab);
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "4s", "\"nftables\"", ""),
+        &lab.hosts_deny(),
+    );
+    let daemon = setup.start();
+    let st = daemon.status();
+    assert!(backend_ok(&st, "nftables"), "{st:?}\n{}", setup.stderr());
+
+    let in_set = || nft_ban4(&lab.server).contains(&ATTACKER.to_owned());
+    let attack = attack_until_dropped(&lab, &daemon, in_set);
+    eprintln!(
+        "nftables: first dropped connection {:?} after sshd logged the crossing failure",
+        attack.blocked_after
+    );
+    wait_for_expiry(&lab, &daemon, in_set, Duration::from_secs(4));
+    assert_eq!(nft_ban4(&lab.server), Vec::<String>::new());
+}
+
+#[test]
+fn e2e_daemon_ipset_drops_attacker_within_a_second_and_expires() {
+    let test = "e2e_daemon_ipset_drops_attacker_within_a_second_and_expires";
+    if !can_run(test, &["ipset", "iptables", "ip6tables"]) {
+        return;
+    }
+    let lab = Lab::start("dips");
+    greeted_before(&lab);
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "4s", "\"ipset\"", ""),
+        &lab.hosts_deny(),
+    );
+    let daemon = setup.start();
+    let st = daemon.status();
+    assert!(backend_ok(&st, "ipset"), "{st:?}\n{}", setup.stderr());
+    // The rule that makes the set matter, checked with iptables itself.
+    ns_must(
+        &lab.server,
+        "iptables",
+        &[
+            "-w",
+            "-C",
+            "INPUT",
+            "-p",
+            "tcp",
+            "-m",
+            "multiport",
+            "--dports",
+            "22",
+            "-m",
+            "set",
+            "--match-set",
+            "authban4",
+            "src",
+            "-j",
+            "DROP",
+        ],
+    );
+
+    let in_set = || ipset_has(&lab.server, "authban4", ATTACKER);
+    let attack = attack_until_dropped(&lab, &daemon, in_set);
+    eprintln!(
+        "ipset: first dropped connection {:?} after sshd logged the crossing failure",
+        attack.blocked_after
+    );
+    let listed = ns_must(&lab.server, "ipset", &["list", "authban4"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&format!("{ATTACKER} "))),
+        "`ipset list authban4` lacks {ATTACKER}:\n{listed}"
+    );
+    wait_for_expiry(&lab, &daemon, in_set, Duration::from_secs(4));
+}
+
+#[test]
+fn e2e_daemon_hosts_deny_refuses_attacker_then_lifts_the_ban() {
+    let test = "e2e_daemon_hosts_deny_refuses_attacker_then_lifts_the_ban";
+    if !can_run(test, &[]) {
+        return;
+    }
+    let lab = Lab::start("dhd");
+    greeted_before(&lab);
+    let original = fs::read_to_string(lab.hosts_deny()).unwrap();
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "4s", "\"hosts-deny\"", ""),
+        &lab.hosts_deny(),
+    );
+    let daemon = setup.start();
+    let denied = || {
+        fs::read_to_string(lab.hosts_deny())
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim() == format!("ALL: {ATTACKER}"))
+    };
+    for n in 1..=2 {
+        fail_once(&lab, &daemon, n);
+    }
+    assert!(!denied(), "denied below the threshold");
+    assert_eq!(
+        lab.failed_login(&lab.attacker, SERVER_ATTACKER_SIDE, USER),
+        Some(5),
+        "the crossing login should be refused for its password (sshpass exit 5)"
+    );
+    assert!(
+        poll(Duration::from_secs(2), denied).is_some(),
+        "hosts.deny does not deny {ATTACKER}:\n{}",
+        fs::read_to_string(lab.hosts_deny()).unwrap_or_default()
+    );
+    let took = SystemTime::now()
+        .duration_since(logged_failure_at(&lab, 3))
+        .unwrap_or_default();
+    eprintln!("hosts.deny: {ATTACKER} denied at most {took:?} after the crossing failure");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(
+        fs::read_to_string(lab.hosts_deny())
+            .unwrap()
+            .starts_with(&original),
+        "the file's own lines must stay"
+    );
+
+    // libwrap: accepted, nothing said, closed (after its 5 s sleep).
+    assert_eq!(
+        lab.probe(&lab.attacker, SERVER_ATTACKER_SIDE),
+        Probe::ClosedWithoutBanner,
+        "the banned attacker should be refused by sshd's hosts.deny check"
+    );
+    assert!(
+        lab.wait_for_log(1, |l| l
+            .contains(&format!("refused connect from {ATTACKER}"))),
+        "sshd's log lacks libwrap's refusal:\n{}",
+        lab.read_auth_log()
+    );
+    assert_banner(
+        lab.probe(&lab.friend, SERVER_FRIEND_SIDE),
+        "the friend while the attacker is denied",
+    );
+
+    // The 4 s ban has run out by now (the refused probe alone takes 5 s).
+    assert!(
+        poll(Duration::from_secs(3), || !denied()).is_some(),
+        "the expired ban is still in hosts.deny:\n{}",
+        fs::read_to_string(lab.hosts_deny()).unwrap_or_default()
+    );
+    let after = fs::read_to_string(lab.hosts_deny()).unwrap();
+    assert!(
+        !after.contains(ATTACKER) && after.starts_with(&original),
+        "after expiry hosts.deny keeps its own lines and nothing of {ATTACKER}:\n{after}"
+    );
+    assert_banner(
+        lab.probe(&lab.attacker, SERVER_ATTACKER_SIDE),
+        "the attacker after the ban expired",
+    );
+    assert_eq!(daemon.status().active_bans, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Restart, rotation, backend failure
+
+/// A synthetic sshd failure line, as Debian's rsyslog writes it (the pid and port tell
+/// connections apart).
+fn failure_line(addr: &str, conn: u32) -> String {
+    format!(
+        "{} gw sshd[{}]: Failed password for alice from {addr} port {} ssh2\n",
+        jiff::Timestamp::now(),
+        10_000 + conn,
+        20_000 + conn % 40_000
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .expect("open the log for appending");
+    f.write_all(text.as_bytes()).expect("append to the log");
+}
+
+/// `flood` addresses, each failing three times; their failures overlap (address i fails
+/// in steps i, i+1 and i+2), so wherever the kill falls, some addresses have one or two
+/// failures read and the rest still to come.
+fn flood_lines(flood: u32) -> Vec<String> {
+    let addr = |i: u32| format!("198.18.{}.{}", i / 250, i % 250 + 1);
+    let mut lines = Vec::new();
+    for step in 0..flood + 2 {
+        for k in 0..3 {
+            if let Some(i) = step.checked_sub(k).filter(|&i| i < flood) {
+                lines.push(failure_line(&addr(i), i * 3 + k));
+            }
+        }
+    }
+    lines
+}
+
+/// What the store says after a kill: the bans decided and the lines consumed of `log`.
+fn store_state(state: &Path, log: &Path) -> (Vec<authban::store::BanRecord>, u64) {
+    let store = authban::store::Store::open(state).expect("open the store");
+    let key = std::path::absolute(log).unwrap().display().to_string();
+    let cursor = store
+        .cursor(&key)
+        .expect("read the cursor")
+        .expect("a cursor for the flood log");
+    (store.bans().expect("read the bans"), cursor.line)
+}
+
+/// Three `kill -9`s while a flood is written, each followed by a restart on the same state
+/// with the firewall emptied behind the daemon's back.
+#[test]
+fn e2e_daemon_kill9_during_a_flood_then_restart_enforces_every_ban_once() {
+    let test = "e2e_daemon_kill9_during_a_flood_then_restart_enforces_every_ban_once";
+    if !can_run(test, &["nft"]) {
+        return;
+    }
+    const FLOOD: u32 = 2_000;
+    let lab = Lab::start("dkill");
+    let log = lab.path("flood.log");
+    fs::write(&log, "").unwrap();
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&log, "1h", "\"nftables\"", ""),
+        &lab.hosts_deny(),
+    );
+    let mut daemon = setup.start();
+
+    let lines = flood_lines(FLOOD);
+    let total = lines.len() as u64;
+    assert_eq!(total, u64::from(FLOOD) * 3);
+    // The attacker writes on while the daemon reads, dies and comes back.
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for chunk in lines.chunks(100) {
+                append(&log, &chunk.concat());
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        })
+    };
+    // Lines of the log consumed by the runs before the current one, as the store says.
+    let mut read_before = 0u64;
+    for kill in 1..=3u64 {
+        let goal = total * kill / 4;
+        assert!(
+            poll(Duration::from_secs(15), || read_before
+                + daemon.status().lines
+                >= goal)
+            .is_some(),
+            "the daemon did not read {goal} lines: {:?}\n{}",
+            daemon.status(),
+            setup.stderr()
+        );
+        // Give it a moment of work on the next chunks, then kill it wherever it is.
+        std::thread::sleep(Duration::from_millis(7 * kill));
+        let writing = !writer.is_finished();
+        daemon.kill9();
+
+        let (decided, read) = store_state(&setup.state(), &log);
+        eprintln!(
+            "kill -9 #{kill}{}: {read} of {total} lines consumed, {} bans decided, {} in the \
+             nft set",
+            if writing { " during the flood" } else { "" },
+            decided.len(),
+            nft_ban4(&lab.server).len()
+        );
+        assert!(read >= goal && read >= read_before, "{read} < {goal}");
+        if kill == 1 {
+            assert!(
+                writing && !decided.is_empty() && decided.len() < FLOOD as usize,
+                "the first kill should fall in the middle of the flood: {} bans",
+                decided.len()
+            );
+        }
+        // The firewall forgets everything (as after a reboot): only the restart brings
+        // the bans back.
+        ns_must(&lab.server, "nft", &["delete", "table", "inet", "authban"]);
+        let _ = fs::remove_file(setup.socket());
+        daemon = setup.start();
+        let restored = nft_ban4(&lab.server);
+        let missing: Vec<String> = decided
+            .iter()
+            .map(|b| b.addr.to_string())
+            .filter(|a| restored.binary_search(a).is_err())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} bans decided before kill #{kill} are not enforced after the restart, e.g. {:?}",
+            missing.len(),
+            &missing[..missing.len().min(5)]
+        );
+        read_before = read;
+    }
+    writer.join().expect("the writer");
+
+    // The last run reads exactly what the store says the earlier ones left.
+    let rest = total - read_before;
+    assert!(
+        poll(Duration::from_secs(20), || daemon.status().lines >= rest).is_some(),
+        "the restarted daemon did not read the rest of the flood: {:?}\n{}",
+        daemon.status(),
+        setup.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let st = daemon.status();
+    assert_eq!(
+        st.lines, rest,
+        "lines read by the last run: {read_before} were consumed before, {total} written"
+    );
+    let (_, consumed) = store_state(&setup.state(), &log);
+    assert_eq!(
+        consumed, total,
+        "the store's cursor is at the end of the flood"
+    );
+    let bans = daemon.bans();
+    assert_eq!(bans.len(), FLOOD as usize, "every address banned");
+    let twice: Vec<&BanInfo> = bans.iter().filter(|b| b.offences != 1).collect();
+    assert!(
+        twice.is_empty(),
+        "offences other than 1 mean a line counted twice: {:?}",
+        &twice[..twice.len().min(5)]
+    );
+    let in_set = nft_ban4(&lab.server);
+    assert_eq!(in_set.len(), FLOOD as usize, "the nft set holds every ban");
+    let mut listed: Vec<String> = bans.iter().map(|b| b.addr.clone()).collect();
+    listed.sort();
+    assert_eq!(in_set, listed);
+    assert!(backend_ok(&daemon.status(), "nftables"));
+}
+
+/// Rotation while an address attacks, both styles. Runs unprivileged: hosts.deny in a
+/// temporary directory, no namespace.
+#[test]
+fn e2e_daemon_rotation_during_an_attack_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let rotated = dir.path().join("auth.log.1");
+    let deny = dir.path().join("hosts.deny");
+    fs::write(&log, "").unwrap();
+    let setup = Setup::new(
+        dir.path(),
+        None,
+        &config(&log, "1h", "\"hosts-deny\"", ""),
+        &deny,
+    );
+    let daemon = setup.start();
+    let denies = |addr: &str| {
+        fs::read_to_string(&deny)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim() == format!("ALL: {addr}"))
+    };
+    let lines_read = |n: u64| {
+        assert!(
+            poll(Duration::from_secs(5), || daemon.status().lines >= n).is_some(),
+            "the daemon did not read {n} lines: {:?}\n{}",
+            daemon.status(),
+            setup.stderr()
+        );
+    };
+    let (a, b) = ("203.0.113.61", "203.0.113.62");
+
+    // rename + create: the writer keeps writing the old file until it reopens.
+    let mut old = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    old.write_all(failure_line(a, 1).as_bytes()).unwrap();
+    lines_read(1);
+    fs::rename(&log, &rotated).unwrap();
+    old.write_all(failure_line(a, 2).as_bytes()).unwrap();
+    fs::write(&log, "").unwrap();
+    drop(old);
+    append(&log, &failure_line(a, 3));
+    assert!(
+        poll(Duration::from_secs(5), || denies(a)).is_some(),
+        "{a} not banned across rename + create: {:?}\n{}",
+        daemon.status(),
+        setup.stderr()
+    );
+    lines_read(3);
+
+    // copytruncate: a line written just before the copy may be read from the live file or,
+    // after the truncation, from the copy; either way exactly once.
+    append(&log, &failure_line(b, 4));
+    lines_read(4);
+    append(&log, &failure_line(b, 5));
+    fs::copy(&log, &rotated).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, &failure_line(b, 6));
+    assert!(
+        poll(Duration::from_secs(5), || denies(b)).is_some(),
+        "{b} not banned across copytruncate: {:?}\n{}",
+        daemon.status(),
+        setup.stderr()
+    );
+    lines_read(6);
+    std::thread::sleep(Duration::from_millis(1200));
+    let st = daemon.status();
+    assert_eq!(st.lines, 6, "lines lost or doubled: {st:?}");
+    assert_eq!(st.events.auth_failure, 6, "{st:?}");
+    let bans = daemon.bans();
+    assert_eq!(bans.len(), 2, "{bans:?}");
+    assert!(bans.iter().all(|b| b.offences == 1), "{bans:?}");
+}
+
+/// The nft program the daemon runs is ours: missing, then failing, then the real one.
+#[test]
+fn e2e_daemon_failing_nft_is_reported_retried_and_reconciled() {
+    let test = "e2e_daemon_failing_nft_is_reported_retried_and_reconciled";
+    if !can_run(test, &["nft"]) {
+        return;
+    }
+    let real_nft = find_program("nft").unwrap();
+    let lab = Lab::start("dfail");
+    greeted_before(&lab);
+    let nft = lab.path("nft");
+    let extra = format!("[nftables]\nnft = \"{}\"\n", nft.display());
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "1h", "\"nftables\"", &extra),
+        &lab.hosts_deny(),
+    );
+    let started = Instant::now();
+    let daemon = setup.start();
+    let nft_status = |d: &Daemon| {
+        d.status()
+            .backends
+            .into_iter()
+            .find(|b| b.name == "nftables")
+            .expect("an nftables backend in status")
+    };
+
+    // Missing: the error names the program.
+    let b = nft_status(&daemon);
+    assert!(!b.ok, "{b:?}");
+    let err = b.error.clone().unwrap_or_default();
+    assert!(
+        err.contains(&nft.display().to_string()),
+        "the error should name {}: {err}",
+        nft.display()
+    );
+    eprintln!("nft missing: status error `{err}`");
+
+    // Failing: the next retry (2 s after the start) reports the program's own words.
+    let script = "#!/bin/sh\necho 'nft: simulated breakage' >&2\nexit 1\n";
+    let tmp = lab.path("nft.new");
+    fs::write(&tmp, script).unwrap();
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::rename(&tmp, &nft).unwrap();
+    assert!(
+        poll(Duration::from_secs(4), || nft_status(&daemon)
+            .error
+            .is_some_and(|e| e.contains("simulated breakage")))
+        .is_some(),
+        "no retry with the failing nft: {:?}",
+        nft_status(&daemon)
+    );
+    let b = nft_status(&daemon);
+    assert!(!b.ok);
+    eprintln!(
+        "nft failing: status error `{}` {:?} after the start",
+        b.error.unwrap_or_default(),
+        started.elapsed()
+    );
+
+    // Bans decided while the firewall is broken: the attacker's, and one by hand.
+    for n in 1..=3 {
+        fail_once(&lab, &daemon, n);
+    }
+    let manual = "192.0.2.77";
+    let r = daemon.ask(&Request::Ban {
+        addr: manual.into(),
+        duration: None,
+    });
+    assert!(r.ok, "{r:?}");
+    let bans = daemon.bans();
+    assert_eq!(bans.len(), 2, "{bans:?}");
+    let b = nft_status(&daemon);
+    assert!(!b.ok && b.pending == 2, "{b:?}");
+    assert_eq!(
+        connect(&lab.attacker, SERVER_ATTACKER_SIDE, Duration::from_secs(1)),
+        Connect::Open,
+        "nothing enforces the ban while nft fails"
+    );
+
+    // nft comes back: the retry with back-off (2 s, 4 s, 8 s …) reconciles the set.
+    let _ = fs::remove_file(&nft);
+    std::os::unix::fs::symlink(&real_nft, &nft).unwrap();
+    let fixed = Instant::now();
+    assert!(
+        poll(Duration::from_secs(12), || nft_status(&daemon).ok).is_some(),
+        "nftables not working again 12 s after nft came back: {:?}\n{}",
+        nft_status(&daemon),
+        setup.stderr()
+    );
+    eprintln!(
+        "nft back: status ok {:?} later ({:?} after the start)",
+        fixed.elapsed(),
+        started.elapsed()
+    );
+    let b = nft_status(&daemon);
+    assert!(b.error.is_none() && b.pending == 0, "{b:?}");
+    let mut want = vec![ATTACKER.to_owned(), manual.to_owned()];
+    want.sort();
+    assert_eq!(nft_ban4(&lab.server), want);
+    assert_eq!(
+        connect(&lab.attacker, SERVER_ATTACKER_SIDE, Duration::from_secs(1)),
+        Connect::TimedOut,
+        "the reconciled set drops the attacker"
+    );
+    assert_banner(
+        lab.probe(&lab.friend, SERVER_FRIEND_SIDE),
+        "the friend after the reconciliation",
+    );
+}
