@@ -21,14 +21,67 @@ pub fn parse_ip(token: &[u8]) -> Option<IpAddr> {
     if token.is_empty() || token.len() > 64 {
         return None;
     }
+    // The byte-level IPv4 parser first (most addresses, std's exact rules). When it refuses, a
+    // token without a colon is nothing: every IPv6 text holds one, and std would refuse it
+    // as IPv4 too.
+    if let Some(v4) = parse_ipv4(token) {
+        return Some(IpAddr::V4(v4));
+    }
+    if !token.contains(&b':') {
+        return None;
+    }
     let token = match memchr::memchr(b'%', token) {
         // A zone only exists on IPv6 link-local addresses.
         Some(pct) if memchr::memchr(b':', &token[..pct]).is_some() => &token[..pct],
         Some(_) => return None,
         None => token,
     };
+    // With a colon the text can only be IPv6: skip std's IPv4 attempt.
     let text = std::str::from_utf8(token).ok()?;
-    IpAddr::from_str(text).ok().map(canonical)
+    Ipv6Addr::from_str(text)
+        .ok()
+        .map(|v6| canonical(IpAddr::V6(v6)))
+}
+
+/// A dotted quad exactly as `std::net::Ipv4Addr::from_str` accepts it: four parts of one to
+/// three ASCII digits, each at most 255, no leading zero (`0` alone is fine), nothing else.
+/// Byte-level, so the hot path skips UTF-8 validation and std's generic parser.
+fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut value: u32 = 0;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() || i - start == 3 {
+                break;
+            }
+            value = value * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        let digits = i - start;
+        // A fourth digit, a leading zero or a value past 255 refuses the token.
+        if digits == 0
+            || b.get(i).is_some_and(u8::is_ascii_digit)
+            || (digits > 1 && b[start] == b'0')
+        {
+            return None;
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 /// Maps IPv4-mapped IPv6 addresses to IPv4; every other address is returned unchanged.
@@ -219,6 +272,9 @@ mod tests {
         assert_eq!(parse_ip(b"2001:DB8:0:0::1"), Some(ip("2001:db8::1")));
         assert_eq!(parse_ip(b"fe80::1%eth0"), Some(ip("fe80::1")));
         assert_eq!(parse_ip(b"::ffff:203.0.113.9"), Some(ip("203.0.113.9")));
+        assert_eq!(parse_ip(b"0.0.0.0"), Some(ip("0.0.0.0")));
+        assert_eq!(parse_ip(b"255.255.255.255"), Some(ip("255.255.255.255")));
+        assert_eq!(parse_ip(b"10.0.100.9"), Some(ip("10.0.100.9")));
         for bad in [
             &b"203.0.113.300"[..],
             b"192.030.0.6",
@@ -228,6 +284,17 @@ mod tests {
             b"192.0.2.1%eth0",
             b"1.2.3",
             b"\xff\xfe",
+            // Edges of the byte-level IPv4 path.
+            b"256.0.0.1",
+            b"1.2.3.4.",
+            b".1.2.3",
+            b"1..2.3",
+            b"01.2.3.4",
+            b"1.2.3.0004",
+            b"1.2.3.1000",
+            b"+1.2.3.4",
+            b"1.2.3.4 ",
+            b"1.2.3.4\0",
         ] {
             assert_eq!(parse_ip(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
@@ -276,6 +343,65 @@ mod tests {
 mod proptests {
     use super::*;
     use proptest::prelude::*;
+
+    /// What std says about `bytes` as an IPv4 literal.
+    fn std_ipv4(bytes: &[u8]) -> Option<std::net::Ipv4Addr> {
+        std::str::from_utf8(bytes).ok()?.parse().ok()
+    }
+
+    /// Dotted parts with optional zero padding, some out of range, sometimes not four.
+    fn dotted() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec((0u32..1200, 0usize..3), 1..6).prop_map(|parts| {
+            parts
+                .iter()
+                .map(|&(v, pad)| format!("{}{v}", "0".repeat(pad)))
+                .collect::<Vec<_>>()
+                .join(".")
+                .into_bytes()
+        })
+    }
+
+    proptest! {
+        // The byte-level IPv4 fast path must accept exactly what std accepts, with the same value.
+        #[test]
+        fn ipv4_fast_path_agrees_with_std_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..20)) {
+            prop_assert_eq!(parse_ipv4(&bytes), std_ipv4(&bytes));
+        }
+
+        #[test]
+        fn ipv4_fast_path_agrees_with_std_on_digits_and_dots(text in "[0-9.]{0,18}") {
+            prop_assert_eq!(parse_ipv4(text.as_bytes()), std_ipv4(text.as_bytes()));
+        }
+
+        #[test]
+        fn ipv4_fast_path_agrees_with_std_on_dotted_quads(bytes in dotted()) {
+            prop_assert_eq!(parse_ipv4(&bytes), std_ipv4(&bytes));
+        }
+
+        #[test]
+        fn ipv4_fast_path_accepts_every_address(a in any::<u32>()) {
+            let addr = std::net::Ipv4Addr::from(a);
+            prop_assert_eq!(parse_ipv4(addr.to_string().as_bytes()), Some(addr));
+            prop_assert_eq!(parse_ip(addr.to_string().as_bytes()), Some(IpAddr::V4(addr)));
+        }
+
+        // parse_ip as a whole agrees with the std-only version it replaced, on any token.
+        #[test]
+        fn parse_ip_agrees_with_std(bytes in proptest::collection::vec(prop_oneof![Just(b'.'), Just(b':'), Just(b'%'), b'0'..=b'9', b'a'..=b'f', any::<u8>()], 0..48)) {
+            let want = (|| {
+                let t = match memchr::memchr(b'%', &bytes) {
+                    Some(pct) if memchr::memchr(b':', &bytes[..pct]).is_some() => &bytes[..pct],
+                    Some(_) => return None,
+                    None => &bytes[..],
+                };
+                if bytes.is_empty() {
+                    return None;
+                }
+                std::str::from_utf8(t).ok()?.parse::<IpAddr>().ok().map(canonical)
+            })();
+            prop_assert_eq!(parse_ip(&bytes), want);
+        }
+    }
 
     proptest! {
         // The allowlist must agree with a naive scan over every address of each network.

@@ -110,7 +110,8 @@ fn is_ipv6_host(token: &[u8]) -> bool {
 /// `name[pid]:` with an sshd name: the pid. Anything else is another program.
 fn sshd_tag(token: &[u8]) -> Option<u32> {
     let inner = token.strip_suffix(b"]:")?;
-    let open = memchr::memchr(b'[', inner)?;
+    // A tag is a dozen bytes: a plain scan.
+    let open = inner.iter().position(|&c| c == b'[')?;
     if !matches!(&inner[..open], b"sshd" | b"sshd-session" | b"sshd-auth") {
         return None;
     }
@@ -118,12 +119,20 @@ fn sshd_tag(token: &[u8]) -> Option<u32> {
 }
 
 fn decimal_u32(digits: &[u8]) -> Option<u32> {
-    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() || digits.len() > 10 {
         return None;
     }
-    digits.iter().try_fold(0u32, |acc, &c| {
-        acc.checked_mul(10)?.checked_add(u32::from(c - b'0'))
-    })
+    // Ten digits fit a u64, so one pass checks the digits and the sum; the range is checked
+    // once at the end.
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    u32::try_from(n).ok()
 }
 
 /// The message after the tag: drops Solaris's `[ID 800047 auth.info] ` message-id prefix,
@@ -354,6 +363,25 @@ mod tests {
             env("<38>1 2026-11-24T12:20:01Z gw3 sshd 5 - [unclosed m"),
             None
         );
+    }
+
+    #[test]
+    fn pids_are_whole_u32_decimals() {
+        assert_eq!(decimal_u32(b"0"), Some(0));
+        assert_eq!(decimal_u32(b"2501"), Some(2501));
+        assert_eq!(decimal_u32(b"4294967295"), Some(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"4294967296",
+            b"9999999999",
+            b"12a",
+            b"-1",
+            b"+1",
+            b"00000000001",
+        ] {
+            assert_eq!(decimal_u32(bad), None, "{bad:?}");
+        }
+        assert_eq!(decimal_u32(b"0000000001"), Some(1));
     }
 
     #[test]

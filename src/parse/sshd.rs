@@ -20,8 +20,10 @@
 //! which the detector can correlate; we do not guess).
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
-use memchr::{memchr, memmem, memrchr};
+use memchr::memmem::{Finder, FinderRev};
+use memchr::{memchr, memrchr};
 
 use crate::addr::parse_ip;
 use crate::event::{Kind, Method, Msg};
@@ -30,6 +32,25 @@ use crate::event::{Kind, Method, Msg};
 /// 1021 bytes; we apply the lower limit to every line, which only costs events from genuine
 /// lines that long (user names of 100 heavily escaped bytes).
 pub const TRUNCATED_AT: usize = 500;
+
+// Substring searchers, built once: `memmem::find` and friends build a searcher per call,
+// which on a ~100-byte message costs more than the search.
+static PAM_CLOSE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"):"));
+static RHOST: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" rhost="));
+static PORT_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" port "));
+static BRACKET_PORT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"]:"));
+static OPEN_PAREN_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" ("));
+
+/// Every reason that may follow a `Disconnecting <remote_id>`, with whether it must end the
+/// line (see [`disconnecting`]).
+const REASONS: [(&[u8], bool); 4] = [
+    (b": Too many authentication failures", true),
+    (b": no authentication methods enabled", true),
+    (b": Change of username or service not allowed: (", false),
+    (b": bad service request ", false),
+];
+static REASON_FINDERS: LazyLock<[Finder<'static>; 4]> =
+    LazyLock::new(|| REASONS.map(|(sep, _)| Finder::new(sep)));
 
 /// What one sshd message says. Borrows the user name from the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -473,19 +494,13 @@ fn disconnecting(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     if ctx.truncated || ctx.suffix == Suffix::Postauth {
         return None;
     }
-    // Every reason that may follow, with whether it must end the line. Client text can sit
-    // on both sides of the separator (the preamble's user; the user and service names of the
-    // last two reasons), so a line is read only when exactly one separator occurs in it:
-    // then it is sshd's own, and the remote_id ends there.
-    const REASONS: [(&[u8], bool); 4] = [
-        (b": Too many authentication failures", true),
-        (b": no authentication methods enabled", true),
-        (b": Change of username or service not allowed: (", false),
-        (b": bad service request ", false),
-    ];
+    // Client text can sit on both sides of the separator (the preamble's user; the user and
+    // service names of the last two reasons), so a line is read only when exactly one
+    // separator of [`REASONS`] occurs in it: then it is sshd's own, and the remote_id ends
+    // there.
     let mut found = None;
-    for (i, (sep, _)) in REASONS.iter().enumerate() {
-        for at in memmem::find_iter(rest, sep) {
+    for (i, finder) in REASON_FINDERS.iter().enumerate() {
+        for at in finder.find_iter(rest) {
             if found.is_some() {
                 return None;
             }
@@ -746,7 +761,7 @@ fn pam_error(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
 
 /// M25 `pam_unix(<service>:auth): authentication failure; logname=… rhost=A[  user=U]`.
 fn pam_unix(rest: &[u8]) -> Option<Message<'_>> {
-    let close = memmem::find(rest, b"):")?;
+    let close = PAM_CLOSE.find(rest)?;
     if !rest[..close].ends_with(b":auth") {
         return None;
     }
@@ -793,7 +808,7 @@ fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
         rest = &rest[sp + 1..];
     }
     rest = rest.strip_prefix(b"rhost=")?;
-    let mut finder = memmem::find_iter(s, b" rhost=");
+    let mut finder = RHOST.find_iter(s);
     finder.next()?;
     if finder.next().is_some() {
         return None;
@@ -885,7 +900,7 @@ fn transport_error(rest: &[u8], msg: Msg, ctx: Ctx) -> Option<Message<'_>> {
         if ctx.truncated {
             return None;
         }
-        let end = memmem::rfind_iter(r, b" port ").find_map(|at| {
+        let end = PORT_REV.rfind_iter(r).find_map(|at| {
             let t = &r[at + 6..];
             let colon = memchr(b':', t)?;
             (port(&t[..colon]).is_some() && t[colon + 1..].starts_with(b" "))
@@ -925,7 +940,7 @@ fn grace_timeout(rest: &[u8]) -> Option<Message<'_>> {
 fn drop_connection(rest: &[u8]) -> Option<Message<'_>> {
     let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
     let r = rest[digits..].strip_prefix(b" from [")?;
-    let close = memmem::find(r, b"]:")?;
+    let close = BRACKET_PORT.find(r)?;
     let addr = parse_ip(&r[..close])?;
     let (p, tail) = split_space(&r[close + 2..]);
     tail?.strip_prefix(b"on [")?;
@@ -977,6 +992,6 @@ fn session_crash(rest: &[u8]) -> Option<Message<'_>> {
 /// name from DNS).
 fn refused_connect(rest: &[u8]) -> Option<Message<'_>> {
     let r = rest.strip_suffix(b")")?;
-    let open = memmem::rfind(r, b" (")?;
+    let open = OPEN_PAREN_REV.rfind(r)?;
     Some(probe(Msg::RefusedConnect, parse_ip(&r[open + 2..])?, None))
 }
