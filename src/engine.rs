@@ -177,29 +177,17 @@ impl fmt::Debug for Engine {
     }
 }
 
-/// Builds the detection policy from the configuration.
+/// The detection policy of `config`, with this host's addresses and the SSH session
+/// running us (read here, at the edge, so `detect` stays pure).
 pub fn policy(config: &Config) -> detect::Policy {
-    let p = &config.policy;
-    let w = &p.weights;
-    let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    detect::Policy {
-        window_ms: ms(p.window.0),
-        threshold: detect::points(p.threshold),
-        weights: detect::Weights {
-            auth_failure: detect::points(w.auth_failure),
-            invalid_user: detect::points(w.invalid_user),
-            root: detect::points(w.root),
-            probe: detect::points(w.probe),
-            publickey: detect::points(w.publickey),
-        },
-        allowlist: addr::Allowlist::new(p.allowlist.iter().copied()),
-        local: addr::local_addresses(),
-        session_client: addr::ssh_session_client(
+    detect::Policy::from_config(
+        config,
+        addr::local_addresses(),
+        addr::ssh_session_client(
             std::env::var("SSH_CONNECTION").ok().as_deref(),
             std::env::var("SSH_CLIENT").ok().as_deref(),
         ),
-        trust_ms: ms(p.trust_after_login.0),
-    }
+    )
 }
 
 /// How long the `offences`-th ban of an address lasts: the ban time multiplied by the
@@ -253,7 +241,8 @@ fn backends(config: &Config) -> Vec<Box<dyn Backend>> {
                 &config.nftables.table,
                 config.ban.ports.clone(),
             )
-            .map(|b| Box::new(b) as Box<dyn Backend>),
+            // Adds over netlink: no process, no listing of the set per ban.
+            .map(|b| Box::new(b.with_netlink()) as Box<dyn Backend>),
             BackendKind::Ipset => ban::ipset::Ipset::new(
                 Box::new(SystemRunner),
                 &config.ipset.set4,

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{Global, exit, load_config, local_zone, reference_time};
-use crate::addr;
 use crate::ban::hosts_deny::HostsDeny;
 use crate::config::{Config, JournalMode};
 use crate::detect::{self, Decision, Detector};
@@ -129,33 +128,10 @@ impl<'c> Scan<'c> {
         })
     }
 
-    fn policy(&self) -> detect::Policy {
-        let p = &self.config.policy;
-        let w = &p.weights;
-        detect::Policy {
-            window_ms: duration_ms(p.window.0),
-            threshold: detect::points(p.threshold),
-            weights: detect::Weights {
-                auth_failure: detect::points(w.auth_failure),
-                invalid_user: detect::points(w.invalid_user),
-                root: detect::points(w.root),
-                probe: detect::points(w.probe),
-                publickey: detect::points(w.publickey),
-            },
-            allowlist: addr::Allowlist::new(p.allowlist.iter().copied()),
-            local: addr::local_addresses(),
-            session_client: addr::ssh_session_client(
-                std::env::var("SSH_CONNECTION").ok().as_deref(),
-                std::env::var("SSH_CLIENT").ok().as_deref(),
-            ),
-            trust_ms: duration_ms(p.trust_after_login.0),
-        }
-    }
-
     fn run(mut self, inputs: &Inputs) -> Result<u8, Failure> {
         let now_s = self.now.as_second();
         let now_ms = self.now.as_millisecond();
-        let mut detector = Detector::new(self.policy());
+        let mut detector = Detector::new(crate::engine::policy(self.config));
         let mut known_bans: Vec<BanRecord> = Vec::new();
         if let Some(store) = &self.store {
             let sql = |e: store::StoreError| (exit::FAILURE, e.to_string());
