@@ -515,3 +515,55 @@ fn scan_reads_the_journal_when_there_is_no_auth_log_and_resumes_at_its_cursor() 
     assert!(stdout(&out).contains("1 new line read"), "{}", text(&out));
     assert!(!env.hosts_deny().contains("198.51.100.61"));
 }
+
+#[test]
+fn repeat_offenders_are_banned_longer() {
+    let env = Env::new();
+    fs::write(
+        env.path("authban.toml"),
+        "[ban]\ntime = \"1h\"\nfactor = 3.0\n",
+    )
+    .unwrap();
+    env.append("auth.log", &failures("203.0.113.70", "root", 4, 0));
+    env.scan("auth.log");
+    let list = |env: &Env| {
+        let store = authban::store::Store::open(&env.path("state")).unwrap();
+        store.bans().unwrap()
+    };
+    let first = list(&env)
+        .into_iter()
+        .find(|b| b.addr.to_string() == "203.0.113.70")
+        .unwrap();
+    assert_eq!(first.offences, 1);
+    assert_eq!(first.expires_at.unwrap() - first.banned_at, 3600);
+    // The ban is lifted by hand in the store (as if it expired), and the address attacks again.
+    let mut store = authban::store::Store::open(&env.path("state")).unwrap();
+    let mut lifted = first.clone();
+    lifted.expires_at = Some(lifted.banned_at);
+    store
+        .save(&authban::store::Update {
+            bans: &[lifted],
+            ..Default::default()
+        })
+        .unwrap();
+    drop(store);
+    let out = env.scan("auth.log");
+    assert!(
+        stdout(&out).contains("lifted the expired ban of 203.0.113.70"),
+        "{}",
+        text(&out)
+    );
+    env.append("auth.log", &failures("203.0.113.70", "root", 4, 5));
+    let out = env.scan("auth.log");
+    assert!(
+        stdout(&out).contains("denied 203.0.113.70"),
+        "{}",
+        text(&out)
+    );
+    let second = list(&env)
+        .into_iter()
+        .find(|b| b.addr.to_string() == "203.0.113.70")
+        .unwrap();
+    assert_eq!(second.offences, 2);
+    assert_eq!(second.expires_at.unwrap() - second.banned_at, 3 * 3600);
+}

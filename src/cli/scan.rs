@@ -253,7 +253,6 @@ impl<'c> Scan<'c> {
         }
 
         // Turn decisions into ban records.
-        let ban_s = self.config.ban.time.0.as_secs() as i64;
         let window_ms = detector.policy().window_ms;
         let mut new_bans: Vec<BanRecord> = Vec::new();
         // An exempt address crosses the threshold again and again: report it once.
@@ -270,7 +269,9 @@ impl<'c> Scan<'c> {
                     new_bans.push(BanRecord {
                         addr: o.addr,
                         banned_at: now_s,
-                        expires_at: Some(now_s + ban_s),
+                        // Repeat offenders are banned longer, as by the daemon.
+                        expires_at: crate::engine::ban_length(&self.config.ban, offences)
+                            .map(|l| now_s + l as i64),
                         offences,
                         reason: o.reason(window_ms),
                     });
@@ -363,6 +364,9 @@ impl<'c> Scan<'c> {
                     "{} is already denied by an existing line of {file} ({})",
                     b.addr, b.reason
                 );
+            } else {
+                // Banned again before the last run lifted its entry: the line stays.
+                println!("{} stays denied in {file} ({})", b.addr, b.reason);
             }
         }
         for a in applied
