@@ -412,7 +412,8 @@ impl Engine {
             .into_iter()
             .map(|(target, expires_at)| BanOrder { target, expires_at })
             .collect();
-        out.sort_by_key(|o| o.target.to_string());
+        // One string per order, not one per comparison: 100,000 bans at start.
+        out.sort_by_cached_key(|o| o.target.to_string());
         out
     }
 
