@@ -905,6 +905,82 @@ fn e2e_daemon_rotation_during_an_attack_loses_and_doubles_nothing() {
     assert!(bans.iter().all(|b| b.offences == 1), "{bans:?}");
 }
 
+/// Rotation in the middle of a flood: the writer rotates its log six times while it
+/// writes 3,000 failures of 1,000 addresses and the daemon reads. Each rotation is done
+/// the way logrotate does it, with no line written between copy and truncation (lines
+/// written there are lost by copytruncate's own design), so every line must be read once.
+#[test]
+fn e2e_daemon_rotation_during_a_flood_loses_and_doubles_nothing() {
+    const FLOOD: u32 = 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let deny = dir.path().join("hosts.deny");
+    fs::write(&log, "").unwrap();
+    let setup = Setup::new(
+        dir.path(),
+        None,
+        &config(&log, "1h", "\"hosts-deny\"", ""),
+        &deny,
+    );
+    let daemon = setup.start();
+    let lines = flood_lines(FLOOD);
+    let total = lines.len() as u64;
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let sibling = |n: u32| log.with_extension(format!("log.{n}"));
+            let mut out = fs::OpenOptions::new().append(true).open(&log).unwrap();
+            for (i, chunk) in lines.chunks(50).enumerate() {
+                out.write_all(chunk.concat().as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(10));
+                if i % 10 != 9 {
+                    continue;
+                }
+                // Shift the numbered copies first, as logrotate does.
+                for n in (1..6).rev() {
+                    let _ = fs::rename(sibling(n), sibling(n + 1));
+                }
+                if i % 20 == 9 {
+                    // rename + create; the writer reopens after writing one more chunk
+                    // into the renamed file.
+                    fs::rename(&log, sibling(1)).unwrap();
+                    out.write_all(failure_line("192.0.2.200", 900_000 + i as u32).as_bytes())
+                        .unwrap();
+                    out = fs::OpenOptions::new()
+                        .append(true)
+                        .create_new(true)
+                        .open(&log)
+                        .unwrap();
+                } else {
+                    fs::copy(&log, sibling(1)).unwrap();
+                    out.set_len(0).unwrap();
+                }
+            }
+        })
+    };
+    writer.join().expect("the writer");
+    // One line per rename + create went to the renamed file: 3 of the 6 rotations.
+    let written = total + 3;
+    assert!(
+        poll(Duration::from_secs(10), || daemon.status().lines >= written).is_some(),
+        "the daemon did not read {written} lines: {:?}\n{}",
+        daemon.status(),
+        setup.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let st = daemon.status();
+    assert_eq!(st.lines, written, "lines lost or doubled: {st:?}");
+    assert_eq!(st.events.auth_failure, written, "{st:?}");
+    let bans = daemon.bans();
+    // 192.0.2.200 failed three times too.
+    assert_eq!(bans.len(), FLOOD as usize + 1, "every address banned");
+    assert!(
+        bans.iter().all(|b| b.offences == 1),
+        "{:?}",
+        bans.iter().find(|b| b.offences != 1)
+    );
+}
+
 /// The nft program the daemon runs is ours: missing, then failing, then the real one.
 #[test]
 fn e2e_daemon_failing_nft_is_reported_retried_and_reconciled() {
