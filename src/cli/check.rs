@@ -6,7 +6,6 @@
 //! once), so the text of both is kept and reused, and only a changed fraction of a second is
 //! written afresh.
 
-use std::collections::HashSet;
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -36,11 +35,9 @@ struct Summary {
     bytes: u64,
     truncated: u64,
     by_kind: [u64; 4],
-    /// The distinct addresses, one set per family so that an IPv4 entry takes 4 bytes: tens
-    /// of thousands of attackers then fit in the L2 cache, where a probe of a larger set
-    /// missed it on most insertions. foldhash instead of SipHash.
-    addrs_v4: HashSet<u32, foldhash::fast::RandomState>,
-    addrs_v6: HashSet<u128, foldhash::fast::RandomState>,
+    /// The distinct addresses, per family (IPv4 in 4 bytes).
+    addrs_v4: Distinct<u32>,
+    addrs_v6: Distinct<u128>,
     /// The address last inserted: consecutive events mostly share it, and skipping the
     /// sets for them saves a hash and a probe per event.
     last_addr: Option<IpAddr>,
@@ -55,11 +52,54 @@ impl Summary {
         match addr {
             IpAddr::V4(v4) => self.addrs_v4.insert(v4.to_bits()),
             IpAddr::V6(v6) => self.addrs_v6.insert(v6.to_bits()),
-        };
+        }
     }
 
-    fn distinct_addrs(&self) -> usize {
+    fn distinct_addrs(&mut self) -> usize {
         self.addrs_v4.len() + self.addrs_v6.len()
+    }
+}
+
+/// A count of distinct values, kept by appending and now and then sorting and
+/// deduplicating. A hash set missed the cache on nearly every insertion (a new connection
+/// is a random one of tens of thousands of attackers, and the file streams through the
+/// cache in between); appending is sequential, and a sort of a few hundred thousand
+/// integers costs a few milliseconds. Memory stays at most twice the distinct values, or
+/// `MIN_COMPACT` values.
+#[derive(Debug)]
+struct Distinct<T> {
+    items: Vec<T>,
+    compact_at: usize,
+}
+
+const MIN_COMPACT: usize = 1 << 18;
+
+impl<T> Default for Distinct<T> {
+    fn default() -> Self {
+        Distinct {
+            items: Vec::new(),
+            compact_at: MIN_COMPACT,
+        }
+    }
+}
+
+impl<T: Ord> Distinct<T> {
+    fn insert(&mut self, v: T) {
+        self.items.push(v);
+        if self.items.len() >= self.compact_at {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        self.items.sort_unstable();
+        self.items.dedup();
+        self.compact_at = (self.items.len() * 2).max(MIN_COMPACT);
+    }
+
+    fn len(&mut self) -> usize {
+        self.compact();
+        self.items.len()
     }
 }
 
@@ -123,7 +163,9 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
     if let Err(e) = out.finish() {
         return broken_output(e);
     }
-    print_summary(&summary, started.elapsed().as_secs_f64());
+    // Counted before the clock is read: the count's final sort is part of the work.
+    let distinct = summary.distinct_addrs();
+    print_summary(&summary, distinct, started.elapsed().as_secs_f64());
     code
 }
 
@@ -136,7 +178,7 @@ fn broken_output(e: io::Error) -> u8 {
     exit::IOERR
 }
 
-fn print_summary(s: &Summary, secs: f64) {
+fn print_summary(s: &Summary, distinct: usize, secs: f64) {
     let events: u64 = s.by_kind.iter().sum();
     let mb = s.bytes as f64 / 1e6;
     let rate = if secs > 0.0 { mb / secs } else { 0.0 };
@@ -152,7 +194,7 @@ fn print_summary(s: &Summary, secs: f64) {
         rate,
         events,
         kinds.join(", "),
-        s.distinct_addrs()
+        distinct
     );
     if s.truncated > 0 {
         eprintln!(
@@ -171,11 +213,19 @@ struct Printer<W: Write> {
     header: bool,
     /// The text of the last timestamp printed: consecutive lines mostly share it.
     time: TimeText,
+    time_key: Option<LogTime>,
+    time_text: Padded<64>,
     /// The last address printed and its text.
     addr: Option<IpAddr>,
-    addr_text: Vec<u8>,
-    /// The JSON string of the current file name, escaped once per file.
-    file_json: (String, Vec<u8>),
+    addr_text: Padded<64>,
+    scratch: Vec<u8>,
+    /// Per kind: `,"kind":"K","addr":"` for JSON, and the table's column.
+    kind_json: [Padded<48>; 4],
+    kind_column: [Padded<16>; 4],
+    /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
+    file_head: Padded<128>,
+    /// The file `file_head` was made for.
+    file: Option<String>,
     error: Option<io::Error>,
 }
 
@@ -189,9 +239,17 @@ impl<W: Write> Printer<W> {
             json,
             header: false,
             time: TimeText::default(),
+            time_key: None,
+            time_text: Padded::default(),
             addr: None,
-            addr_text: Vec::with_capacity(64),
-            file_json: (String::new(), Vec::new()),
+            addr_text: Padded::default(),
+            scratch: Vec::with_capacity(64),
+            kind_json: Kind::ALL.map(|k| {
+                Padded::from(format!(",\"kind\":\"{}\",\"addr\":\"", k.as_str()).as_bytes())
+            }),
+            kind_column: Kind::ALL.map(|k| Padded::from(k.as_str().as_bytes())),
+            file_head: Padded::default(),
+            file: None,
             error: None,
         }
     }
@@ -200,39 +258,44 @@ impl<W: Write> Printer<W> {
         if self.error.is_some() {
             return;
         }
-        let time: &[u8] = match ev.time {
-            Some(t) => self.time.text(t),
-            None => b"",
-        };
+        if let Some(t) = ev.time
+            && self.time_key != Some(t)
+        {
+            self.time_key = Some(t);
+            self.time_text.set(self.time.text(t));
+        }
         if self.addr != Some(ev.addr) {
             self.addr = Some(ev.addr);
-            self.addr_text.clear();
-            push_ip(&mut self.addr_text, ev.addr);
+            self.scratch.clear();
+            push_ip(&mut self.scratch, ev.addr);
+            self.addr_text.set(&self.scratch);
         }
-        let addr: &[u8] = &self.addr_text;
+        if self.file.as_deref() != Some(file) {
+            let mut head = Vec::new();
+            if self.json {
+                head.extend_from_slice(b"{\"file\":");
+                json_str(&mut head, file.as_bytes());
+                head.extend_from_slice(b",\"line\":");
+            } else {
+                head.extend_from_slice(file.as_bytes());
+                head.push(b':');
+            }
+            self.file_head.set(&head);
+            self.file = Some(file.to_owned());
+        }
         let buf = &mut self.buf;
         if self.json {
-            if self.file_json.0 != file {
-                let mut escaped = Vec::new();
-                json_str(&mut escaped, file.as_bytes());
-                self.file_json = (file.to_owned(), escaped);
-            }
-            buf.extend_from_slice(b"{\"file\":");
-            buf.extend_from_slice(&self.file_json.1);
-            buf.extend_from_slice(b",\"line\":");
-            push_u64(buf, line);
-            buf.extend_from_slice(b",\"time\":");
-            if time.is_empty() {
-                buf.extend_from_slice(b"null");
+            self.file_head.put(buf);
+            put_u64(buf, line);
+            if ev.time.is_some() {
+                buf.extend_from_slice(b",\"time\":\"");
+                self.time_text.put(buf);
+                buf.push(b'"');
             } else {
-                buf.push(b'"');
-                buf.extend_from_slice(time);
-                buf.push(b'"');
+                buf.extend_from_slice(b",\"time\":null");
             }
-            buf.extend_from_slice(b",\"kind\":\"");
-            buf.extend_from_slice(ev.kind.as_str().as_bytes());
-            buf.extend_from_slice(b"\",\"addr\":\"");
-            buf.extend_from_slice(addr);
+            self.kind_json[ev.kind.index()].put(buf);
+            self.addr_text.put(buf);
             buf.extend_from_slice(b"\",\"user\":");
             match ev.user {
                 Some(u) => json_str(buf, u),
@@ -251,12 +314,17 @@ impl<W: Write> Printer<W> {
             }
             buf.extend_from_slice(b",\"port\":");
             match ev.port {
-                Some(p) => push_u64(buf, u64::from(p)),
+                Some(p) => put_u64(buf, u64::from(p)),
                 None => buf.extend_from_slice(b"null"),
             }
-            buf.extend_from_slice(b",\"count\":");
-            push_u64(buf, u64::from(ev.count.max(1)));
-            buf.extend_from_slice(b"}\n");
+            match ev.count {
+                0 | 1 => buf.extend_from_slice(b",\"count\":1}\n"),
+                n => {
+                    buf.extend_from_slice(b",\"count\":");
+                    put_u64(buf, u64::from(n));
+                    buf.extend_from_slice(b"}\n");
+                }
+            }
         } else {
             if !self.header {
                 self.header = true;
@@ -266,9 +334,13 @@ impl<W: Write> Printer<W> {
                     "TIME", "KIND", "ADDRESS", "USER", "MESSAGE"
                 );
             }
-            push_padded(buf, if time.is_empty() { b"-" } else { time }, 32);
-            push_padded(buf, ev.kind.as_str().as_bytes(), 12);
-            push_padded(buf, addr, 39);
+            if ev.time.is_some() {
+                self.time_text.put_column::<32>(buf);
+            } else {
+                push_padded(buf, b"-", 32);
+            }
+            self.kind_column[ev.kind.index()].put_column::<12>(buf);
+            self.addr_text.put_column::<39>(buf);
             let start = buf.len();
             match ev.user {
                 Some(u) => push_printable(buf, u),
@@ -276,9 +348,8 @@ impl<W: Write> Printer<W> {
             }
             pad_from(buf, start, 16);
             push_padded(buf, ev.msg.as_str().as_bytes(), 19);
-            buf.extend_from_slice(file.as_bytes());
-            buf.push(b':');
-            push_u64(buf, line);
+            self.file_head.put(buf);
+            put_u64(buf, line);
             buf.push(b'\n');
         }
         if self.buf.len() >= FLUSH_AT {
@@ -304,6 +375,79 @@ impl<W: Write> Printer<W> {
     }
 }
 
+/// A short text kept at the start of a fixed array of spaces, so that appending it is a copy
+/// of a known size (a few vector moves) and a truncation, where a copy of a variable length
+/// calls `memmove`; the spaces after it pad a table column for free. A text longer than the
+/// array is kept aside and copied the ordinary way.
+struct Padded<const N: usize> {
+    bytes: [u8; N],
+    len: usize,
+    long: Vec<u8>,
+}
+
+impl<const N: usize> Default for Padded<N> {
+    fn default() -> Self {
+        Padded {
+            bytes: [b' '; N],
+            len: 0,
+            long: Vec::new(),
+        }
+    }
+}
+
+impl<const N: usize> From<&[u8]> for Padded<N> {
+    fn from(text: &[u8]) -> Self {
+        let mut p = Padded::default();
+        p.set(text);
+        p
+    }
+}
+
+impl<const N: usize> Padded<N> {
+    fn set(&mut self, text: &[u8]) {
+        self.bytes = [b' '; N];
+        self.len = text.len();
+        if text.len() <= N {
+            self.bytes[..text.len()].copy_from_slice(text);
+        } else {
+            self.long = text.to_vec();
+        }
+    }
+
+    fn text(&self) -> &[u8] {
+        if self.len <= N {
+            &self.bytes[..self.len]
+        } else {
+            &self.long
+        }
+    }
+
+    /// Appends the text.
+    #[inline]
+    fn put(&self, buf: &mut Vec<u8>) {
+        if self.len <= N {
+            let start = buf.len();
+            buf.extend_from_slice(&self.bytes);
+            buf.truncate(start + self.len);
+        } else {
+            buf.extend_from_slice(&self.long);
+        }
+    }
+
+    /// Appends the text padded to `W` and one space, as [`push_padded`].
+    #[inline]
+    fn put_column<const W: usize>(&self, buf: &mut Vec<u8>) {
+        let keep = self.len.max(W) + 1;
+        if keep <= N {
+            let start = buf.len();
+            buf.extend_from_slice(&self.bytes);
+            buf.truncate(start + keep);
+        } else {
+            push_padded(buf, self.text(), W);
+        }
+    }
+}
+
 /// Appends `text` and spaces up to `width`, then one separating space.
 fn push_padded(buf: &mut Vec<u8>, text: &[u8], width: usize) {
     let start = buf.len();
@@ -323,6 +467,39 @@ const PAIRS: &[u8; 200] = b"\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
+
+/// As [`push_u64`], with a copy of a known size (see [`Padded`]). Numbers below 10^8 (line
+/// numbers, ports, counts) are built in a register, the first digit in the lowest byte: digits
+/// stored one by one in memory and read back as a block would stall the store forwarding.
+#[inline]
+fn put_u64(buf: &mut Vec<u8>, n: u64) {
+    if n >= 100_000_000 {
+        push_u64(buf, n);
+        return;
+    }
+    // Two digits per division; each step shifts the digits so far up and puts the next more
+    // significant ones in the lowest bytes.
+    let mut v: u64 = 0;
+    let mut m = n;
+    let mut len = 0;
+    while m >= 100 {
+        let pair = (m % 100) as usize * 2;
+        m /= 100;
+        v = (v << 16) | u64::from(u16::from_le_bytes([PAIRS[pair], PAIRS[pair + 1]]));
+        len += 2;
+    }
+    if m >= 10 {
+        let pair = m as usize * 2;
+        v = (v << 16) | u64::from(u16::from_le_bytes([PAIRS[pair], PAIRS[pair + 1]]));
+        len += 2;
+    } else {
+        v = (v << 8) | (u64::from(b'0') + m);
+        len += 1;
+    }
+    let start = buf.len();
+    buf.extend_from_slice(&v.to_le_bytes());
+    buf.truncate(start + len);
+}
 
 fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -581,14 +758,45 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        // The count agrees with a set, across compactions.
+        #[test]
+        fn distinct_counts_like_a_set(values in proptest::collection::vec(0u32..5000, 0..2000), compact in 1usize..600) {
+            let mut d = Distinct { items: Vec::new(), compact_at: compact };
+            for &v in &values {
+                d.insert(v);
+            }
+            let set: std::collections::HashSet<u32> = values.iter().copied().collect();
+            proptest::prop_assert_eq!(d.len(), set.len());
+            proptest::prop_assert_eq!(d.len(), set.len());
+        }
+    }
+
     #[test]
     fn numbers_and_addresses_print_like_display() {
         for n in [
-            0u64, 1, 9, 99, 100, 101, 999, 1000, 12_345, 123_456, 1_000_000,
+            0u64,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12_345,
+            123_456,
+            1_000_000,
+            99_999_999,
+            100_000_000,
+            u64::MAX,
         ] {
-            let mut buf = Vec::new();
+            let mut buf = b"x".to_vec();
             push_u64(&mut buf, n);
-            assert_eq!(String::from_utf8(buf).unwrap(), n.to_string());
+            assert_eq!(String::from_utf8(buf).unwrap(), format!("x{n}"));
+            let mut buf = b"x".to_vec();
+            put_u64(&mut buf, n);
+            assert_eq!(String::from_utf8(buf).unwrap(), format!("x{n}"));
         }
         for n in [0u64, 7, 10, 65535, u64::MAX] {
             let mut buf = Vec::new();
