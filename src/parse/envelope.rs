@@ -15,6 +15,7 @@
 //! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
 //! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
 
+use super::scan::find_byte;
 use super::time::{self, RawTime};
 
 /// The parts of a line that belong to the log, not to sshd.
@@ -85,8 +86,8 @@ fn tagged(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
         while let [b' ', tail @ ..] = rest {
             rest = tail;
         }
-        // Header words are short: a plain scan beats a vectorised search's setup.
-        let end = rest.iter().position(|&c| c == b' ')?;
+        // Header words are short: a word-at-a-time scan beats a vectorised search's setup.
+        let end = find_byte(rest, b' ')?;
         let token = &rest[..end];
         if token.last() == Some(&b':') && !is_ipv6_host(token) {
             let pid = sshd_tag(token)?;
@@ -110,8 +111,8 @@ fn is_ipv6_host(token: &[u8]) -> bool {
 /// `name[pid]:` with an sshd name: the pid. Anything else is another program.
 fn sshd_tag(token: &[u8]) -> Option<u32> {
     let inner = token.strip_suffix(b"]:")?;
-    // A tag is a dozen bytes: a plain scan.
-    let open = inner.iter().position(|&c| c == b'[')?;
+    // A tag is a dozen bytes: a short scan.
+    let open = find_byte(inner, b'[')?;
     if !matches!(&inner[..open], b"sshd" | b"sshd-session" | b"sshd-auth") {
         return None;
     }

@@ -25,6 +25,7 @@ use std::sync::LazyLock;
 use memchr::memmem::{Finder, FinderRev};
 use memchr::{memchr, memrchr};
 
+use super::scan::{find_byte, rfind_byte};
 use crate::addr::parse_ip;
 use crate::event::{Kind, Method, Msg};
 
@@ -191,10 +192,10 @@ fn port(b: &[u8]) -> Option<u16> {
     u16::try_from(v).ok()
 }
 
-/// The last space. The words searched from the end are short, so a plain backward scan beats
-/// a vectorised search's setup; it stays linear on long lines.
+/// The last space. The words searched from the end are short, so a word-at-a-time backward
+/// scan beats a vectorised search's setup; it stays linear on long lines.
 fn last_space(b: &[u8]) -> Option<usize> {
-    b.iter().rposition(|&c| c == b' ')
+    rfind_byte(b, b' ')
 }
 
 /// Splits at the last space: (before, after). No space: (None, all).
@@ -207,7 +208,7 @@ fn rsplit_space(b: &[u8]) -> (Option<&[u8]>, &[u8]) {
 
 /// Splits at the first space: (before, after-the-space). No space: (all, None).
 fn split_space(b: &[u8]) -> (&[u8], Option<&[u8]>) {
-    match b.iter().position(|&c| c == b' ') {
+    match find_byte(b, b' ') {
         Some(sp) => (&b[..sp], Some(&b[sp + 1..])),
         None => (b, None),
     }
@@ -320,7 +321,7 @@ fn auth_outcome<'a>(text: &'a [u8], verb: &[u8], ctx: Ctx) -> Option<Message<'a>
     let (user, after) = if let Some(after) = rest.strip_prefix(b"<invalid username>") {
         (None, after)
     } else {
-        let sp = memchr(b' ', rest)?;
+        let sp = find_byte(rest, b' ')?;
         (Some(&rest[..sp]), &rest[sp..])
     };
     let after = after.strip_prefix(b" from ")?;

@@ -1,0 +1,95 @@
+//! Finding one byte in the short words of a log line (a host, a tag, a user, the last word
+//! before the address), eight bytes at a time in a `u64`. `memchr` pays a dispatch and setup
+//! per call that a 5–30 byte search never earns back, and a plain byte loop is one compare
+//! and one branch per byte; this is safe code, and stays linear on long lines.
+
+const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of each byte of `x` that is zero, and no other bit (no false positives, so
+/// the highest bit is as exact as the lowest).
+#[inline]
+fn zero_bytes(x: u64) -> u64 {
+    !((x & LO7).wrapping_add(LO7) | x | LO7)
+}
+
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(chunk);
+    u64::from_le_bytes(w)
+}
+
+/// The first index of `b` in `hay`, as `hay.iter().position(|&c| c == b)`.
+#[inline]
+pub(crate) fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
+    let pat = u64::from_ne_bytes([b; 8]);
+    let mut chunks = hay.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let z = zero_bytes(word(chunk) ^ pat);
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == b)
+        .map(|p| at + p)
+}
+
+/// The last index of `b` in `hay`, as `hay.iter().rposition(|&c| c == b)`.
+#[inline]
+pub(crate) fn rfind_byte(hay: &[u8], b: u8) -> Option<usize> {
+    let pat = u64::from_ne_bytes([b; 8]);
+    let mut chunks = hay.rchunks_exact(8);
+    let mut end = hay.len();
+    for chunk in &mut chunks {
+        end -= 8;
+        let z = zero_bytes(word(chunk) ^ pat);
+        if z != 0 {
+            return Some(end + 7 - (z.leading_zeros() / 8) as usize);
+        }
+    }
+    chunks.remainder().iter().rposition(|&c| c == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn edges() {
+        assert_eq!(find_byte(b"", b' '), None);
+        assert_eq!(rfind_byte(b"", b' '), None);
+        assert_eq!(find_byte(b"abcdefgh ", b' '), Some(8));
+        assert_eq!(rfind_byte(b" abcdefgh", b' '), Some(0));
+        assert_eq!(find_byte(b"a b c d e f g h i", b' '), Some(1));
+        assert_eq!(rfind_byte(b"a b c d e f g h i", b' '), Some(15));
+        // A byte one above the pattern next to a match must not count (borrow propagation).
+        assert_eq!(rfind_byte(b"x !abcdefgh", b' '), Some(1));
+        assert_eq!(
+            rfind_byte(&[0x21, 0x20, 0x21, 0x21, 0x21, 0x21, 0x21, 0x21], b' '),
+            Some(1)
+        );
+        assert_eq!(
+            find_byte(&[0x80, 0xff, 0x00, 0x7f, 0x20, 1, 2, 3, 4], 0x20),
+            Some(4)
+        );
+        assert_eq!(find_byte(&[0xff; 9], 0xff), Some(0));
+        assert_eq!(rfind_byte(&[0xff; 9], 0xff), Some(8));
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_iterators(
+            hay in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'!'), Just(0x1f), Just(0xa0), any::<u8>()], 0..80),
+            b in prop_oneof![Just(b' '), Just(b'['), any::<u8>()],
+        ) {
+            prop_assert_eq!(find_byte(&hay, b), hay.iter().position(|&c| c == b));
+            prop_assert_eq!(rfind_byte(&hay, b), hay.iter().rposition(|&c| c == b));
+        }
+    }
+}
