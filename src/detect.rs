@@ -190,25 +190,132 @@ pub struct Mark {
     pub kind: Kind,
 }
 
-#[derive(Debug, Default)]
-struct AddrState {
-    marks: Vec<Mark>,
-    /// The port of this address's latest connection, to attach PAM lines (which carry no
-    /// port) to it.
-    last_port: u16,
-    last_port_ms: i64,
+/// A short list kept inline while it holds one item: most addresses have one event in
+/// their window and one connection open, and a heap allocation would double what they
+/// cost (the daemon must stay under 200 bytes per tracked address).
+#[derive(Debug, Clone, Default)]
+enum Few<T> {
+    #[default]
+    Empty,
+    One(T),
+    Many(Vec<T>),
 }
 
+impl<T> Few<T> {
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Few::Empty => &[],
+            Few::One(x) => std::slice::from_ref(x),
+            Few::Many(v) => v,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Few::Empty => &mut [],
+            Few::One(x) => std::slice::from_mut(x),
+            Few::Many(v) => v,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn push(&mut self, item: T) {
+        *self = match std::mem::take(self) {
+            Few::Empty => Few::One(item),
+            Few::One(first) => Few::Many(vec![first, item]),
+            Few::Many(mut v) => {
+                v.push(item);
+                Few::Many(v)
+            }
+        };
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        *self = match std::mem::take(self) {
+            Few::One(x) if keep(&x) => Few::One(x),
+            Few::Many(mut v) => {
+                v.retain(|x| keep(x));
+                match v.len() {
+                    0 => Few::Empty,
+                    1 => Few::One(v.remove(0)),
+                    _ => Few::Many(v),
+                }
+            }
+            _ => Few::Empty,
+        };
+    }
+
+    fn remove_first(&mut self) {
+        let mut first = true;
+        self.retain(|_| !std::mem::take(&mut first));
+    }
+
+    fn clear(&mut self) {
+        *self = Few::Empty;
+    }
+}
+
+#[derive(Debug, Default)]
+struct AddrState {
+    marks: Few<Mark>,
+    /// The connections seen recently (by source port), for counting each attempt once.
+    conns: Few<Conn>,
+}
+
+impl AddrState {
+    /// When the address was last active, for pruning and eviction.
+    fn last_ms(&self) -> i64 {
+        let marks = self.marks.as_slice().iter().map(|m| m.at_ms);
+        let conns = self.conns.as_slice().iter().map(|c| c.last_ms);
+        marks.chain(conns).max().unwrap_or(i64::MIN)
+    }
+
+    fn conn(&mut self, port: u16) -> &mut Conn {
+        if let Some(i) = self.conns.as_slice().iter().position(|c| c.port == port) {
+            return &mut self.conns.as_mut_slice()[i];
+        }
+        if self.conns.len() >= MAX_CONNS {
+            // An address juggling hundreds of connections: forget the oldest.
+            let oldest = self
+                .conns
+                .as_slice()
+                .iter()
+                .map(|c| c.last_ms)
+                .min()
+                .unwrap_or(i64::MIN);
+            let mut gone = false;
+            self.conns
+                .retain(|c| gone || c.last_ms != oldest || !std::mem::replace(&mut gone, true));
+        }
+        self.conns.push(Conn {
+            port,
+            ..Conn::default()
+        });
+        let last = self.conns.len() - 1;
+        &mut self.conns.as_mut_slice()[last]
+    }
+}
+
+/// One connection of an address, known by its source port (0: a PAM line that came
+/// before any line with the port).
 #[derive(Debug, Default, Clone, Copy)]
-struct ConnState {
-    /// Something of this connection already counted.
-    counted: bool,
+struct Conn {
+    last_ms: i64,
     /// Points counted ahead of the `Failed` line that will repeat them (by `Invalid user`
     /// or a PAM line); the next attempt consumes them instead of counting again.
     credit: u32,
+    port: u16,
+    /// Something of this connection already counted.
+    counted: bool,
     /// The connection logged in: its closing lines are not probes.
     success: bool,
-    last_ms: i64,
 }
 
 /// How long a connection's dedup state lives: longer than any LoginGraceTime.
@@ -218,6 +325,8 @@ const PAM_ATTACH_MS: i64 = 120 * 1000;
 /// Bound on remembered marks per address: enough for the threshold at the smallest weight,
 /// without letting one address grow without bound.
 const MAX_MARKS: usize = 256;
+/// Bound on the connections remembered per address.
+const MAX_CONNS: usize = 64;
 
 /// Maps keyed by address are touched on every event: foldhash is several times faster than
 /// SipHash and still seeded per process, so attackers cannot aim at collisions.
@@ -228,7 +337,6 @@ type Hasher = foldhash::fast::RandomState;
 pub struct Detector {
     policy: Policy,
     addrs: HashMap<IpAddr, AddrState, Hasher>,
-    conns: HashMap<(IpAddr, u16), ConnState, Hasher>,
     trusted: HashMap<IpAddr, i64, Hasher>,
     /// Addresses already banned: their further events change nothing until unbanned.
     banned: std::collections::HashSet<IpAddr, Hasher>,
@@ -245,7 +353,6 @@ impl Detector {
         Detector {
             policy,
             addrs: HashMap::default(),
-            conns: HashMap::default(),
             trusted: HashMap::default(),
             banned: Default::default(),
             latest_ms: i64::MIN,
@@ -297,6 +404,7 @@ impl Detector {
                     .get(&addr)
                     .map(|st| {
                         st.marks
+                            .as_slice()
                             .iter()
                             .copied()
                             .filter(|m| m.at_ms > horizon)
@@ -316,14 +424,7 @@ impl Detector {
         let mut ages: Vec<(i64, IpAddr)> = self
             .addrs
             .iter()
-            .map(|(a, st)| {
-                (
-                    st.marks
-                        .last()
-                        .map_or(st.last_port_ms, |m| m.at_ms.max(st.last_port_ms)),
-                    *a,
-                )
-            })
+            .map(|(a, st)| (st.last_ms(), *a))
             .collect();
         let n = (ages.len() / 8).max(1);
         ages.select_nth_unstable(n - 1);
@@ -331,8 +432,6 @@ impl Detector {
             self.addrs.remove(addr);
             self.touched.insert(*addr);
         }
-        let addrs = &self.addrs;
-        self.conns.retain(|(a, _), _| addrs.contains_key(a));
     }
 
     pub fn policy(&self) -> &Policy {
@@ -348,7 +447,11 @@ impl Detector {
     pub fn restore_history(&mut self, history: impl IntoIterator<Item = (IpAddr, Vec<Mark>)>) {
         for (addr, mut marks) in history {
             marks.truncate(MAX_MARKS);
-            self.addrs.entry(addr).or_default().marks = marks;
+            let st = self.addrs.entry(addr).or_default();
+            st.marks.clear();
+            for m in marks {
+                st.marks.push(m);
+            }
         }
     }
 
@@ -369,6 +472,7 @@ impl Detector {
             .filter_map(|(addr, st)| {
                 let marks: Vec<Mark> = st
                     .marks
+                    .as_slice()
                     .iter()
                     .copied()
                     .filter(|m| m.at_ms > horizon)
@@ -406,6 +510,7 @@ impl Detector {
             .get(&addr)
             .map(|st| {
                 st.marks
+                    .as_slice()
                     .iter()
                     .filter(|m| m.at_ms > horizon)
                     .map(|m| m.points)
@@ -482,17 +587,14 @@ impl Detector {
         let horizon = at_ms.saturating_sub(window);
         st.marks.retain(|m| m.at_ms > horizon);
         if st.marks.len() >= MAX_MARKS {
-            st.marks.remove(0);
+            st.marks.remove_first();
         }
-        // Grow by one: most addresses never get past a few marks, and the default growth
-        // (4 at once) made a single mark cost 64 bytes instead of 16.
-        st.marks.reserve_exact(1);
         st.marks.push(Mark {
             at_ms,
             points,
             kind: ev.kind,
         });
-        let score: u32 = st.marks.iter().map(|m| m.points).sum();
+        let score: u32 = st.marks.as_slice().iter().map(|m| m.points).sum();
         if score < threshold {
             return None;
         }
@@ -503,7 +605,7 @@ impl Detector {
             first_ms: at_ms,
             last_ms: at_ms,
         };
-        for m in &st.marks {
+        for m in st.marks.as_slice() {
             offender.by_kind[m.kind.index()] += 1;
             offender.first_ms = offender.first_ms.min(m.at_ms);
             offender.last_ms = offender.last_ms.max(m.at_ms);
@@ -523,7 +625,7 @@ impl Detector {
     fn login(&mut self, ev: &Event<'_>, at_ms: i64) -> Option<Decision> {
         let addr = ev.addr;
         if let Some(port) = ev.port {
-            let conn = self.conns.entry((addr, port)).or_default();
+            let conn = self.addrs.entry(addr).or_default().conn(port);
             conn.success = true;
             conn.last_ms = at_ms;
         }
@@ -542,23 +644,22 @@ impl Detector {
     /// How many of `full` points this line adds, given what the same connection already
     /// counted.
     fn dedup(&mut self, ev: &Event<'_>, at_ms: i64, full: u32) -> u32 {
-        let addr = ev.addr;
         let role = ev.msg.role();
+        let st = self.addrs.entry(ev.addr).or_default();
         let port = match (ev.port, role) {
             (Some(p), _) => p,
             // PAM lines carry no port: attach them to the address's latest connection.
-            (None, Role::Pam) => match self.addrs.get(&addr) {
-                Some(st) if at_ms.saturating_sub(st.last_port_ms) <= PAM_ATTACH_MS => st.last_port,
-                _ => 0,
-            },
+            (None, Role::Pam) => st
+                .conns
+                .as_slice()
+                .iter()
+                .filter(|c| c.port != 0)
+                .max_by_key(|c| c.last_ms)
+                .filter(|c| at_ms.saturating_sub(c.last_ms) <= PAM_ATTACH_MS)
+                .map_or(0, |c| c.port),
             (None, _) => 0,
         };
-        if port != 0 {
-            let st = self.addrs.entry(addr).or_default();
-            st.last_port = port;
-            st.last_port_ms = at_ms;
-        }
-        let conn = self.conns.entry((addr, port)).or_default();
+        let conn = st.conn(port);
         conn.last_ms = at_ms;
         match role {
             Role::Opening => {
@@ -587,7 +688,7 @@ impl Detector {
                 if credit == 0 && port != 0 {
                     // A PAM line logged before the port was known (keyboard-interactive
                     // runs PAM in a forked process) may hold the credit.
-                    if let Some(anon) = self.conns.get_mut(&(addr, 0))
+                    if let Some(anon) = st.conns.as_mut_slice().iter_mut().find(|c| c.port == 0)
                         && at_ms.saturating_sub(anon.last_ms) <= PAM_ATTACH_MS
                     {
                         credit = std::mem::take(&mut anon.credit);
@@ -611,16 +712,16 @@ impl Detector {
     pub fn prune(&mut self) {
         let now = self.latest_ms;
         let conn_horizon = now.saturating_sub(CONN_TTL_MS);
-        self.conns.retain(|_, c| c.last_ms > conn_horizon);
         let horizon = now.saturating_sub(self.policy.window_ms);
         let touched = &mut self.touched;
         self.addrs.retain(|addr, st| {
+            st.conns.retain(|c| c.last_ms > conn_horizon);
             let before = st.marks.len();
             st.marks.retain(|m| m.at_ms > horizon);
             if st.marks.len() != before {
                 touched.insert(*addr);
             }
-            !st.marks.is_empty() || st.last_port_ms > conn_horizon
+            !st.marks.is_empty() || !st.conns.is_empty()
         });
         if self.policy.trust_ms > 0 {
             let trust_horizon = now.saturating_sub(self.policy.trust_ms);
@@ -1037,6 +1138,31 @@ mod tests {
         assert!(d.take_touched().is_empty());
         d.unban(ip("192.0.2.5"));
         assert_eq!(d.take_touched(), vec![(ip("192.0.2.5"), vec![])]);
+    }
+
+    #[test]
+    fn tracked_address_state_stays_small() {
+        // The daemon promises under 200 bytes per tracked address: the map entry must
+        // leave room for the hash table's slack.
+        let entry = std::mem::size_of::<(IpAddr, AddrState)>();
+        assert!(entry <= 96, "an address's entry grew to {entry} bytes");
+        let mut f: Few<Mark> = Few::Empty;
+        for i in 0..3 {
+            f.push(Mark {
+                at_ms: i,
+                points: 1,
+                kind: Kind::Probe,
+            });
+        }
+        f.retain(|m| m.at_ms != 1);
+        assert_eq!(
+            f.as_slice().iter().map(|m| m.at_ms).collect::<Vec<_>>(),
+            [0, 2]
+        );
+        f.remove_first();
+        assert!(matches!(f, Few::One(Mark { at_ms: 2, .. })));
+        f.retain(|_| false);
+        assert!(f.is_empty());
     }
 
     #[test]
