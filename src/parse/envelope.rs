@@ -30,24 +30,95 @@ pub(crate) struct Envelope<'a> {
 /// field (busybox `auth.info`, FreeBSD `<4.3>`).
 const MAX_SKIPPED: usize = 2;
 
+/// The last timestamp read and the bytes it was read from, separating space included.
+/// Consecutive lines mostly start with the same stamp (RFC 3164 stamps change once a
+/// second), and every timestamp parser reads no byte past the ones it consumes, so a line
+/// that starts with those bytes has that timestamp, whatever follows.
+#[derive(Debug, Clone)]
+pub(crate) struct StampCache {
+    text: [u8; STAMP_MAX],
+    len: usize,
+    raw: Option<RawTime>,
+    /// The first 19 bytes of the last RFC 3339 stamp (date and time to the second) and
+    /// what they say: with a fraction, consecutive stamps share only those.
+    head: [u8; 19],
+    head_civil: Option<time::Civil>,
+}
+
+impl Default for StampCache {
+    fn default() -> Self {
+        StampCache {
+            text: [0; STAMP_MAX],
+            len: 0,
+            raw: None,
+            head: [0; 19],
+            head_civil: None,
+        }
+    }
+}
+
+/// The longest stamp kept (`Tue 2026-11-24 12:30:07.123456789 +0100 ` is 40 bytes).
+const STAMP_MAX: usize = 48;
+
+impl StampCache {
+    fn timestamp<'a>(&mut self, b: &'a [u8]) -> Option<(RawTime, &'a [u8])> {
+        if let Some(raw) = self.raw
+            && b.get(..self.len) == Some(&self.text[..self.len])
+        {
+            return Some((raw, &b[self.len..]));
+        }
+        let (raw, rest) = match b.get(..19) {
+            // The RFC 3339 branch of `timestamp`, reusing the date and time of the last stamp
+            // when the line starts with the same 19 bytes.
+            Some(head) if b[0].is_ascii_digit() && b[4] == b'-' => {
+                let civil = match self.head_civil {
+                    Some(c) if *head == self.head => c,
+                    _ => {
+                        let c = time::rfc3339_head(b)?;
+                        self.head.copy_from_slice(head);
+                        self.head_civil = Some(c);
+                        c
+                    }
+                };
+                let (t, rest) = time::rfc3339_tail(b, civil)?;
+                (t, rest.strip_prefix(b" ")?)
+            }
+            _ => timestamp(b)?,
+        };
+        let used = b.len() - rest.len();
+        if used <= STAMP_MAX {
+            self.text[..used].copy_from_slice(&b[..used]);
+            self.len = used;
+            self.raw = Some(raw);
+        }
+        Some((raw, rest))
+    }
+}
+
 /// Splits `line` (no line end) or says it is not an sshd line.
+#[cfg(test)]
 pub(crate) fn split(line: &[u8]) -> Option<Envelope<'_>> {
+    split_with(line, &mut StampCache::default())
+}
+
+/// [`split`], reusing the timestamp of the previous line when `line` starts with its bytes.
+pub(crate) fn split_with<'a>(line: &'a [u8], stamps: &mut StampCache) -> Option<Envelope<'a>> {
     match *line.first()? {
         b'<' => {
             let rest = pri(line)?;
             if let Some(rest) = rest.strip_prefix(b"1 ") {
                 return rfc5424(rest);
             }
-            let (time, rest) = timestamp(rest)?;
+            let (time, rest) = stamps.timestamp(rest)?;
             tagged(Some(time), rest)
         }
         b'0'..=b'9' => {
-            let (time, rest) = timestamp(line)?;
+            let (time, rest) = stamps.timestamp(line)?;
             tagged(Some(time), rest)
         }
         // journalctl's `-- Boot … --`, `-- No entries --`, `-- Logs begin … --`.
         b'-' => None,
-        b'A'..=b'Z' => match timestamp(line) {
+        b'A'..=b'Z' => match stamps.timestamp(line) {
             Some((time, rest)) => tagged(Some(time), rest),
             None => untimed(line),
         },
@@ -365,6 +436,62 @@ mod tests {
             None
         );
     }
+
+    proptest::proptest! {
+        // Reusing the previous line's timestamp never changes what a line splits into: runs
+        // of lines whose stamps share, extend or cut each other's bytes, parsed with one cache,
+        // agree with each line parsed alone.
+        #[test]
+        fn stamp_cache_is_invisible(
+            lines in proptest::collection::vec(
+                (0usize..STAMPS.len(), 0usize..TAILS.len(), proptest::option::of((0usize..48, proptest::prelude::any::<u8>()))),
+                1..24,
+            )
+        ) {
+            let mut cache = StampCache::default();
+            for (stamp, tail, edit) in lines {
+                let mut line = [STAMPS[stamp].as_bytes(), TAILS[tail].as_bytes()].concat();
+                if let Some((at, byte)) = edit
+                    && at < line.len()
+                {
+                    line[at] = byte;
+                }
+                proptest::prop_assert_eq!(split_with(&line, &mut cache), split(&line));
+            }
+        }
+    }
+
+    const STAMPS: [&str; 20] = [
+        "2026-11-24T12:10:03.+01:00 ",
+        "2026-11-24T12:10:03 ",
+        "2026-13-24T12:10:03Z ",
+        "2026-11-24T12:10:03.9-04:00 ",
+        "Nov 24 12:00:07 ",
+        "Nov 24 12:00:07",
+        "Nov 24 12:00:07.5 ",
+        "Nov 24 12:00:07.50 ",
+        "Nov  4 12:00:07 ",
+        "Nov 4 12:00:07 ",
+        "2026-11-24T12:10:03.512311+01:00 ",
+        "2026-11-24T12:10:03.512311+01:00",
+        "2026-11-24T12:10:03.5123+01:00 ",
+        "2026-11-24T12:10:03+0100 ",
+        "2026-11-24T12:10:03Z ",
+        "Tue 2026-11-24 12:30:07 CET ",
+        "Tue 2026-11-24 12:30:07 +03 ",
+        "1795519808.000123 ",
+        "<38>Nov 24 12:00:07 ",
+        "",
+    ];
+
+    const TAILS: [&str; 6] = [
+        "gw1 sshd[2501]: Failed x",
+        "sshd[7]: m",
+        " gw1 sshd[1]: m",
+        "0 gw1 sshd[1]: m",
+        "x",
+        "",
+    ];
 
     #[test]
     fn pids_are_whole_u32_decimals() {

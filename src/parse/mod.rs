@@ -34,6 +34,7 @@ pub const MAX_REPEAT: u32 = 1_000_000;
 #[derive(Debug)]
 pub struct Parser {
     clock: time::Clock,
+    stamps: envelope::StampCache,
 }
 
 impl Parser {
@@ -43,6 +44,7 @@ impl Parser {
     pub fn new(tz: jiff::tz::TimeZone, reference: jiff::Timestamp) -> Parser {
         Parser {
             clock: time::Clock::new(tz, reference),
+            stamps: envelope::StampCache::default(),
         }
     }
 
@@ -51,7 +53,7 @@ impl Parser {
     /// event we count.
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Option<Event<'a>> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let env = envelope::split(line)?;
+        let env = envelope::split_with(line, &mut self.stamps)?;
         let (body, count) = unwrap_repeated(env.body)?;
         let m = sshd::parse_message(body)?;
         let time = match env.time {

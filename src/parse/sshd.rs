@@ -675,7 +675,7 @@ fn trim_start(mut b: &[u8]) -> &[u8] {
 fn addr_then_colon(s: &[u8]) -> Option<(IpAddr, Option<u16>, &[u8])> {
     let (token, tail) = split_space(s);
     if let Some(t) = tail.and_then(|t| t.strip_prefix(b"port ")) {
-        let colon = memchr(b':', t)?;
+        let colon = find_byte(t, b':')?;
         return Some((parse_ip(token)?, Some(port(&t[..colon])?), &t[colon + 1..]));
     }
     // `A: …` — the token ends with the separator's colon (an IPv6 address keeps its own).
@@ -805,7 +805,7 @@ fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
     let mut rest = s;
     for key in [&b"logname="[..], b"uid=", b"euid=", b"tty=", b"ruser="] {
         rest = rest.strip_prefix(key)?;
-        let sp = memchr(b' ', rest)?;
+        let sp = find_byte(rest, b' ')?;
         rest = &rest[sp + 1..];
     }
     rest = rest.strip_prefix(b"rhost=")?;

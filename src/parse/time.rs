@@ -203,11 +203,40 @@ fn date(b: &[u8]) -> Option<(i16, u8, u8)> {
 /// `…Z`, or journalctl's older `+0100`. Returns the time and the rest after it (not
 /// consuming the following space).
 pub(crate) fn parse_rfc3339(b: &[u8]) -> Option<(RawTime, &[u8])> {
+    rfc3339_tail(b, rfc3339_head(b)?)
+}
+
+/// The first 19 bytes of an RFC 3339 stamp, `YYYY-MM-DDTHH:MM:SS`, as a [`Civil`] without
+/// its fraction. Reads no byte past them.
+pub(crate) fn rfc3339_head(b: &[u8]) -> Option<Civil> {
     let (year, month, day) = date(b)?;
     if b.get(10) != Some(&b'T') {
         return None;
     }
     let (hour, minute, second) = clock(b, 11)?;
+    Some(Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        nanos: 0,
+    })
+}
+
+/// The rest of an RFC 3339 stamp from byte 19 (fraction and offset), `head` being what
+/// [`rfc3339_head`] read from the first 19 bytes.
+pub(crate) fn rfc3339_tail(b: &[u8], head: Civil) -> Option<(RawTime, &[u8])> {
+    let Civil {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        ..
+    } = head;
     let (nanos, mut i) = fraction(b, 19)?;
     let offset = match *b.get(i)? {
         b'Z' | b'z' => {
