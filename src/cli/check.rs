@@ -214,16 +214,16 @@ struct Printer<W: Write> {
     /// The text of the last timestamp printed: consecutive lines mostly share it.
     time: TimeText,
     time_key: Option<LogTime>,
-    time_text: Padded<64>,
+    time_text: Padded<48>,
     /// The last address printed and its text.
     addr: Option<IpAddr>,
-    addr_text: Padded<64>,
+    addr_text: Padded<48>,
     scratch: Vec<u8>,
     /// Per kind: `,"kind":"K","addr":"` for JSON, and the table's column.
-    kind_json: [Padded<48>; 4],
+    kind_json: [Padded<32>; 4],
     kind_column: [Padded<16>; 4],
     /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
-    file_head: Padded<128>,
+    file_head: Padded<64>,
     /// The file `file_head` was made for.
     file: Option<String>,
     error: Option<io::Error>,
