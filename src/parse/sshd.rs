@@ -36,8 +36,6 @@ pub const TRUNCATED_AT: usize = 500;
 
 // Substring searchers, built once: `memmem::find` and friends build a searcher per call,
 // which on a ~100-byte message costs more than the search.
-static PAM_CLOSE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"):"));
-static RHOST: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b" rhost="));
 static PORT_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" port "));
 static BRACKET_PORT: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"]:"));
 static OPEN_PAREN_REV: LazyLock<FinderRev<'static>> = LazyLock::new(|| FinderRev::new(b" ("));
@@ -762,7 +760,15 @@ fn pam_error(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
 
 /// M25 `pam_unix(<service>:auth): authentication failure; logname=… rhost=A[  user=U]`.
 fn pam_unix(rest: &[u8]) -> Option<Message<'_>> {
-    let close = PAM_CLOSE.find(rest)?;
+    // The first `):`; the service name before it is a word.
+    let mut from = 0;
+    let close = loop {
+        let p = from + find_byte(&rest[from..], b')')?;
+        if rest.get(p + 1) == Some(&b':') {
+            break p;
+        }
+        from = p + 1;
+    };
     if !rest[..close].ends_with(b":auth") {
         return None;
     }
@@ -808,10 +814,11 @@ fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
         let sp = find_byte(rest, b' ')?;
         rest = &rest[sp + 1..];
     }
+    // `s[sp..]` is the genuine ` rhost=`; another one cannot overlap it (the pattern has
+    // one space), so it lies wholly before or wholly after.
+    let sp = s.len() - rest.len() - 1;
     rest = rest.strip_prefix(b"rhost=")?;
-    let mut finder = RHOST.find_iter(s);
-    finder.next()?;
-    if finder.next().is_some() {
+    if has_rhost(&s[..sp]) || has_rhost(&s[sp + 7..]) {
         return None;
     }
     let (host, after) = split_space(rest);
@@ -821,6 +828,20 @@ fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
         .and_then(|a| a.strip_prefix(b"user="))
         .filter(|u| !u.is_empty());
     Some((addr, user))
+}
+
+/// Whether ` rhost=` occurs in `hay`: each `=` is checked for the six bytes before it (a
+/// word-at-a-time scan; a substring searcher's setup costs more on these short fields).
+fn has_rhost(hay: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(q) = find_byte(&hay[from..], b'=') {
+        let q = from + q;
+        if q >= 6 && &hay[q - 6..q] == b" rhost" {
+            return true;
+        }
+        from = q + 1;
+    }
+    false
 }
 
 fn u_family(text: &[u8]) -> Option<Message<'_>> {
@@ -995,4 +1016,72 @@ fn refused_connect(rest: &[u8]) -> Option<Message<'_>> {
     let r = rest.strip_suffix(b")")?;
     let open = OPEN_PAREN_REV.rfind(r)?;
     Some(probe(Msg::RefusedConnect, parse_ip(&r[open + 2..])?, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The searcher-based reading `pam_fields` had before its word-at-a-time scan.
+    fn pam_fields_reference(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
+        let mut rest = s;
+        for key in [&b"logname="[..], b"uid=", b"euid=", b"tty=", b"ruser="] {
+            rest = rest.strip_prefix(key)?;
+            let sp = memchr(b' ', rest)?;
+            rest = &rest[sp + 1..];
+        }
+        rest = rest.strip_prefix(b"rhost=")?;
+        if memchr::memmem::find_iter(s, b" rhost=").count() != 1 {
+            return None;
+        }
+        let (host, after) = split_space(rest);
+        let addr = parse_ip(host)?;
+        let user = after
+            .map(trim_start)
+            .and_then(|a| a.strip_prefix(b"user="))
+            .filter(|u| !u.is_empty());
+        Some((addr, user))
+    }
+
+    const PIECES: [&[u8]; 15] = [
+        b"logname=",
+        b" uid=0",
+        b" euid=0",
+        b" tty=ssh",
+        b" ruser=",
+        b" rhost=",
+        b"rhost=",
+        b"192.0.2.1",
+        b" ",
+        b"=",
+        b"  user=root",
+        b"x",
+        b"r",
+        b" rhos",
+        b"t=",
+    ];
+
+    proptest! {
+        #[test]
+        fn pam_fields_agree_with_the_searcher(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..16)
+        ) {
+            let tail: Vec<u8> = picks.iter().flat_map(|&i| PIECES[i].iter().copied()).collect();
+            prop_assert_eq!(pam_fields(&tail), pam_fields_reference(&tail));
+            let genuine = b"logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.1";
+            let s = [&genuine[..], &tail].concat();
+            prop_assert_eq!(pam_fields(&s), pam_fields_reference(&s));
+        }
+    }
+
+    #[test]
+    fn has_rhost_finds_every_place() {
+        assert!(has_rhost(b" rhost="));
+        assert!(has_rhost(b"a rhost=b"));
+        assert!(!has_rhost(b"rhost="));
+        assert!(!has_rhost(b" rhost"));
+        assert!(!has_rhost(b"x=y rhos=t"));
+        assert!(has_rhost(b"=== rhost==="));
+    }
 }
