@@ -184,10 +184,21 @@ fn sshd_tag(token: &[u8]) -> Option<u32> {
     let inner = token.strip_suffix(b"]:")?;
     // A tag is a dozen bytes: a short scan.
     let open = find_byte(inner, b'[')?;
-    if !matches!(&inner[..open], b"sshd" | b"sshd-session" | b"sshd-auth") {
+    if !is_sshd_name(&inner[..open]) {
         return None;
     }
     decimal_u32(&inner[open + 1..])
+}
+
+/// `sshd`, `sshd-session` or `sshd-auth`, compared as fixed-size arrays (integer compares;
+/// a match on slices calls `bcmp`).
+fn is_sshd_name(name: &[u8]) -> bool {
+    match name.len() {
+        4 => <[u8; 4]>::try_from(name).is_ok_and(|n| n == *b"sshd"),
+        9 => <[u8; 9]>::try_from(name).is_ok_and(|n| n == *b"sshd-auth"),
+        12 => <[u8; 12]>::try_from(name).is_ok_and(|n| n == *b"sshd-session"),
+        _ => false,
+    }
 }
 
 fn decimal_u32(digits: &[u8]) -> Option<u32> {
