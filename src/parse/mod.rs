@@ -78,6 +78,10 @@ impl Parser {
 /// the inner message and N. A line that lacks the closing `]` was cut, and a cut inner message
 /// cannot be trusted at its end, so it gives nothing; so does an N that is not a number.
 fn unwrap_repeated(body: &[u8]) -> Option<(&[u8], u32)> {
+    // One byte decides for nearly every line, before a 17-byte comparison.
+    if body.first() != Some(&b'm') {
+        return Some((body, 1));
+    }
     let Some(rest) = body.strip_prefix(b"message repeated ") else {
         return Some((body, 1));
     };
