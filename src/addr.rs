@@ -16,6 +16,52 @@ use ipnet::IpNet;
 /// zero-padded octets (`192.030.0.6`, never printed by sshd) are refused, so a host name can
 /// never be mistaken for the address it starts with.
 pub fn parse_ip(token: &[u8]) -> Option<IpAddr> {
+    // Consecutive lines mostly name the same address (a connection logs several): the last
+    // token and its result are remembered, per thread. This is a memo of a pure function,
+    // so it changes no result.
+    if token.len() > LAST_TOKEN_MAX {
+        return parse_ip_uncached(token);
+    }
+    if let Some(hit) = LAST_TOKEN.with_borrow(|last| last.get(token)) {
+        return hit;
+    }
+    let addr = parse_ip_uncached(token);
+    LAST_TOKEN.with_borrow_mut(|last| last.set(token, addr));
+    addr
+}
+
+const LAST_TOKEN_MAX: usize = 48;
+
+thread_local! {
+    static LAST_TOKEN: std::cell::RefCell<LastToken> = const {
+        std::cell::RefCell::new(LastToken {
+            text: [0; LAST_TOKEN_MAX],
+            len: usize::MAX,
+            addr: None,
+        })
+    };
+}
+
+/// The last token [`parse_ip`] read (`len` is `usize::MAX` before the first) and its result.
+struct LastToken {
+    text: [u8; LAST_TOKEN_MAX],
+    len: usize,
+    addr: Option<IpAddr>,
+}
+
+impl LastToken {
+    fn get(&self, token: &[u8]) -> Option<Option<IpAddr>> {
+        (self.len == token.len() && self.text[..token.len()] == *token).then_some(self.addr)
+    }
+
+    fn set(&mut self, token: &[u8], addr: Option<IpAddr>) {
+        self.text[..token.len()].copy_from_slice(token);
+        self.len = token.len();
+        self.addr = addr;
+    }
+}
+
+fn parse_ip_uncached(token: &[u8]) -> Option<IpAddr> {
     // The longest textual IPv6 address with a zone is well under 64 bytes; reject early so
     // a megabyte token costs nothing.
     if token.is_empty() || token.len() > 64 {
@@ -383,6 +429,18 @@ mod proptests {
             let addr = std::net::Ipv4Addr::from(a);
             prop_assert_eq!(parse_ipv4(addr.to_string().as_bytes()), Some(addr));
             prop_assert_eq!(parse_ip(addr.to_string().as_bytes()), Some(IpAddr::V4(addr)));
+        }
+
+        // The memo never changes a result, over runs of repeated, similar and other tokens.
+        #[test]
+        fn parse_ip_memo_is_invisible(picks in proptest::collection::vec(0usize..10, 1..30)) {
+            const TOKENS: [&[u8]; 10] = [
+                b"192.0.2.1", b"192.0.2.10", b"192.0.2.1x", b"2001:db8::1", b"2001:db8::1%eth0",
+                b"", b"host.example", b"::ffff:192.0.2.1", b"192.0.2", b"2001:db8::",
+            ];
+            for i in picks {
+                prop_assert_eq!(parse_ip(TOKENS[i]), parse_ip_uncached(TOKENS[i]));
+            }
         }
 
         // parse_ip as a whole agrees with the std-only version it replaced, on any token.
