@@ -134,6 +134,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_millis(500);
 const CHECK_EVERY: Duration = Duration::from_secs(30);
 const RECENT: usize = 10;
+/// How often a source's parser takes the current time as its reference for the year.
+const PARSER_REFERENCE_AGE: Duration = Duration::from_secs(60);
 
 /// Writes one line for the journal (or the terminal).
 fn log(msg: &str) {
@@ -151,7 +153,10 @@ pub struct Engine {
     store: Store,
     detector: Detector,
     tz: jiff::tz::TimeZone,
-    parsers: HashMap<String, Parser>,
+    /// One parser per source, with when it was made: RFC 3164 lines have no year, and the
+    /// parser infers it from its reference time, which must follow the clock (a parser
+    /// made in December would date January's lines a year back).
+    parsers: HashMap<String, (Parser, Instant)>,
     slots: Vec<Slot>,
     /// Bans in force by attacking address (a cache of the store's active bans).
     active: HashMap<IpAddr, BanRecord>,
@@ -582,11 +587,20 @@ impl Engine {
     /// Processes one batch of lines: detect, save, then enforce.
     fn lines(&mut self, batch: source::Batch) {
         let now_ms = jiff::Timestamp::now().as_millisecond();
-        let tz = self.tz.clone();
-        let parser = self
+        let fresh = || {
+            (
+                Parser::new(self.tz.clone(), jiff::Timestamp::now()),
+                Instant::now(),
+            )
+        };
+        let slot = self
             .parsers
             .entry(batch.source.clone())
-            .or_insert_with(|| Parser::new(tz, jiff::Timestamp::now()));
+            .or_insert_with(fresh);
+        if slot.1.elapsed() >= PARSER_REFERENCE_AGE {
+            *slot = fresh();
+        }
+        let parser = &mut slot.0;
         let mut decisions = Vec::new();
         let mut trusted = Vec::new();
         for line in batch.iter() {
