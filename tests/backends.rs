@@ -892,3 +892,60 @@ fn ipset_takes_ten_thousand_bans_in_one_process() {
     assert_eq!(ipset.list().unwrap().len(), 10_000);
     let _ = writeln!(io::stderr(), "ipset: 10,000 bans in {took:?}");
 }
+
+/// `authban uninstall` run on a machine (here: inside a namespace) removes authban's
+/// firewall table and sets, and nothing else.
+#[test]
+fn uninstall_removes_only_authbans_firewall() {
+    if !prerequisites_met(
+        "uninstall_removes_only_authbans_firewall",
+        &["nft", "ipset", "iptables"],
+    ) {
+        return;
+    }
+    let ns = Netns::new();
+    let mut nft = nftables_in(&ns);
+    nft.setup().unwrap();
+    nft.ban(&[order("203.0.113.5", None, now())], now())
+        .unwrap();
+    ns.must(&["nft", "add", "table", "inet", "other"]);
+    let mut ipset = Ipset::new(ns.runner(), "authban4", "authban6", vec![22]).unwrap();
+    ipset.setup().unwrap();
+    ns.must(&["ipset", "create", "foreign", "hash:ip"]);
+    let dir = tempfile::tempdir().unwrap();
+    // An empty configuration: the default table and set names.
+    let config = dir.path().join("authban.toml");
+    std::fs::write(&config, "").unwrap();
+    // `--root /` is the running system, the only one whose firewall uninstall touches; a
+    // test machine has no authban unit, so the files part reports nothing to remove.
+    let out = ns.run(&[
+        env!("CARGO_BIN_EXE_authban"),
+        "--config",
+        config.to_str().unwrap(),
+        "uninstall",
+        "--root",
+        "/",
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("removed authban's nftables rules and sets"),
+        "{said}"
+    );
+    assert!(
+        said.contains("removed authban's ipset rules and sets"),
+        "{said}"
+    );
+    let tables = ns.must(&["nft", "list", "tables"]);
+    assert!(!tables.contains("inet authban"), "{tables}");
+    assert!(tables.contains("inet other"), "{tables}");
+    let sets = ns.must(&["ipset", "list", "-n"]);
+    assert!(!sets.contains("authban4"), "{sets}");
+    assert!(sets.contains("foreign"), "{sets}");
+    let rules = ns.must(&["iptables", "-S", "INPUT"]);
+    assert!(!rules.contains("authban4"), "{rules}");
+}
