@@ -311,3 +311,51 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&env.socket().display().to_string()), "{err}");
 }
+
+#[test]
+fn the_command_backend_runs_the_users_program_on_ban_and_unban() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("1h");
+    // The user's program: records its arguments, one call per line.
+    let script = env.path("on-ban");
+    let record = env.path("calls");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", record.display()),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = fs::read_to_string(env.path("authban.toml"))
+        .unwrap()
+        .replace(
+            "backends = [\"hosts-deny\"]",
+            "backends = [\"command\", \"hosts-deny\"]",
+        );
+    let cfg = format!(
+        "{cfg}[command]\nban = [\"{s}\", \"ban\", \"{{addr}}\", \"{{family}}\", \"{{seconds}}\"]\nunban = [\"{s}\", \"unban\", \"{{addr}}\"]\n",
+        s = script.display()
+    );
+    fs::write(env.path("authban.toml"), cfg).unwrap();
+    let _d = env.start();
+    env.append(&failures("2001:db8::77", 3, 0));
+    let calls = || fs::read_to_string(&record).unwrap_or_default();
+    wait_until("the ban command", Duration::from_secs(2), || {
+        calls().contains("ban 2001:db8::77")
+    });
+    let call = calls();
+    let seconds: u64 = call
+        .trim()
+        .strip_prefix("ban 2001:db8::77 inet6 ")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected call: {call}"));
+    assert!((3590..=3600).contains(&seconds), "{call}");
+    // Both backends at once: hosts.deny has it too.
+    assert!(env.hosts_deny().contains("ALL: [2001:db8::77]"));
+    let r = env.ask(Request::Unban {
+        addr: "2001:db8::77".into(),
+    });
+    assert!(r.ok, "{r:?}");
+    wait_until("the unban command", Duration::from_secs(2), || {
+        calls().contains("unban 2001:db8::77")
+    });
+}
