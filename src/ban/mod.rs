@@ -202,16 +202,22 @@ pub trait Runner: Send {
 }
 
 /// Runs programs for real, with an argument vector and a cleared locale (so error
-/// messages are the ones tests and users search for).
+/// messages are the ones tests and users search for). A program that does not finish
+/// within [`RUN_TIMEOUT`] is killed: a hung `nft` or user command must not stop the
+/// daemon from banning.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemRunner;
 
-impl Runner for SystemRunner {
-    fn run(
-        &mut self,
+/// The longest an external program may run.
+pub const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl SystemRunner {
+    /// Runs with a given time limit (tests use a short one).
+    pub fn run_with_timeout(
         program: &str,
         args: &[String],
         stdin: Option<&[u8]>,
+        timeout: std::time::Duration,
     ) -> io::Result<RunOutput> {
         let mut cmd = Command::new(program);
         cmd.args(args)
@@ -224,18 +230,56 @@ impl Runner for SystemRunner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
-        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            use std::io::Write;
-            // A program that exits early closes its stdin: its status says why.
-            let _ = pipe.write_all(input);
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        // Feeding stdin on its own thread: a program that writes before it has read all
+        // its input must not deadlock against us.
+        let feeder = match (stdin, child.stdin.take()) {
+            (Some(input), Some(mut pipe)) => {
+                let input = input.to_vec();
+                Some(std::thread::spawn(move || {
+                    use std::io::Write;
+                    // A program that exits early closes its stdin: its status says why.
+                    let _ = pipe.write_all(&input);
+                }))
+            }
+            _ => None,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = match rx.recv_timeout(timeout) {
+            Ok(out) => out?,
+            Err(_) => {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                // The waiting thread reaps it; its pipes close with it.
+                let _ = rx.recv();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("killed after {} s without finishing", timeout.as_secs()),
+                ));
+            }
+        };
+        if let Some(f) = feeder {
+            let _ = f.join();
         }
-        let out = child.wait_with_output()?;
         Ok(RunOutput {
             success: out.status.success(),
             status: out.status.to_string(),
             stdout: out.stdout,
             stderr: out.stderr,
         })
+    }
+}
+
+impl Runner for SystemRunner {
+    fn run(
+        &mut self,
+        program: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+    ) -> io::Result<RunOutput> {
+        SystemRunner::run_with_timeout(program, args, stdin, RUN_TIMEOUT)
     }
 }
 
@@ -345,5 +389,36 @@ impl Runner for RecordingRunner {
         rec.answers
             .pop_front()
             .unwrap_or_else(|| RecordingRunner::ok(""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_that_hangs_is_killed_and_reported() {
+        let started = std::time::Instant::now();
+        let err = SystemRunner::run_with_timeout(
+            "sleep",
+            &["30".to_owned()],
+            None,
+            std::time::Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn stdin_is_fed_and_output_collected() {
+        let input = vec![b'x'; 1 << 20];
+        let out = SystemRunner
+            .run("wc", &["-c".to_owned()], Some(&input))
+            .unwrap();
+        assert!(out.success);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
+        let out = SystemRunner.run("false", &[], None).unwrap();
+        assert!(!out.success);
     }
 }
