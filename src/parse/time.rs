@@ -428,10 +428,23 @@ impl Clock {
     }
 
     /// The year is the reference's, unless that puts the line more than a day after the
-    /// reference: then it is from last year (a December line read in January). The choice is
-    /// made per hour, which moves the cut-over by at most an hour. 29 February falls back to
-    /// the latest leap year.
+    /// reference: then it is from last year (a December line read in January). A line at
+    /// most an hour after the reference in the *next* year is from the next year (a January
+    /// line read live by a daemon whose reference is still December). The choice is made per
+    /// hour, which moves the cut-over by at most an hour. 29 February falls back to the
+    /// latest leap year.
     fn no_year_hour(&self, c: Civil) -> Option<HourSlot> {
+        let next = self.ref_year.checked_add(1)?;
+        if c.day <= days_in_month(next, c.month) {
+            let (base, offset) = self.local_hour(next, c)?;
+            if base <= self.reference.as_second() + 3600 {
+                return Some(HourSlot {
+                    key: 0,
+                    base,
+                    offset,
+                });
+            }
+        }
         let limit = self.reference.as_second() + 86_400;
         let mut year = self.ref_year;
         for _ in 0..9 {
@@ -531,6 +544,14 @@ mod tests {
         assert_eq!(resolve(&mut c, raw), "2027-01-02T20:00:00+00:00");
         let (raw, _) = parse_rfc3164(b"Jan  4 00:00:00 h").unwrap();
         assert_eq!(resolve(&mut c, raw), "2026-01-04T00:00:00+00:00");
+        // A January line at most an hour ahead of a December reference is from the next
+        // year (a daemon reading live across New Year); further ahead it is not.
+        let mut c = clock_at("UTC", "2026-12-31T23:59:30Z");
+        let (raw, _) = parse_rfc3164(b"Jan  1 00:00:10 h").unwrap();
+        assert_eq!(resolve(&mut c, raw), "2027-01-01T00:00:10+00:00");
+        let mut c = clock_at("UTC", "2026-12-31T20:00:00Z");
+        let (raw, _) = parse_rfc3164(b"Jan  1 00:00:10 h").unwrap();
+        assert_eq!(resolve(&mut c, raw), "2026-01-01T00:00:10+00:00");
         // 29 February goes to the latest leap year.
         let mut c = clock_at("UTC", "2027-06-01T00:00:00Z");
         let (raw, _) = parse_rfc3164(b"Feb 29 10:00:00 h").unwrap();
