@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::Args;
 
 use super::{Global, exit, local_zone, reference_time};
-use crate::event::{Event, Kind, LogTime};
+use crate::event::{Event, Kind, LogTime, Method, Msg};
 use crate::parse::Parser;
 use crate::source::{self, Line, SourceError};
 
@@ -122,6 +122,7 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
         } else {
             file.display().to_string()
         };
+        out.set_file(&name);
         let mut parser = Parser::new(
             tz.clone(),
             reference_time((!stdin).then_some(file.as_path())),
@@ -134,7 +135,7 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
             if let Some(ev) = parser.parse(line.bytes) {
                 summary.by_kind[ev.kind.index()] += u64::from(ev.count.max(1));
                 summary.saw(ev.addr);
-                out.event(&name, line.number, &ev);
+                out.event(line.number, &ev);
             }
         };
         let result = if stdin {
@@ -213,8 +214,6 @@ struct Printer<W: Write> {
     header: bool,
     /// The text of the last timestamp printed: consecutive lines mostly share it.
     time: TimeText,
-    time_key: Option<LogTime>,
-    time_text: Padded<48>,
     /// The last address printed and its text.
     addr: Option<IpAddr>,
     addr_text: Padded<48>,
@@ -222,14 +221,18 @@ struct Printer<W: Write> {
     /// Per kind: `,"kind":"K","addr":"` for JSON, and the table's column.
     kind_json: [Padded<32>; 4],
     kind_column: [Padded<16>; 4],
+    /// Per (msg, method), made when first needed: `,"msg":"M","method":"X","port":` for
+    /// JSON, and the table's message column. See [`Printer::tail`].
+    tails: Vec<Option<Padded<80>>>,
     /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
     file_head: Padded<64>,
-    /// The file `file_head` was made for.
-    file: Option<String>,
     error: Option<io::Error>,
 }
 
 const FLUSH_AT: usize = 1 << 17;
+
+/// Slots per message in `Printer::tails`: no method, then each method.
+const TAIL_STRIDE: usize = 16;
 
 impl<W: Write> Printer<W> {
     fn new(out: W, json: bool) -> Printer<W> {
@@ -239,8 +242,6 @@ impl<W: Write> Printer<W> {
             json,
             header: false,
             time: TimeText::default(),
-            time_key: None,
-            time_text: Padded::default(),
             addr: None,
             addr_text: Padded::default(),
             scratch: Vec::with_capacity(64),
@@ -248,21 +249,77 @@ impl<W: Write> Printer<W> {
                 Padded::from(format!(",\"kind\":\"{}\",\"addr\":\"", k.as_str()).as_bytes())
             }),
             kind_column: Kind::ALL.map(|k| Padded::from(k.as_str().as_bytes())),
+            tails: Vec::new(),
             file_head: Padded::default(),
-            file: None,
             error: None,
         }
     }
 
-    fn event(&mut self, file: &str, line: u64, ev: &Event<'_>) {
+    /// Makes the text that starts each event of `file`.
+    fn set_file(&mut self, file: &str) {
+        let mut head = Vec::new();
+        if self.json {
+            head.extend_from_slice(b"{\"file\":");
+            json_str(&mut head, file.as_bytes());
+            head.extend_from_slice(b",\"line\":");
+        } else {
+            head.extend_from_slice(file.as_bytes());
+            head.push(b':');
+        }
+        self.file_head.set(&head);
+    }
+
+    /// The cached text for `msg` and `method`: `,"msg":"M","method":"X","port":` for JSON,
+    /// the message padded to its column for the table (which shows no method).
+    fn tail_key(&mut self, msg: Msg, method: Option<Method>) -> usize {
+        let m = match method {
+            Some(m) => m as usize + 1,
+            None => 0,
+        };
+        let key = if self.json {
+            (msg as usize) * TAIL_STRIDE + m
+        } else {
+            msg as usize
+        };
+        // A method beyond the stride (a variant added to `Method`) gets the last slot of its
+        // message's row rebuilt whenever it is used: correct, just slower.
+        let key = if m >= TAIL_STRIDE {
+            (msg as usize) * TAIL_STRIDE + TAIL_STRIDE - 1
+        } else {
+            key
+        };
+        if self.tails.len() <= key {
+            self.tails.resize_with(key + 1, || None);
+        }
+        if m >= TAIL_STRIDE - 1 || self.tails[key].is_none() {
+            let mut text = Vec::new();
+            if self.json {
+                text.extend_from_slice(b",\"msg\":\"");
+                text.extend_from_slice(msg.as_str().as_bytes());
+                text.extend_from_slice(b"\",\"method\":");
+                match method {
+                    Some(m) => {
+                        text.push(b'"');
+                        text.extend_from_slice(m.as_str().as_bytes());
+                        text.push(b'"');
+                    }
+                    None => text.extend_from_slice(b"null"),
+                }
+                text.extend_from_slice(b",\"port\":");
+            } else {
+                push_padded(&mut text, msg.as_str().as_bytes(), 19);
+            }
+            self.tails[key] = Some(Padded::from(&text[..]));
+        }
+        key
+    }
+
+    fn event(&mut self, line: u64, ev: &Event<'_>) {
         if self.error.is_some() {
             return;
         }
-        if let Some(t) = ev.time
-            && self.time_key != Some(t)
-        {
-            self.time_key = Some(t);
-            self.time_text.set(self.time.text(t));
+        if let Some(t) = ev.time {
+            self.time.update(t);
         }
         if self.addr != Some(ev.addr) {
             self.addr = Some(ev.addr);
@@ -270,26 +327,15 @@ impl<W: Write> Printer<W> {
             push_ip(&mut self.scratch, ev.addr);
             self.addr_text.set(&self.scratch);
         }
-        if self.file.as_deref() != Some(file) {
-            let mut head = Vec::new();
-            if self.json {
-                head.extend_from_slice(b"{\"file\":");
-                json_str(&mut head, file.as_bytes());
-                head.extend_from_slice(b",\"line\":");
-            } else {
-                head.extend_from_slice(file.as_bytes());
-                head.push(b':');
-            }
-            self.file_head.set(&head);
-            self.file = Some(file.to_owned());
-        }
+        let tail_key = self.tail_key(ev.msg, ev.method);
+        let tail = self.tails[tail_key].as_ref().expect("made by tail_key");
         let buf = &mut self.buf;
         if self.json {
             self.file_head.put(buf);
             put_u64(buf, line);
             if ev.time.is_some() {
                 buf.extend_from_slice(b",\"time\":\"");
-                self.time_text.put(buf);
+                self.time.out.put(buf);
                 buf.push(b'"');
             } else {
                 buf.extend_from_slice(b",\"time\":null");
@@ -301,18 +347,7 @@ impl<W: Write> Printer<W> {
                 Some(u) => json_str(buf, u),
                 None => buf.extend_from_slice(b"null"),
             }
-            buf.extend_from_slice(b",\"msg\":\"");
-            buf.extend_from_slice(ev.msg.as_str().as_bytes());
-            buf.extend_from_slice(b"\",\"method\":");
-            match ev.method {
-                Some(m) => {
-                    buf.push(b'"');
-                    buf.extend_from_slice(m.as_str().as_bytes());
-                    buf.push(b'"');
-                }
-                None => buf.extend_from_slice(b"null"),
-            }
-            buf.extend_from_slice(b",\"port\":");
+            tail.put(buf);
             match ev.port {
                 Some(p) => put_u64(buf, u64::from(p)),
                 None => buf.extend_from_slice(b"null"),
@@ -335,7 +370,7 @@ impl<W: Write> Printer<W> {
                 );
             }
             if ev.time.is_some() {
-                self.time_text.put_column::<32>(buf);
+                self.time.out.put_column::<32>(buf);
             } else {
                 push_padded(buf, b"-", 32);
             }
@@ -346,8 +381,11 @@ impl<W: Write> Printer<W> {
                 Some(u) => push_printable(buf, u),
                 None => buf.push(b'-'),
             }
-            pad_from(buf, start, 16);
-            push_padded(buf, ev.msg.as_str().as_bytes(), 19);
+            // The padding as a copy of a known size, cut to length (see `Padded`).
+            let keep = (buf.len() - start).max(16) + 1;
+            buf.extend_from_slice(&[b' '; 17]);
+            buf.truncate(start + keep);
+            tail.put(buf);
             self.file_head.put(buf);
             put_u64(buf, line);
             buf.push(b'\n');
@@ -411,6 +449,17 @@ impl<const N: usize> Padded<N> {
             self.bytes[..text.len()].copy_from_slice(text);
         } else {
             self.long = text.to_vec();
+        }
+    }
+
+    /// Sets the text to `padded[..len]`, where `padded` holds spaces after the text.
+    #[inline]
+    fn set_padded<const M: usize>(&mut self, padded: &[u8; M], len: usize) {
+        self.len = len;
+        if len <= N && N <= M {
+            self.bytes.copy_from_slice(&padded[..N]);
+        } else {
+            self.set(&padded[..len]);
         }
     }
 
@@ -541,72 +590,133 @@ fn push_ip(buf: &mut Vec<u8>, addr: IpAddr) {
 
 /// The text of the last timestamp printed, built from jiff's text of its whole second (kept
 /// while the second and offset stay the same) with the fraction written by hand, exactly as
-/// jiff writes it: nine digits less their trailing zeros, none when zero.
-#[derive(Default)]
+/// jiff writes it: nine digits less their trailing zeros, none when zero. The parts are kept
+/// in space-padded arrays and put together by copies of known sizes.
 struct TimeText {
     last: Option<LogTime>,
-    text: Vec<u8>,
-    /// The whole second and offset that `second_text` spells.
+    /// The text of `last`.
+    out: Padded<48>,
+    /// The whole second and offset that `head` and `offset` spell.
     second: Option<(i64, jiff::tz::Offset)>,
-    second_text: Vec<u8>,
-    /// Where the fraction goes in `second_text` (before the offset); `None` if jiff's text
-    /// has a shape we do not know, and then every instant is formatted by jiff.
-    split: Option<usize>,
+    /// jiff's text of the whole second up to the offset, and the offset, space padded;
+    /// `split_ok` is false if jiff's text has a shape we do not know (or too long a part),
+    /// and then every instant of that second is formatted by jiff.
+    head: [u8; 32],
+    head_len: usize,
+    offset: [u8; 16],
+    offset_len: usize,
+    split_ok: bool,
+}
+
+impl Default for TimeText {
+    fn default() -> Self {
+        TimeText {
+            last: None,
+            out: Padded::default(),
+            second: None,
+            head: [b' '; 32],
+            head_len: 0,
+            offset: [b' '; 16],
+            offset_len: 0,
+            split_ok: false,
+        }
+    }
 }
 
 impl TimeText {
+    #[cfg(test)]
     fn text(&mut self, t: LogTime) -> &[u8] {
+        self.update(t);
+        self.out.text()
+    }
+
+    /// Makes `out` the text of `t`.
+    #[inline]
+    fn update(&mut self, t: LogTime) {
         if self.last != Some(t) {
             self.last = Some(t);
             self.format(t);
         }
-        &self.text
     }
 
     fn format(&mut self, t: LogTime) {
-        self.text.clear();
         let secs = t.instant.as_second();
         let nanos = t.instant.subsec_nanosecond();
         // Before 1970 the fraction is negative and borrows from the second: leave it to jiff.
         if nanos < 0 {
-            let _ = write!(self.text, "{t}");
+            self.out.set(t.to_string().as_bytes());
             return;
         }
         let key = (secs, t.offset);
         if self.second != Some(key) {
             self.second = Some(key);
-            self.second_text.clear();
-            self.split = None;
+            self.split_ok = false;
             if let Ok(instant) = jiff::Timestamp::new(secs, 0) {
                 let whole = LogTime {
                     instant,
                     offset: t.offset,
-                };
-                let _ = write!(self.second_text, "{whole}");
-                self.split = offset_start(&self.second_text);
+                }
+                .to_string();
+                let whole = whole.as_bytes();
+                if let Some(split) = offset_start(whole) {
+                    let (head, offset) = whole.split_at(split);
+                    if head.len() <= self.head.len() && offset.len() <= self.offset.len() {
+                        self.head = [b' '; 32];
+                        self.head[..head.len()].copy_from_slice(head);
+                        self.head_len = head.len();
+                        self.offset = [b' '; 16];
+                        self.offset[..offset.len()].copy_from_slice(offset);
+                        self.offset_len = offset.len();
+                        self.split_ok = true;
+                    }
+                }
             }
         }
-        let Some(split) = self.split else {
-            let _ = write!(self.text, "{t}");
+        if !self.split_ok {
+            self.out.set(t.to_string().as_bytes());
             return;
-        };
-        self.text.extend_from_slice(&self.second_text[..split]);
-        if nanos > 0 {
-            let mut digits = [0u8; 10];
-            digits[0] = b'.';
-            let mut n = nanos as u32;
-            for d in digits[1..].iter_mut().rev() {
-                *d = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-            let mut end = digits.len();
-            while digits[end - 1] == b'0' {
-                end -= 1;
-            }
-            self.text.extend_from_slice(&digits[..end]);
         }
-        self.text.extend_from_slice(&self.second_text[split..]);
+        // Each copy is of a whole array; the next one overwrites what the last left past its
+        // text (the offset's 16 bytes cover the fraction's trimmed zeros).
+        let mut text = [b' '; 64];
+        text[..32].copy_from_slice(&self.head);
+        let mut at = self.head_len;
+        if nanos > 0 {
+            let (digits, len) = fraction_text(nanos as u32);
+            text[at..at + 10].copy_from_slice(&digits);
+            at += len;
+        }
+        text[at..at + 16].copy_from_slice(&self.offset);
+        at += self.offset_len;
+        self.out.set_padded(&text, at);
     }
+}
+
+/// `.` and the nine digits of `nanos` (1 to 999,999,999) less their trailing zeros, two
+/// digits at a time; the length kept.
+#[inline]
+fn fraction_text(nanos: u32) -> ([u8; 10], usize) {
+    let mut d = [b'.'; 10];
+    d[1] = b'0' + (nanos / 100_000_000) as u8;
+    let rest = nanos % 100_000_000;
+    let (hi, lo) = (rest / 10_000, rest % 10_000);
+    for (i, pair) in [hi / 100, hi % 100, lo / 100, lo % 100]
+        .into_iter()
+        .enumerate()
+    {
+        let p = pair as usize * 2;
+        d[2 + 2 * i..4 + 2 * i].copy_from_slice(&PAIRS[p..p + 2]);
+    }
+    // Trailing zeros of the last eight digits: `'0'` bytes at the top of the little-endian
+    // word. All eight zero leaves the first digit, which is then not zero.
+    let low = u64::from_le_bytes(d[2..10].try_into().expect("eight bytes"))
+        ^ u64::from_le_bytes([b'0'; 8]);
+    let zeros = if low == 0 {
+        8
+    } else {
+        (low.leading_zeros() / 8) as usize
+    };
+    (d, 10 - zeros)
 }
 
 /// In jiff's `…THH:MM:SS±HH:MM[:SS]`, where the offset starts: the last sign after the `T`,
