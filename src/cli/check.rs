@@ -7,7 +7,7 @@
 //! written afresh.
 
 use std::io::{self, Write};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -570,20 +570,87 @@ fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
     buf.extend_from_slice(&digits[i..]);
 }
 
-/// Writes an address in its canonical text form; IPv4 by hand, as it is most of them and
+/// Writes an address in its canonical text form, as `Display` does (RFC 5952), by hand:
 /// `Display` goes through the formatting machinery.
 fn push_ip(buf: &mut Vec<u8>, addr: IpAddr) {
     match addr {
-        IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    buf.push(b'.');
-                }
-                push_u64(buf, u64::from(octet));
+        IpAddr::V4(v4) => push_v4(buf, v4),
+        IpAddr::V6(v6) => push_v6(buf, v6),
+    }
+}
+
+/// Per octet value: its digits, then dots to four bytes.
+const OCTETS: [[u8; 4]; 256] = octet_texts();
+
+const fn octet_texts() -> [[u8; 4]; 256] {
+    let mut t = [[b'.'; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (a, b, c) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            [b'0' + a, b'0' + b, b'0' + c, b'.']
+        } else if i >= 10 {
+            [b'0' + b, b'0' + c, b'.', b'.']
+        } else {
+            [b'0' + c, b'.', b'.', b'.']
+        };
+        i += 1;
+    }
+    t
+}
+
+/// Each octet as a four-byte copy from [`OCTETS`], advanced by its length and the dot.
+fn push_v4(buf: &mut Vec<u8>, v4: Ipv4Addr) {
+    let mut text = [0u8; 16];
+    let mut at = 0;
+    for o in v4.octets() {
+        text[at..at + 4].copy_from_slice(&OCTETS[usize::from(o)]);
+        at += 2 + usize::from(o >= 10) + usize::from(o >= 100);
+    }
+    buf.extend_from_slice(&text[..at - 1]);
+}
+
+/// As std's `Display`: an IPv4-mapped address as `::ffff:a.b.c.d`; otherwise lowercase hex
+/// groups with the first longest run of two or more zero groups written `::`.
+fn push_v6(buf: &mut Vec<u8>, v6: Ipv6Addr) {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        buf.extend_from_slice(b"::ffff:");
+        push_v4(buf, v4);
+        return;
+    }
+    let groups = v6.segments();
+    let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
+    for (i, &g) in groups.iter().enumerate() {
+        if g == 0 {
+            if run_len == 0 {
+                run = i;
             }
+            run_len += 1;
+            if run_len > best_len {
+                best = run;
+                best_len = run_len;
+            }
+        } else {
+            run_len = 0;
         }
-        IpAddr::V6(v6) => {
-            let _ = write!(buf, "{v6}");
+    }
+    if best_len > 1 {
+        push_groups(buf, &groups[..best]);
+        buf.extend_from_slice(b"::");
+        push_groups(buf, &groups[best + best_len..]);
+    } else {
+        push_groups(buf, &groups);
+    }
+}
+
+fn push_groups(buf: &mut Vec<u8>, groups: &[u16]) {
+    for (i, &g) in groups.iter().enumerate() {
+        if i > 0 {
+            buf.push(b':');
+        }
+        let digits = (16 - g.leading_zeros() as usize).div_ceil(4).max(1);
+        for k in (0..digits).rev() {
+            buf.push(b"0123456789abcdef"[usize::from(g >> (4 * k)) & 15]);
         }
     }
 }
@@ -731,6 +798,63 @@ fn offset_start(text: &[u8]) -> Option<usize> {
     ok.then_some(sign)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each zero byte of `w` (exact as "is any byte zero", which is all it is
+/// used for).
+#[inline]
+fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
+}
+
+/// Nonzero if some byte of `w` is below `n` (`n` at most 0x80); exact when no byte has its
+/// high bit set, which the callers test as well.
+#[inline]
+fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
+}
+
+/// Whether `bad` finds nothing in `bytes`, read eight at a time; the last short word is
+/// padded with `a`, which no test here refuses.
+#[inline]
+fn no_bad_words(bytes: &[u8], bad: impl Fn(u64) -> u64) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut acc = 0;
+    for c in &mut chunks {
+        acc |= bad(u64::from_le_bytes(c.try_into().expect("eight bytes")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut w = ONES * u64::from(b'a');
+        for &b in rest.iter().rev() {
+            w = (w << 8) | u64::from(b);
+        }
+        acc |= bad(w);
+    }
+    acc == 0
+}
+
+/// Every byte printable ASCII other than `"` and `\`: a JSON string as it is.
+#[inline]
+fn json_plain(bytes: &[u8]) -> bool {
+    no_bad_words(bytes, |w| {
+        (w & HIGHS)
+            | bytes_below(w, 0x20)
+            | zero_bytes(w ^ (ONES * 0x7f))
+            | zero_bytes(w ^ (ONES * u64::from(b'"')))
+            | zero_bytes(w ^ (ONES * u64::from(b'\\')))
+    })
+}
+
+/// Every byte `is_ascii_graphic` (0x21 to 0x7e).
+#[inline]
+fn all_graphic(bytes: &[u8]) -> bool {
+    no_bad_words(bytes, |w| {
+        (w & HIGHS) | bytes_below(w, 0x21) | zero_bytes(w ^ (ONES * 0x7f))
+    })
+}
+
 /// A user name for the table: lossy UTF-8 with control characters and spaces escaped, so
 /// a crafted name cannot move the terminal's cursor or fake columns.
 fn push_printable(buf: &mut Vec<u8>, user: &[u8]) {
@@ -738,7 +862,7 @@ fn push_printable(buf: &mut Vec<u8>, user: &[u8]) {
         buf.extend_from_slice(b"\"\"");
         return;
     }
-    if user.iter().all(|&b| b.is_ascii_graphic()) {
+    if all_graphic(user) {
         buf.extend_from_slice(user);
         return;
     }
@@ -756,10 +880,7 @@ fn push_printable(buf: &mut Vec<u8>, user: &[u8]) {
 /// A JSON string of lossy UTF-8 `bytes`; printable ASCII (nearly every user name) is
 /// copied as is.
 fn json_str(buf: &mut Vec<u8>, bytes: &[u8]) {
-    if bytes
-        .iter()
-        .all(|&b| b.is_ascii() && b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
-    {
+    if json_plain(bytes) {
         buf.push(b'"');
         buf.extend_from_slice(bytes);
         buf.push(b'"');
@@ -879,6 +1000,77 @@ mod tests {
             let set: std::collections::HashSet<u32> = values.iter().copied().collect();
             proptest::prop_assert_eq!(d.len(), set.len());
             proptest::prop_assert_eq!(d.len(), set.len());
+        }
+    }
+
+    fn byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            proptest::num::u8::ANY,
+            proptest::sample::select(vec![
+                0u8, 0x1f, 0x20, 0x21, b'"', b'\\', b'a', 0x7e, 0x7f, 0x80, 0xc3, 0xff
+            ]),
+        ]
+    }
+
+    proptest::proptest! {
+        // The word-at-a-time tests agree with the byte tests.
+        #[test]
+        fn word_tests_agree_with_byte_tests(bytes in proptest::collection::vec(byte(), 0..40)) {
+            proptest::prop_assert_eq!(
+                json_plain(&bytes),
+                bytes.iter().all(|&b| b.is_ascii() && b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+            );
+            proptest::prop_assert_eq!(all_graphic(&bytes), bytes.iter().all(u8::is_ascii_graphic));
+        }
+
+        // IPv6 text as std's, with runs of zero groups of every length and mapped IPv4.
+        #[test]
+        fn ipv6_text_is_displays(
+            groups in proptest::collection::vec(
+                proptest::prop_oneof![proptest::strategy::Just(0u16), proptest::strategy::Just(1u16), proptest::num::u16::ANY],
+                8,
+            ),
+            mapped in proptest::bool::ANY,
+        ) {
+            let mut g: [u16; 8] = groups.try_into().unwrap();
+            if mapped {
+                g[..5].fill(0);
+                g[5] = 0xffff;
+            }
+            let v6 = Ipv6Addr::from(g);
+            let mut buf = Vec::new();
+            push_ip(&mut buf, IpAddr::V6(v6));
+            proptest::prop_assert_eq!(String::from_utf8(buf).unwrap(), v6.to_string());
+        }
+    }
+
+    #[test]
+    fn every_octet_prints_like_display() {
+        for o in 0..=255u8 {
+            for v4 in [
+                Ipv4Addr::new(o, o, o, o),
+                Ipv4Addr::new(1, o, 100, o),
+                Ipv4Addr::new(o, 9, o, 255),
+            ] {
+                let mut buf = Vec::new();
+                push_ip(&mut buf, IpAddr::V4(v4));
+                assert_eq!(String::from_utf8(buf).unwrap(), v4.to_string());
+            }
+        }
+        for a in [
+            "::",
+            "::1",
+            "1::",
+            "::ffff:1.2.3.4",
+            "::1.2.3.4",
+            "1:0:0:1:0:0:0:1",
+            "1:0:0:1:0:0:1:1",
+            "0:1::",
+        ] {
+            let v6: Ipv6Addr = a.parse().unwrap();
+            let mut buf = Vec::new();
+            push_ip(&mut buf, IpAddr::V6(v6));
+            assert_eq!(String::from_utf8(buf).unwrap(), v6.to_string());
         }
     }
 
