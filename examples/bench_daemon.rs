@@ -7,8 +7,8 @@
 //! - flood: 10,000 addresses × 3 failures appended in one write → all 10,000 in the set;
 //! - restart: 100,000 unexpired bans put in the store → process start to READY=1 (the
 //!   engine restores before READY), then the set is counted;
-//! - memory: idle VmRSS, and (VmRSS after − before) / tracked addresses after 200,000
-//!   addresses × 1 failure (below the threshold).
+//! - memory: idle VmRSS, PSS and private memory, and (VmRSS after − before) / tracked
+//!   addresses after 200,000 addresses × 1 failure (below the threshold).
 //!
 //! Every latency is taken from just before the `write` of the lines to the moment the
 //! monitor's line is read here, so it includes the monitor's own delay (nft printing one
@@ -210,6 +210,21 @@ impl Daemon {
             .expect("VmRSS")
     }
 
+    /// Idle memory three ways: VmRSS (every resident page, libc's shared ones included),
+    /// PSS (shared pages divided among the processes that map them) and private
+    /// anonymous memory (heap and stacks).
+    fn memory_kib(&self) -> (u64, u64, u64) {
+        let rollup = fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid())).unwrap();
+        let field = |name: &str| {
+            rollup
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("Rss:"), field("Pss:"), field("Pss_Anon:"))
+    }
+
     fn stop(mut self) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
@@ -383,7 +398,7 @@ fn main() {
         let mon = Monitor::start(&ns);
         let d = env.start(&ns);
         std::thread::sleep(Duration::from_millis(500));
-        idle.push(d.rss_kib());
+        idle.push(d.memory_kib());
         mon.drain();
 
         // Reaction, one address at a time.
@@ -459,9 +474,9 @@ fn main() {
         let added = st.tracked_addresses - tracked0;
         let b = (after.saturating_sub(before) * 1024) as f64 / added.max(1) as f64;
         println!(
-            "run {run}: RSS idle {} KiB; {added} more tracked addresses: {before} → {after} KiB \
-             = {b:.0} B per address",
-            idle[run]
+            "run {run}: idle RSS {} KiB, PSS {} KiB, private {} KiB; {added} more tracked \
+             addresses: {before} → {after} KiB = {b:.0} B per address",
+            idle[run].0, idle[run].1, idle[run].2
         );
         per_addr.push(b);
         d.stop();
@@ -516,7 +531,9 @@ fn main() {
         v[v.len() / 2]
     };
     reaction_all.sort_by(f64::total_cmp);
-    let mut idle_f: Vec<f64> = idle.iter().map(|k| *k as f64).collect();
+    let mut idle_rss: Vec<f64> = idle.iter().map(|k| k.0 as f64).collect();
+    let mut idle_pss: Vec<f64> = idle.iter().map(|k| k.1 as f64).collect();
+    let mut idle_anon: Vec<f64> = idle.iter().map(|k| k.2 as f64).collect();
     rows.push((
         "reaction p99 < 5 ms".into(),
         format!(
@@ -554,9 +571,14 @@ fn main() {
         "exec → READY=1".into(),
     ));
     rows.push((
-        "idle RSS < 5 MB".into(),
-        format!("median {:.0} KiB", med(&mut idle_f)),
-        "VmRSS 0.5 s after READY".into(),
+        "idle resident memory < 5 MB".into(),
+        format!(
+            "median VmRSS {:.0} KiB, PSS {:.0} KiB, private {:.0} KiB",
+            med(&mut idle_rss),
+            med(&mut idle_pss),
+            med(&mut idle_anon)
+        ),
+        "/proc/PID/smaps_rollup 0.5 s after READY".into(),
     ));
     rows.push((
         "< 200 B per tracked address".into(),
