@@ -177,3 +177,33 @@ proptest! {
         let _ = parser().parse(&line);
     }
 }
+
+/// Bytes around the edges of the digit range, and digits.
+fn fraction_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        4 => proptest::sample::select(b"0123456789".to_vec()),
+        1 => proptest::sample::select(vec![
+            b'/', b':', b'.', b'+', b'-', b'Z', b' ', 0x00, 0x7f, 0x80, 0xb0, 0xba, 0xff
+        ]),
+        1 => proptest::num::u8::ANY,
+    ]
+}
+
+proptest! {
+    // The word-at-a-time fraction reads what the byte-at-a-time one reads.
+    #[test]
+    fn fraction_by_words_is_fraction_by_bytes(
+        lead in proptest::collection::vec(fraction_byte(), 0..3),
+        dot in proptest::bool::weighted(0.9),
+        tail in proptest::collection::vec(fraction_byte(), 0..20),
+    ) {
+        let mut b = lead.clone();
+        let at = b.len();
+        b.push(if dot { b'.' } else { b'x' });
+        b.extend_from_slice(&tail);
+        prop_assert_eq!(
+            super::time::fraction(&b, at),
+            super::time::fraction_by_bytes(&b, at)
+        );
+    }
+}

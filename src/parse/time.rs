@@ -95,7 +95,65 @@ fn clock(b: &[u8], at: usize) -> Option<(u8, u8, u8)> {
 }
 
 /// An optional `.fraction` at `at`: returns nanoseconds and the index after it.
-fn fraction(b: &[u8], at: usize) -> Option<(u32, usize)> {
+///
+/// When eight bytes follow the dot they are read as one word: its leading digits are
+/// counted and converted together (as [`fraction_by_bytes`] would, which the proptests
+/// check), and only a ninth and later digits are read one by one.
+pub(crate) fn fraction(b: &[u8], at: usize) -> Option<(u32, usize)> {
+    if b.get(at) != Some(&b'.') {
+        return Some((0, at));
+    }
+    let Some(word) = b.get(at + 1..at + 9) else {
+        return fraction_by_bytes(b, at);
+    };
+    let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+    let n = leading_digits(w);
+    if n == 0 {
+        return None;
+    }
+    let mut nanos = eight_digits(w, n) * 10;
+    let mut i = at + 1 + n;
+    if n == 8 {
+        // The ninth digit counts; digits past nanoseconds are read and dropped.
+        if let Some(&c) = b.get(i)
+            && c.is_ascii_digit()
+        {
+            nanos += u32::from(c - b'0');
+            i += 1;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+    }
+    Some((nanos, i))
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// How many of the eight bytes of `w` (first byte lowest) are ASCII digits before the first
+/// that is not. A byte is flagged when it is above `9` (adding 0x46 sets its high bit), below
+/// `0` (subtracting 0x30 borrows) or not ASCII; carries and borrows only start at a flagged
+/// byte, so they can only disturb the bytes after the first one.
+fn leading_digits(w: u64) -> usize {
+    let flagged = (w.wrapping_add(ONES * 0x46) | w.wrapping_sub(ONES * 0x30) | w) & (ONES * 0x80);
+    (flagged.trailing_zeros() / 8) as usize
+}
+
+/// The first `n` (1 to 8) bytes of `w`, all digits, as an eight-digit number with zeros in
+/// place of the rest: pairs, then quads, then the eight, each step exact within its lane.
+fn eight_digits(w: u64, n: usize) -> u32 {
+    let mut d = w.wrapping_sub(ONES * 0x30);
+    if n < 8 {
+        d &= (1u64 << (8 * n)) - 1;
+    }
+    d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    d = (d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff;
+    d as u32
+}
+
+/// [`fraction`] a byte at a time: for fractions near the end of the input, and the proptests.
+pub(crate) fn fraction_by_bytes(b: &[u8], at: usize) -> Option<(u32, usize)> {
     if b.get(at) != Some(&b'.') {
         return Some((0, at));
     }
