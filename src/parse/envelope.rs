@@ -152,7 +152,48 @@ fn timestamp(b: &[u8]) -> Option<(RawTime, &[u8])> {
 }
 
 /// After the timestamp: `[host] [facility] tag[pid]: body`.
-fn tagged(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
+fn tagged(time: Option<RawTime>, rest: &[u8]) -> Option<Envelope<'_>> {
+    if let Some((pid, after)) = host_sshd(rest) {
+        return Some(Envelope {
+            time,
+            pid: Some(pid),
+            body: body(after)?,
+        });
+    }
+    tagged_slow(time, rest)
+}
+
+/// The common shapes `host sshd[pid]: ` and `host sshd-session[pid]: ` by fixed-size
+/// compares: the pid and what follows the `: `. For these [`tagged_slow`] skips the host
+/// (one word, not ending in `:`), takes `sshd[pid]:` as the tag and the same body; anything
+/// else, including a pid it would refuse, is left to it (a proptest compares the two).
+#[inline]
+fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
+    let h = find_byte(rest, b' ')?;
+    if h == 0 || rest[h - 1] == b':' {
+        return None;
+    }
+    let tag = &rest[h + 1..];
+    let digits = if tag.first_chunk::<5>() == Some(b"sshd[") {
+        &tag[5..]
+    } else if tag.first_chunk::<13>() == Some(b"sshd-session[") {
+        &tag[13..]
+    } else {
+        return None;
+    };
+    let n = digits
+        .iter()
+        .take(11)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    if digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
+        return None;
+    }
+    Some((decimal_u32(&digits[..n])?, &digits[n + 3..]))
+}
+
+/// [`tagged`] by the general loop.
+fn tagged_slow(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
     for _ in 0..=MAX_SKIPPED {
         while let [b' ', tail @ ..] = rest {
             rest = tail;
@@ -566,6 +607,68 @@ mod tests {
             "",
         ] {
             assert_eq!(env(line), None, "{line:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fast_path {
+    use proptest::prelude::*;
+
+    fn piece() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"gw1".to_vec()),
+            Just(b"gw1:".to_vec()),
+            Just(b"2001:db8::".to_vec()),
+            Just(b" ".to_vec()),
+            Just(b"sshd".to_vec()),
+            Just(b"sshd-session".to_vec()),
+            Just(b"sshd-auth".to_vec()),
+            Just(b"sshd-sessio".to_vec()),
+            Just(b"[".to_vec()),
+            Just(b"]".to_vec()),
+            Just(b"]:".to_vec()),
+            Just(b": ".to_vec()),
+            Just(b"]: ".to_vec()),
+            Just(b"123".to_vec()),
+            Just(b"4294967295".to_vec()),
+            Just(b"4294967296".to_vec()),
+            Just(b"99999999999".to_vec()),
+            Just(b"0".to_vec()),
+            Just(b"auth.info".to_vec()),
+            Just(b"[ID 800047 auth.info] ".to_vec()),
+            Just(b"Failed password for root from 192.0.2.1 port 22 ssh2".to_vec()),
+            proptest::collection::vec(proptest::num::u8::ANY, 0..4),
+        ]
+    }
+
+    fn shaped() -> impl Strategy<Value = Vec<u8>> {
+        (
+            piece(),
+            proptest::sample::select(vec![
+                &b"sshd["[..],
+                b"sshd-session[",
+                b"sshd-auth[",
+                b"sshd [",
+            ]),
+            proptest::collection::vec(piece(), 0..4),
+        )
+            .prop_map(|(host, tag, rest)| {
+                let mut line = host;
+                line.push(b' ');
+                line.extend_from_slice(tag);
+                line.extend_from_slice(&rest.concat());
+                line
+            })
+    }
+
+    proptest! {
+        // The fast path agrees with the general loop, whatever follows the timestamp.
+        #[test]
+        fn host_sshd_agrees_with_the_loop(
+            line in prop_oneof![shaped(), proptest::collection::vec(piece(), 0..8).prop_map(|p| p.concat())]
+        ) {
+            prop_assert_eq!(super::tagged(None, &line), super::tagged_slow(None, &line));
         }
     }
 }
