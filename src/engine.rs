@@ -644,6 +644,10 @@ impl Engine {
             history_for: &history,
             positions: &positions,
             trusted: &trusted,
+            // Logins older than the trust period protect nobody: forget them as new ones
+            // come, so the table stays the size of the recent users.
+            forget_trusted_before_ms: (!trusted.is_empty())
+                .then(|| now_ms.saturating_sub(self.detector.policy().trust_ms)),
             ..Update::default()
         };
         if let Err(e) = self.store.save(&update) {
