@@ -2,12 +2,14 @@
 //! the backends; the sources, the control socket and the signal handler only send it
 //! messages through one channel, so no state is shared and nothing needs a lock.
 //!
-//! The store is the truth. For each batch of lines the engine saves, in one transaction,
-//! the source's new position, the bans it decided and the detection windows the lines
-//! changed; only then does it tell the backends. A crash before the transaction re-reads
-//! the batch at the next start (nothing counted twice: the old windows are in the store);
-//! a crash after it re-applies the bans at start (`restore`). A backend that fails is
-//! marked, reported in `status`, retried with back-off and reconciled with `restore`.
+//! The store is the truth. For each batch of lines the engine first tells the backends
+//! (the attacker is cut off without waiting for the disk), then saves, in one
+//! transaction, the source's new position, the bans it decided and the detection windows
+//! the lines changed. A crash before the transaction re-reads the batch at the next start
+//! and decides its bans again (nothing counted twice: the old windows are in the store,
+//! and the restore at start drops what the kernel holds beyond the store); a crash after it
+//! re-applies the bans at start (`restore`). A backend that fails is marked, reported in
+//! `status`, retried with back-off and reconciled with `restore`.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -650,12 +652,14 @@ impl Engine {
                 .then(|| now_ms.saturating_sub(self.detector.policy().trust_ms)),
             ..Update::default()
         };
+        // Enforce first: an SQLite commit (and now and then a WAL checkpoint) must not
+        // stand between the line that crossed the threshold and the drop rule.
+        self.enforce(&new_bans);
         if let Err(e) = self.store.save(&update) {
-            // Nothing of this batch is recorded; the bans are still enforced now (the
-            // attack is real) and the lines are read again after a restart.
+            // Nothing of this batch is recorded; the bans are enforced (the attack is
+            // real) and the lines are read again after a restart.
             log(&format!("cannot save state: {e}"));
         }
-        self.enforce(&new_bans);
     }
 
     /// Turns decisions into ban records (not yet saved).
