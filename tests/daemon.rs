@@ -349,8 +349,10 @@ fn the_command_backend_runs_the_users_program_on_ban_and_unban() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("unexpected call: {call}"));
     assert!((3590..=3600).contains(&seconds), "{call}");
-    // Both backends at once: hosts.deny has it too.
-    assert!(env.hosts_deny().contains("ALL: [2001:db8::77]"));
+    // Both backends at once: hosts.deny gets it too (the backends are told in turn).
+    wait_until("the hosts.deny entry", Duration::from_secs(2), || {
+        env.hosts_deny().contains("ALL: [2001:db8::77]")
+    });
     let r = env.ask(Request::Unban {
         addr: "2001:db8::77".into(),
     });
