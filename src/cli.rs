@@ -31,11 +31,13 @@ pub mod exit {
     name = "authban",
     version,
     about = "Protect a server against SSH brute force: read sshd's log, recognise attacks, ban the attackers",
-    long_about = "authban reads sshd's authentication log, recognises attacks (password guessing, \
-invalid users, scanners) and bans the attacking addresses in /etc/hosts.deny.\n\n\
-Run `authban scan` hourly from cron: each run reads only the lines added since the last one, \
-also across log rotation. `authban check FILE` shows what authban sees in a log without \
-changing anything."
+    long_about = "authban reads sshd's authentication log (or the systemd journal), recognises \
+attacks (password guessing, invalid users, scanners) and bans the attacking addresses: in \
+/etc/hosts.deny, nftables, ipset, or through a command of yours.\n\n\
+`authban run` is the daemon: it bans within milliseconds (`authban install` writes its systemd \
+unit). `authban scan`, run hourly from cron, reads only the lines added since the last run, \
+also across log rotation, and writes hosts.deny. `authban check FILE` shows what authban sees \
+in a log without changing anything."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -26,7 +26,7 @@ pub struct ScanArgs {
     /// Change nothing (neither hosts.deny nor the saved state); print what would be done
     #[arg(long)]
     pub dry_run: bool,
-    /// Auth logs to read [default: the configured logs, else whichever of /var/log/auth.log and /var/log/secure exists]
+    /// Auth logs to read [default: the configured logs, else whichever of /var/log/auth.log and /var/log/secure exists, else the systemd journal (daemon.journal)]
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
