@@ -427,3 +427,51 @@ fn follower_reads_entries_appended_to_a_journal_file() {
     stop.stop();
     handle.join().unwrap();
 }
+
+#[test]
+fn follower_that_never_got_a_cursor_restarts_from_when_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let argv = dir.path().join("argv");
+    // First run: nothing, then a crash (no cursor was ever delivered). Later runs: quiet.
+    let body = format!(
+        r#"echo "$*" >> {argv}
+if [ "$(wc -l < {argv})" = 1 ]; then exit 1; fi
+exec sleep 30"#,
+        argv = argv.display(),
+    );
+    let opts = JournalOptions {
+        journalctl: script(dir.path(), &body),
+        ..JournalOptions::default()
+    };
+    let began = jiff::Timestamp::now().as_second();
+    let (tx, _rx) = mpsc::channel();
+    let stop = Stop::new();
+    let handle = follow_journal(opts, None, tx, stop.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let runs = loop {
+        let runs = fs::read_to_string(&argv).unwrap_or_default();
+        if runs.lines().count() >= 2 {
+            break runs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "journalctl was not restarted: {runs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    stop.stop();
+    handle.join().unwrap();
+    let runs: Vec<&str> = runs.lines().collect();
+    assert!(runs[0].contains("--lines=0"), "{runs:?}");
+    // Entries written while journalctl was down are not skipped: the restart asks for
+    // everything since the follower began.
+    let since: i64 = runs[1]
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("--since=@"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{runs:?}"));
+    assert!(
+        (began - 1..=began + 1).contains(&since),
+        "{since} vs {began}"
+    );
+}

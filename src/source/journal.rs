@@ -61,6 +61,9 @@ enum From<'a> {
     Start,
     /// Only entries written from now on.
     Now,
+    /// Entries written since this unix second: a restarted journalctl that never
+    /// delivered a cursor resumes from when following began, not from its own start.
+    Since(i64),
     After(&'a str),
 }
 
@@ -75,6 +78,7 @@ fn args(opts: &JournalOptions, from: From<'_>, follow: bool) -> Vec<OsString> {
     match from {
         From::Start => {}
         From::Now => a.push("--lines=0".into()),
+        From::Since(secs) => a.push(format!("--since=@{secs}").into()),
         From::After(c) => a.push(format!("--after-cursor={c}").into()),
     }
     if follow {
@@ -316,8 +320,15 @@ fn run_journal(opts: &JournalOptions, mut cursor: Option<String>, tx: Sender<Fee
     });
     let mut backoff = BACKOFF_MIN;
     let mut number = 0u64;
+    let began = jiff::Timestamp::now().as_second();
+    let mut first = true;
     while !stop.is_stopped() && !status.closed() {
-        let from = cursor.as_deref().map_or(From::Now, From::After);
+        let from = match cursor.as_deref() {
+            Some(c) => From::After(c),
+            None if first => From::Now,
+            None => From::Since(began),
+        };
+        first = false;
         let started = Instant::now();
         let mut child = match spawn(opts, from, true) {
             Ok(child) => child,
@@ -536,6 +547,14 @@ mod tests {
         assert_eq!(
             s(args(&JournalOptions::default(), From::Start, false)),
             format!("--output=json --no-pager {tail}")
+        );
+        assert_eq!(
+            s(args(
+                &JournalOptions::default(),
+                From::Since(1_795_000_000),
+                true
+            )),
+            format!("--output=json --no-pager --since=@1795000000 --follow {tail}")
         );
     }
 }
