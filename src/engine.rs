@@ -333,7 +333,7 @@ impl Engine {
         let mut offences = HashMap::new();
         for b in store.bans().map_err(DaemonError::Store)? {
             offences.insert(b.addr, b.offences);
-            if b.expires_at.is_none_or(|t| t > now) {
+            if b.is_active(now) {
                 active.insert(b.addr, b);
             }
         }
@@ -459,10 +459,7 @@ impl Engine {
         }
         let opts = FollowOptions::default();
         for path in files {
-            let key = std::path::absolute(&path)
-                .unwrap_or_else(|_| path.clone())
-                .display()
-                .to_string();
+            let key = source::source_key(&path);
             let cursor = self.store.cursor(&key).map_err(DaemonError::Store)?;
             let handle = source::follow_file(
                 path.clone(),

@@ -93,6 +93,14 @@ pub struct BanRecord {
     pub reason: String,
 }
 
+impl BanRecord {
+    /// In force at `now` (unix seconds): permanent, or expiring later. The same rule as
+    /// [`Store::active_bans`].
+    pub fn is_active(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
 /// One scored event in an address's detection window: the detector's own type, stored
 /// as is (its kind is kept so a changed weight could re-score a window).
 pub use crate::detect::Mark;

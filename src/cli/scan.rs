@@ -139,7 +139,7 @@ impl<'c> Scan<'c> {
             detector.set_banned(
                 known_bans
                     .iter()
-                    .filter(|b| is_active(b, now_s))
+                    .filter(|b| b.is_active(now_s))
                     .map(|b| b.addr),
             );
             detector.restore_history(store.history().map_err(sql)?);
@@ -153,7 +153,7 @@ impl<'c> Scan<'c> {
         let mut lines = 0u64;
         let tz = local_zone();
         for log in &inputs.files {
-            let key = cursor_key(log);
+            let key = source::source_key(log);
             let cursor = match &self.store {
                 Some(store) => store
                     .cursor(&key)
@@ -329,7 +329,7 @@ impl<'c> Scan<'c> {
                 .collect(),
             _ => known_bans
                 .iter()
-                .filter(|b| is_active(b, now_s))
+                .filter(|b| b.is_active(now_s))
                 .map(|b| b.addr)
                 .chain(new_bans.iter().map(|b| b.addr))
                 .collect(),
@@ -395,21 +395,8 @@ impl<'c> Scan<'c> {
     }
 }
 
-fn is_active(b: &BanRecord, now_s: i64) -> bool {
-    b.expires_at.is_none_or(|t| t > now_s)
-}
-
 fn duration_ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// The store key of a log: its absolute path, so `auth.log` and `/var/log/auth.log` share
-/// one cursor.
-fn cursor_key(path: &Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
 }
 
 /// Takes the exclusive scan lock in the state directory, waiting for a running scan.

@@ -338,9 +338,8 @@ pub fn follow_file(
     stop: Stop,
     opts: FollowOptions,
 ) -> io::Result<JoinHandle<()>> {
-    // An absolute key: the working directory of whoever saves the position may differ.
     let path = std::path::absolute(&path)?;
-    let source = path.to_string_lossy().into_owned();
+    let source = super::source_key(&path);
     let mut f = Follower {
         watcher: Watcher::new(&path),
         batcher: Batcher::new(source.clone(), tx, opts.max_batch_lines),

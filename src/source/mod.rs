@@ -39,6 +39,16 @@ pub use follow::{
 pub use glob::expand_glob;
 pub use journal::{JournalOptions, follow_journal, read_journal_since};
 
+/// The key under which a log's position is saved: its absolute path, so `auth.log` and
+/// `/var/log/auth.log` share one cursor whatever the working directory of `scan`, the
+/// daemon or its follower.
+pub fn source_key(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A line as read: its bytes without the `\n` (and without a `\r` before it), never
 /// assumed to be UTF-8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
