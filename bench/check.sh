@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 lines=${1:-1000000}
-cargo build --release --quiet --bin authban --example gen_authlog
+# The binary as the README builds it (static), then the generator.
+cargo rustc --release --quiet --bin authban -- -C target-feature=+crt-static
+cargo build --release --quiet --example gen_authlog
 log=$(mktemp --tmpdir authban-bench.XXXXXX.log)
 trap 'rm -f "$log" "$log.count"' EXIT
 target/release/examples/gen_authlog "$lines" > "$log"

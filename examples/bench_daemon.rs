@@ -14,8 +14,11 @@
 //! monitor's line is read here, so it includes the monitor's own delay (nft printing one
 //! event, a pipe, a thread): the figures are upper bounds.
 //!
-//! Needs root (network namespace, nftables). Usage:
-//!   cargo build --release --bin authban --example bench_daemon
+//! Needs root (network namespace, nftables). Usage, with the binary built static as the
+//! README builds it (a dynamic build keeps libc's pages resident too; the table says which
+//! was measured):
+//!   cargo rustc --release --bin authban -- -C target-feature=+crt-static
+//!   cargo build --release --example bench_daemon
 //!   sudo target/release/examples/bench_daemon [--reaction N] [--flood N] [--restore N]
 //!        [--tracked N] [--runs N]
 
@@ -225,6 +228,16 @@ impl Daemon {
         (field("Rss:"), field("Pss:"), field("Pss_Anon:"))
     }
 
+    /// How the binary was linked, from what the process maps: a dynamic build maps libc.
+    fn linkage(&self) -> &'static str {
+        let maps = fs::read_to_string(format!("/proc/{}/maps", self.pid())).unwrap_or_default();
+        if maps.contains("/libc.so") {
+            "dynamic build"
+        } else {
+            "static build"
+        }
+    }
+
     fn stop(mut self) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
@@ -245,7 +258,7 @@ impl Env {
         let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/authban");
         assert!(
             bin.exists(),
-            "build it first: cargo build --release --bin authban"
+            "build it first: cargo rustc --release --bin authban -- -C target-feature=+crt-static"
         );
         let env = Env { dir, bin };
         let config = format!(
@@ -389,6 +402,7 @@ fn main() {
 
     // Idle memory, reaction and flood: one daemon per run, fresh state.
     let mut idle = Vec::new();
+    let mut linkage = "";
     let mut reaction_all = Vec::new();
     let mut floods = Vec::new();
     let mut per_addr = Vec::new();
@@ -399,6 +413,7 @@ fn main() {
         let d = env.start(&ns);
         std::thread::sleep(Duration::from_millis(500));
         idle.push(d.memory_kib());
+        linkage = d.linkage();
         mon.drain();
 
         // Reaction, one address at a time.
@@ -578,7 +593,7 @@ fn main() {
             med(&mut idle_pss),
             med(&mut idle_anon)
         ),
-        "/proc/PID/smaps_rollup 0.5 s after READY".into(),
+        format!("/proc/PID/smaps_rollup 0.5 s after READY ({linkage})"),
     ));
     rows.push((
         "< 200 B per tracked address".into(),
