@@ -214,6 +214,8 @@ struct Printer<W: Write> {
     header: bool,
     /// The text of the last timestamp printed: consecutive lines mostly share it.
     time: TimeText,
+    /// The last line number printed, counted up to the next.
+    line: LineText,
     /// The last address printed and its text.
     addr: Option<IpAddr>,
     addr_text: Padded<48>,
@@ -242,6 +244,7 @@ impl<W: Write> Printer<W> {
             json,
             header: false,
             time: TimeText::default(),
+            line: LineText::default(),
             addr: None,
             addr_text: Padded::default(),
             scratch: Vec::with_capacity(64),
@@ -332,7 +335,8 @@ impl<W: Write> Printer<W> {
         let buf = &mut self.buf;
         if self.json {
             self.file_head.put(buf);
-            put_u64(buf, line);
+            self.line.update(line);
+            self.line.text.put(buf);
             if ev.time.is_some() {
                 buf.extend_from_slice(b",\"time\":\"");
                 self.time.out.put(buf);
@@ -387,7 +391,8 @@ impl<W: Write> Printer<W> {
             buf.truncate(start + keep);
             tail.put(buf);
             self.file_head.put(buf);
-            put_u64(buf, line);
+            self.line.update(line);
+            self.line.text.put(buf);
             buf.push(b'\n');
         }
         if self.buf.len() >= FLUSH_AT {
@@ -759,6 +764,51 @@ impl TimeText {
     }
 }
 
+/// The decimal text of the last line number printed. Events come from lines a few apart,
+/// so the next number is nearly always the last plus a one-digit step: adding it to the
+/// last digit, with a carry now and then, costs less than converting the number afresh.
+#[derive(Default)]
+struct LineText {
+    n: u64,
+    text: Padded<24>,
+}
+
+impl LineText {
+    #[inline]
+    fn update(&mut self, n: u64) {
+        let step = n.wrapping_sub(self.n);
+        if step == 0 && self.text.len > 0 {
+            return;
+        }
+        if step < 10 && self.text.len > 0 && self.add_small(step as u8) {
+            self.n = n;
+            return;
+        }
+        self.n = n;
+        let mut digits = Vec::with_capacity(24);
+        push_u64(&mut digits, n);
+        self.text.set(&digits);
+    }
+
+    /// Adds `step` (below 10) to the text in place; false when the number gains a digit,
+    /// which the caller then writes afresh.
+    #[inline]
+    fn add_small(&mut self, step: u8) -> bool {
+        let digits = &mut self.text.bytes[..self.text.len];
+        let mut carry = step;
+        for d in digits.iter_mut().rev() {
+            let v = *d - b'0' + carry;
+            if v < 10 {
+                *d = b'0' + v;
+                return true;
+            }
+            *d = b'0' + v - 10;
+            carry = 1;
+        }
+        false
+    }
+}
+
 /// `.` and the nine digits of `nanos` (1 to 999,999,999) less their trailing zeros, two
 /// digits at a time; the length kept.
 #[inline]
@@ -1071,6 +1121,27 @@ mod tests {
             let mut buf = Vec::new();
             push_ip(&mut buf, IpAddr::V6(v6));
             assert_eq!(String::from_utf8(buf).unwrap(), v6.to_string());
+        }
+    }
+
+    #[test]
+    fn line_numbers_count_up_like_display() {
+        let mut lt = LineText::default();
+        let mut n = 0u64;
+        for step in [
+            1, 1, 7, 9, 1, 0, 3, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 80, 1, 999, 9, 1,
+        ]
+        .into_iter()
+        .cycle()
+        .take(2000)
+        {
+            n += step;
+            lt.update(n);
+            assert_eq!(lt.text.text(), n.to_string().as_bytes(), "{n}");
+        }
+        for n in [5, 3, 99, 100, 9_999_999_999, 10_000_000_005, 1] {
+            lt.update(n);
+            assert_eq!(lt.text.text(), n.to_string().as_bytes(), "{n}");
         }
     }
 

@@ -181,15 +181,22 @@ fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
     } else {
         return None;
     };
-    let n = digits
-        .iter()
-        .take(11)
-        .take_while(|c| c.is_ascii_digit())
-        .count();
-    if digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
+    // Digits and value in one pass: up to 10 digits (a u32), then `]: `.
+    let mut n = 0;
+    let mut pid: u64 = 0;
+    while n < 11 {
+        match digits.get(n) {
+            Some(&c) if c.is_ascii_digit() => {
+                pid = pid * 10 + u64::from(c - b'0');
+                n += 1;
+            }
+            _ => break,
+        }
+    }
+    if n == 0 || n > 10 || digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
         return None;
     }
-    Some((decimal_u32(&digits[..n])?, &digits[n + 3..]))
+    Some((u32::try_from(pid).ok()?, &digits[n + 3..]))
 }
 
 /// [`tagged`] by the general loop.
