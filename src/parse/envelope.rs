@@ -15,7 +15,7 @@
 //! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
 //! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
 
-use super::scan::find_byte;
+use super::scan::{find_byte, same_bytes};
 use super::time::{self, RawTime};
 
 /// The parts of a line that belong to the log, not to sshd.
@@ -63,7 +63,8 @@ const STAMP_MAX: usize = 48;
 impl StampCache {
     fn timestamp<'a>(&mut self, b: &'a [u8]) -> Option<(RawTime, &'a [u8])> {
         if let Some(raw) = self.raw
-            && b.get(..self.len) == Some(&self.text[..self.len])
+            && b.get(..self.len)
+                .is_some_and(|head| same_bytes(head, &self.text[..self.len]))
         {
             return Some((raw, &b[self.len..]));
         }

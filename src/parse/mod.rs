@@ -11,7 +11,7 @@
 //! The timestamp is resolved last ([`time`]), only for lines that are events.
 
 mod envelope;
-mod scan;
+pub(crate) mod scan;
 mod sshd;
 mod time;
 
