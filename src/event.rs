@@ -66,7 +66,8 @@ impl Method {
     /// Classifies the method token of a `Failed <method>` line (`keyboard-interactive/pam`
     /// counts as keyboard-interactive).
     pub fn from_token(token: &[u8]) -> Method {
-        let base = match memchr::memchr(b'/', token) {
+        // A short word: a word-at-a-time scan, not a vectorised search's setup.
+        let base = match crate::parse::scan::find_byte(token, b'/') {
             Some(slash) => &token[..slash],
             None => token,
         };

@@ -815,10 +815,13 @@ fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
         rest = &rest[sp + 1..];
     }
     // `s[sp..]` is the genuine ` rhost=`; another one cannot overlap it (the pattern has
-    // one space), so it lies wholly before or wholly after.
+    // one space), so it lies wholly before or wholly after. Before it there is none: each
+    // value there was cut at its first space, and every space was followed by the next key
+    // (`uid=` … `ruser=`), never by `rhost=`. So only the text after it is searched.
     let sp = s.len() - rest.len() - 1;
     rest = rest.strip_prefix(b"rhost=")?;
-    if has_rhost(&s[..sp]) || has_rhost(&s[sp + 7..]) {
+    debug_assert!(!has_rhost(&s[..sp]));
+    if has_rhost(&s[sp + 7..]) {
         return None;
     }
     let (host, after) = split_space(rest);
