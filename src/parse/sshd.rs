@@ -181,12 +181,17 @@ pub fn parse_message(body: &[u8]) -> Option<Message<'_>> {
 
 /// A port as sshd prints it (`%d`): 1–5 digits, no leading zero, 1..=65535.
 fn port(b: &[u8]) -> Option<u16> {
-    if b.is_empty() || b.len() > 5 || b[0] == b'0' || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty() || b.len() > 5 || b[0] == b'0' {
         return None;
     }
-    let v = b
-        .iter()
-        .fold(0u32, |acc, &c| acc * 10 + u32::from(c - b'0'));
+    let mut v: u32 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u32::from(d);
+    }
     u16::try_from(v).ok()
 }
 
@@ -215,9 +220,26 @@ fn split_space(b: &[u8]) -> (&[u8], Option<&[u8]>) {
 /// `s` ends with ` port <N>`: the text before and N. Digits hold no space, so this is the
 /// last word and the five bytes before it: no search, whatever the length of `s`.
 fn tail_port(s: &[u8]) -> Option<(&[u8], u16)> {
-    let sp = last_space(s)?;
-    let p = port(&s[sp + 1..])?;
-    Some((s[..sp].strip_suffix(b" port")?, p))
+    // The digits and their value in one backward pass; a sixth digit refuses, as does any
+    // other byte than the space before them.
+    let mut i = s.len();
+    let mut value: u32 = 0;
+    let mut scale: u32 = 1;
+    while i > 0 && s.len() - i < 6 {
+        let d = s[i - 1].wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        value += u32::from(d) * scale;
+        scale *= 10;
+        i -= 1;
+    }
+    let digits = s.len() - i;
+    if digits == 0 || digits > 5 || s[i] == b'0' || i == 0 || s[i - 1] != b' ' {
+        return None;
+    }
+    let p = u16::try_from(value).ok()?;
+    Some((s[..i - 1].strip_suffix(b" port")?, p))
 }
 
 /// `s` is exactly `A` or `A port N`.
@@ -1075,6 +1097,25 @@ mod tests {
             let genuine = b"logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.1";
             let s = [&genuine[..], &tail].concat();
             prop_assert_eq!(pam_fields(&s), pam_fields_reference(&s));
+        }
+    }
+
+    /// `tail_port` as two passes: the last word, then [`port`].
+    fn tail_port_reference(s: &[u8]) -> Option<(&[u8], u16)> {
+        let sp = last_space(s)?;
+        let p = port(&s[sp + 1..])?;
+        Some((s[..sp].strip_suffix(b" port")?, p))
+    }
+
+    proptest! {
+        #[test]
+        fn tail_port_agrees_with_two_passes(
+            head in proptest::collection::vec(prop_oneof![Just(b' '), Just(b'p'), Just(b'x'), Just(b'0'), Just(b'7')], 0..12),
+            port in prop_oneof![Just(String::new()), "[0-9]{1,7}", Just("65535".to_string()), Just("65536".to_string()), Just("0".to_string())],
+            sep in prop_oneof![Just(&b" port "[..]), Just(&b"port "[..]), Just(&b" port"[..]), Just(&b" "[..]), Just(&b""[..])],
+        ) {
+            let s = [&head[..], sep, port.as_bytes()].concat();
+            prop_assert_eq!(tail_port(&s), tail_port_reference(&s));
         }
     }
 
