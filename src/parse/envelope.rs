@@ -182,22 +182,56 @@ fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
     } else {
         return None;
     };
-    // Digits and value in one pass: up to 10 digits (a u32), then `]: `.
+    let (n, pid) = leading_digits_word(digits).unwrap_or_else(|| leading_digits(digits));
+    if n == 0 || n > 10 || digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
+        return None;
+    }
+    Some((u32::try_from(pid).ok()?, &digits[n + 3..]))
+}
+
+/// How many decimal digits `d` starts with (at most 11: more refuse anyway) and their value.
+fn leading_digits(d: &[u8]) -> (usize, u64) {
     let mut n = 0;
-    let mut pid: u64 = 0;
+    let mut value: u64 = 0;
     while n < 11 {
-        match digits.get(n) {
+        match d.get(n) {
             Some(&c) if c.is_ascii_digit() => {
-                pid = pid * 10 + u64::from(c - b'0');
+                value = value * 10 + u64::from(c - b'0');
                 n += 1;
             }
             _ => break,
         }
     }
-    if n == 0 || n > 10 || digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
+    (n, value)
+}
+
+/// [`leading_digits`] for one to seven digits (every pid), from one 8-byte word: the first
+/// byte that is no digit is found with a mask, and the digits are summed pairwise by three
+/// multiplications instead of one step per digit. `None` (for the loop) when `d` is shorter
+/// than eight bytes or they are all digits.
+#[inline]
+fn leading_digits_word(d: &[u8]) -> Option<(usize, u64)> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    let w = u64::from_le_bytes(*d.first_chunk::<8>()?);
+    // Each byte less '0'. A byte that is no digit gets its high bit set in `x` or in
+    // `x + 0x76` (10 and up reach 0x80). A borrow or carry only spreads to later bytes,
+    // past the first non-digit, which is all this looks at.
+    let x = w.wrapping_sub(ZEROS);
+    let not_digit = (x | x.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
+    if not_digit == 0 {
         return None;
     }
-    Some((u32::try_from(pid).ok()?, &digits[n + 3..]))
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return Some((0, 0));
+    }
+    // The digits (first one most significant, in the lowest byte) moved to the top bytes,
+    // so the bytes below are leading zeros; then pairs, quads and the whole are summed.
+    let v = x << (8 * (8 - n));
+    let v = ((v & 0x0f0f_0f0f_0f0f_0f0f).wrapping_mul(10 * 256 + 1)) >> 8;
+    let v = ((v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1)) >> 16;
+    let v = ((v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1)) >> 32;
+    Some((n, v))
 }
 
 /// [`tagged`] by the general loop.
@@ -678,5 +712,39 @@ mod fast_path {
         ) {
             prop_assert_eq!(super::tagged(None, &line), super::tagged_slow(None, &line));
         }
+
+        // The word-at-a-time digits agree with the loop on any bytes, digits or not.
+        #[test]
+        fn leading_digits_word_agrees_with_the_loop(
+            d in proptest::collection::vec(prop_oneof![
+                4 => proptest::char::range('0', '9').prop_map(|c| c as u8),
+                1 => any::<u8>(),
+                1 => Just(b']'),
+                1 => Just(b'/'),
+                1 => Just(b':'),
+            ], 0..12)
+        ) {
+            if let Some(fast) = super::leading_digits_word(&d) {
+                prop_assert_eq!(fast, super::leading_digits(&d));
+            } else {
+                prop_assert!(d.len() < 8 || d[..8].iter().all(u8::is_ascii_digit));
+            }
+        }
+    }
+
+    #[test]
+    fn leading_digits_word_reads_every_length() {
+        for n in 0..=7usize {
+            for digits in ["1234567", "9999999", "0000000", "1000000", "0000001"] {
+                let mut d = digits.as_bytes()[..n].to_vec();
+                d.extend_from_slice(b"]: message");
+                let want = d[..n]
+                    .iter()
+                    .fold(0u64, |v, c| v * 10 + u64::from(c - b'0'));
+                assert_eq!(super::leading_digits_word(&d), Some((n, want)), "{d:?}");
+            }
+        }
+        assert_eq!(super::leading_digits_word(b"12345678]: x"), None);
+        assert_eq!(super::leading_digits_word(b"1234]"), None);
     }
 }
