@@ -207,55 +207,98 @@ fn print_summary(s: &Summary, distinct: usize, secs: f64) {
 
 /// Writes events as a table or JSON lines into one buffer flushed in large writes,
 /// remembering the first write error.
+///
+/// The buffer has a fixed length and is written at the index `at` through a [`Cursor`]:
+/// once per event the printer makes sure the largest size of every piece fits (flushing
+/// first, growing for a huge user name), and then each piece is a copy of a known size
+/// with no capacity check and no length to keep. Appending to a `Vec` piece by piece cost
+/// more than the copies: a capacity check and a length store per piece, and its pointer and
+/// length read again after every byte store (a byte store may alias anything).
 struct Printer<W: Write> {
     out: W,
+    /// The output up to `at`; its length is fixed but for growth (see [`Printer::make_room`]).
     buf: Vec<u8>,
+    at: usize,
     json: bool,
     header: bool,
     /// The text of the last timestamp printed: consecutive lines mostly share it.
     time: TimeText,
-    /// The last line number printed, counted up to the next.
-    line: LineText,
     /// The last address printed and its text.
     addr: Option<IpAddr>,
     addr_text: Padded<48>,
     scratch: Vec<u8>,
+    /// A user name with bytes to escape, escaped (see [`UserText`]).
+    escaped: Vec<u8>,
     /// Per kind: `,"kind":"K","addr":"` for JSON, and the table's column.
     kind_json: [Padded<32>; 4],
     kind_column: [Padded<16>; 4],
     /// Per (msg, method), made when first needed: `,"msg":"M","method":"X","port":` for
     /// JSON, and the table's message column. See [`Printer::tail`].
     tails: Vec<Option<Padded<80>>>,
+    /// The largest [`Padded::room`] of the tails made so far.
+    tail_room: usize,
     /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
     file_head: Padded<64>,
+    /// The room an event needs besides its user name: [`EVENT_ROOM`] and the room of each
+    /// piece of variable length, kept up to date as they change.
+    room: usize,
     error: Option<io::Error>,
 }
 
-const FLUSH_AT: usize = 1 << 17;
+/// The buffer's length: events are written until the next one might not fit, then the
+/// buffer is flushed in one write.
+const BUF_LEN: usize = 1 << 17;
+
+/// The bytes an event may take besides its pieces kept in [`Padded`] texts (file head,
+/// time, address, message tail) and its user name: the literal pieces, a line number, port
+/// and count of at most 24 bytes each (see [`Cursor::number`]), the table's padding after
+/// the user name (17), its kind column (16) and time placeholder (33); either format stays
+/// below 200.
+const EVENT_ROOM: usize = 256;
 
 /// Slots per message in `Printer::tails`: no method, then each method.
 const TAIL_STRIDE: usize = 16;
 
+/// How an event's user name is written.
+enum UserText<'a> {
+    None,
+    /// Bytes copied as they are (JSON adds the quotes).
+    Plain(&'a [u8]),
+    /// The finished text in `Printer::escaped` (JSON with its quotes).
+    Escaped,
+}
+
 impl<W: Write> Printer<W> {
     fn new(out: W, json: bool) -> Printer<W> {
-        Printer {
+        Self::with_len(out, json, BUF_LEN)
+    }
+
+    /// A printer whose buffer starts `len` long (tests use a short one to flush and grow
+    /// often).
+    fn with_len(out: W, json: bool, len: usize) -> Printer<W> {
+        let mut p = Printer {
             out,
-            buf: Vec::with_capacity(FLUSH_AT + 4096),
+            buf: vec![0; len],
+            at: 0,
             json,
             header: false,
             time: TimeText::default(),
-            line: LineText::default(),
             addr: None,
             addr_text: Padded::default(),
             scratch: Vec::with_capacity(64),
+            escaped: Vec::new(),
             kind_json: Kind::ALL.map(|k| {
                 Padded::from(format!(",\"kind\":\"{}\",\"addr\":\"", k.as_str()).as_bytes())
             }),
             kind_column: Kind::ALL.map(|k| Padded::from(k.as_str().as_bytes())),
             tails: Vec::new(),
+            tail_room: 0,
             file_head: Padded::default(),
+            room: 0,
             error: None,
-        }
+        };
+        p.refresh_room();
+        p
     }
 
     /// Makes the text that starts each event of `file`.
@@ -270,6 +313,17 @@ impl<W: Write> Printer<W> {
             head.push(b':');
         }
         self.file_head.set(&head);
+        self.refresh_room();
+    }
+
+    /// Recomputes `room` after a piece of variable length changed.
+    fn refresh_room(&mut self) {
+        self.room = EVENT_ROOM
+            + self.file_head.room()
+            + self.time.out.room()
+            + self.addr_text.room()
+            + self.tail_room
+            + self.kind_json.iter().map(Padded::room).max().unwrap_or(0);
     }
 
     /// The cached text for `msg` and `method`: `,"msg":"M","method":"X","port":` for JSON,
@@ -312,99 +366,168 @@ impl<W: Write> Printer<W> {
             } else {
                 push_padded(&mut text, msg.as_str().as_bytes(), 19);
             }
-            self.tails[key] = Some(Padded::from(&text[..]));
+            let tail = Padded::from(&text[..]);
+            if tail.room() > self.tail_room {
+                self.tail_room = tail.room();
+                self.refresh_room();
+            }
+            self.tails[key] = Some(tail);
         }
         key
+    }
+
+    /// Sorts the user name into copied as is or escaped (into `escaped`), as JSON or for
+    /// the table; the length it takes.
+    #[inline]
+    fn user_text<'a>(&mut self, user: Option<&'a [u8]>) -> (UserText<'a>, usize) {
+        let Some(u) = user else {
+            return (UserText::None, 0);
+        };
+        let plain = if self.json {
+            json_plain(u)
+        } else {
+            !u.is_empty() && all_graphic(u)
+        };
+        if plain {
+            return (UserText::Plain(u), u.len());
+        }
+        self.escaped.clear();
+        if self.json {
+            json_str(&mut self.escaped, u);
+        } else {
+            push_printable(&mut self.escaped, u);
+        }
+        (UserText::Escaped, self.escaped.len())
     }
 
     fn event(&mut self, line: u64, ev: &Event<'_>) {
         if self.error.is_some() {
             return;
         }
-        if let Some(t) = ev.time {
-            self.time.update(t);
+        if let Some(t) = ev.time
+            && self.time.update(t)
+        {
+            self.refresh_room();
         }
         if self.addr != Some(ev.addr) {
             self.addr = Some(ev.addr);
             self.scratch.clear();
             push_ip(&mut self.scratch, ev.addr);
             self.addr_text.set(&self.scratch);
+            self.refresh_room();
         }
         let tail_key = self.tail_key(ev.msg, ev.method);
+        let (user, user_len) = self.user_text(ev.user);
+        if !self.json && !self.header {
+            self.header = true;
+            self.write_header();
+        }
+        let need = self.room + user_len;
+        if self.buf.len() - self.at < need {
+            self.make_room(need);
+        }
         let tail = self.tails[tail_key].as_ref().expect("made by tail_key");
-        let buf = &mut self.buf;
+        let mut w = Cursor::new(&mut self.buf, self.at);
         if self.json {
-            self.file_head.put(buf);
-            self.line.update(line);
-            self.line.text.put(buf);
+            self.file_head.put(&mut w);
+            w.number(line);
             if ev.time.is_some() {
-                buf.extend_from_slice(b",\"time\":\"");
-                self.time.out.put(buf);
-                buf.push(b'"');
+                w.lit(b",\"time\":\"");
+                self.time.out.put(&mut w);
+                w.lit(b"\"");
             } else {
-                buf.extend_from_slice(b",\"time\":null");
+                w.lit(b",\"time\":null");
             }
-            self.kind_json[ev.kind.index()].put(buf);
-            self.addr_text.put(buf);
-            buf.extend_from_slice(b"\",\"user\":");
-            match ev.user {
-                Some(u) => json_str(buf, u),
-                None => buf.extend_from_slice(b"null"),
+            self.kind_json[ev.kind.index()].put(&mut w);
+            self.addr_text.put(&mut w);
+            match user {
+                UserText::Plain(u) => {
+                    w.lit(b"\",\"user\":\"");
+                    w.bytes(u);
+                    w.lit(b"\"");
+                }
+                UserText::Escaped => {
+                    w.lit(b"\",\"user\":");
+                    w.bytes(&self.escaped);
+                }
+                UserText::None => w.lit(b"\",\"user\":null"),
             }
-            tail.put(buf);
+            tail.put(&mut w);
             match ev.port {
-                Some(p) => put_u64(buf, u64::from(p)),
-                None => buf.extend_from_slice(b"null"),
+                Some(p) => w.number(u64::from(p)),
+                None => w.lit(b"null"),
             }
             match ev.count {
-                0 | 1 => buf.extend_from_slice(b",\"count\":1}\n"),
+                0 | 1 => w.lit(b",\"count\":1}\n"),
                 n => {
-                    buf.extend_from_slice(b",\"count\":");
-                    put_u64(buf, u64::from(n));
-                    buf.extend_from_slice(b"}\n");
+                    w.lit(b",\"count\":");
+                    w.number(u64::from(n));
+                    w.lit(b"}\n");
                 }
             }
         } else {
-            if !self.header {
-                self.header = true;
-                let _ = writeln!(
-                    buf,
-                    "{:<32} {:<12} {:<39} {:<16} {:<19} WHERE",
-                    "TIME", "KIND", "ADDRESS", "USER", "MESSAGE"
-                );
-            }
             if ev.time.is_some() {
-                self.time.out.put_column::<32>(buf);
+                self.time.out.put_column::<32>(&mut w);
             } else {
-                push_padded(buf, b"-", 32);
+                // `-` padded to the column and its separating space.
+                let mut dash = [b' '; 33];
+                dash[0] = b'-';
+                w.lit(&dash);
             }
-            self.kind_column[ev.kind.index()].put_column::<12>(buf);
-            self.addr_text.put_column::<39>(buf);
-            let start = buf.len();
-            match ev.user {
-                Some(u) => push_printable(buf, u),
-                None => buf.push(b'-'),
+            self.kind_column[ev.kind.index()].put_column::<12>(&mut w);
+            self.addr_text.put_column::<39>(&mut w);
+            let start = w.pos();
+            match user {
+                UserText::Plain(u) => w.bytes(u),
+                UserText::Escaped => w.bytes(&self.escaped),
+                UserText::None => w.lit(b"-"),
             }
-            // The padding as a copy of a known size, cut to length (see `Padded`).
-            let keep = (buf.len() - start).max(16) + 1;
-            buf.extend_from_slice(&[b' '; 17]);
-            buf.truncate(start + keep);
-            tail.put(buf);
-            self.file_head.put(buf);
-            self.line.update(line);
-            self.line.text.put(buf);
-            buf.push(b'\n');
+            // Spaces after the name, then the position moved to the column's end (see
+            // `Padded::put_column`).
+            let len = w.pos() - start;
+            w.put(&[b' '; 17], 0);
+            w.set_pos(start + len.max(16) + 1);
+            tail.put(&mut w);
+            self.file_head.put(&mut w);
+            w.number(line);
+            w.lit(b"\n");
         }
-        if self.buf.len() >= FLUSH_AT {
-            self.flush_buf();
+        self.at = w.pos();
+    }
+
+    /// The table's header, written before its first event.
+    #[cold]
+    fn write_header(&mut self) {
+        let header = format!(
+            "{:<32} {:<12} {:<39} {:<16} {:<19} WHERE\n",
+            "TIME", "KIND", "ADDRESS", "USER", "MESSAGE"
+        );
+        self.make_room(header.len());
+        let mut w = Cursor::new(&mut self.buf, self.at);
+        w.bytes(header.as_bytes());
+        self.at = w.pos();
+    }
+
+    /// Makes `need` bytes free after `at`: flushes the buffer, and grows it if that is not
+    /// enough (a user name of tens of kilobytes).
+    #[cold]
+    fn make_room(&mut self, need: usize) {
+        if self.buf.len() - self.at >= need {
+            return;
+        }
+        self.flush_buf();
+        if self.buf.len() < need {
+            self.buf.resize(need, 0);
         }
     }
 
     fn flush_buf(&mut self) {
-        if let Err(e) = self.out.write_all(&self.buf) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(&self.buf[..self.at])
+        {
             self.error = Some(e);
         }
-        self.buf.clear();
+        self.at = 0;
     }
 
     fn finish(mut self) -> io::Result<()> {
@@ -416,6 +539,142 @@ impl<W: Write> Printer<W> {
         }
         self.out.flush()
     }
+}
+
+/// A position in the output buffer, kept in registers while an event is written (the
+/// printer's own fields would be read back after every byte store). Each piece is copied as
+/// an array of known size, a few vector moves, and the position advanced by its real
+/// length: what the copy left past it is overwritten by the next piece. The printer has
+/// made room for the largest size of every piece.
+///
+/// The position is a `u32` (the buffer is cut to 4 GiB, far more than it ever holds): the
+/// end of a copy `at + N` then cannot overflow, and its bounds check is one comparison.
+struct Cursor<'a> {
+    buf: &'a mut [u8],
+    at: u32,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline]
+    fn new(buf: &'a mut [u8], at: usize) -> Cursor<'a> {
+        let len = buf.len().min(u32::MAX as usize);
+        let buf = &mut buf[..len];
+        Cursor {
+            at: u32::try_from(at).unwrap_or(u32::MAX),
+            buf,
+        }
+    }
+
+    #[inline]
+    fn pos(&self) -> usize {
+        self.at as usize
+    }
+
+    /// Moves to `pos`, written already or covered by the last copy.
+    #[inline]
+    fn set_pos(&mut self, pos: usize) {
+        self.at = pos as u32;
+    }
+
+    /// Copies all of `bytes` and keeps the first `len`.
+    #[inline]
+    fn put<const N: usize>(&mut self, bytes: &[u8; N], len: usize) {
+        let at = self.pos();
+        self.buf[at..at + N].copy_from_slice(bytes);
+        self.set_pos(at + len);
+    }
+
+    #[inline]
+    fn lit<const N: usize>(&mut self, bytes: &[u8; N]) {
+        self.put(bytes, N);
+    }
+
+    /// Copies `bytes` of any length; up to 16 in two word moves that may overlap, as
+    /// `memcpy` does for short lengths, but without the call (user names are short).
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        let n = bytes.len();
+        let at = self.pos();
+        let dst = &mut self.buf[at..at + n];
+        if n > 16 {
+            dst.copy_from_slice(bytes);
+        } else if n >= 8 {
+            dst[..8].copy_from_slice(&bytes[..8]);
+            dst[n - 8..].copy_from_slice(&bytes[n - 8..]);
+        } else if n >= 4 {
+            dst[..4].copy_from_slice(&bytes[..4]);
+            dst[n - 4..].copy_from_slice(&bytes[n - 4..]);
+        } else if n > 0 {
+            dst[0] = bytes[0];
+            dst[n / 2] = bytes[n / 2];
+            dst[n - 1] = bytes[n - 1];
+        }
+        self.set_pos(at + n);
+    }
+
+    /// The decimal text of `n` (at most 24 bytes written).
+    #[inline]
+    fn number(&mut self, n: u64) {
+        if n < 100_000_000 {
+            let (text, len) = short_decimal(n as u32);
+            self.put(&text.to_le_bytes(), len);
+        } else {
+            let (text, len) = long_decimal(n);
+            self.put(&text, len);
+        }
+    }
+}
+
+/// The text of a number of 9 to 20 digits, left aligned, and its length: the last eight
+/// digits in full after the rest. Returned by value, so that the cursor stays in registers.
+#[cold]
+fn long_decimal(n: u64) -> ([u8; 24], usize) {
+    let mut text = [0; 24];
+    let mut w = Cursor::new(&mut text, 0);
+    let high = n / 100_000_000;
+    if high >= 100_000_000 {
+        let (first, len) = short_decimal((high / 100_000_000) as u32);
+        w.put(&first.to_le_bytes(), len);
+        w.lit(&eight_digits((high % 100_000_000) as u32).to_le_bytes());
+    } else {
+        let (first, len) = short_decimal(high as u32);
+        w.put(&first.to_le_bytes(), len);
+    }
+    w.lit(&eight_digits((n % 100_000_000) as u32).to_le_bytes());
+    let len = w.pos();
+    (text, len)
+}
+
+/// The eight decimal digits of `n` (below 10^8) as the bytes of a little-endian word, the
+/// first digit lowest, computed in its lanes at once: the two halves of four digits in 32-bit
+/// lanes, each divided by 100 into 16-bit lanes and again by 10 into bytes, dividing by a
+/// multiplication and a shift exact in that range. A byte is the digit's value, not yet
+/// ASCII.
+#[inline]
+fn digit_values(n: u32) -> u64 {
+    let n = u64::from(n);
+    let v = (n / 10_000) | ((n % 10_000) << 32);
+    // x / 100 = x * 5243 >> 19 for x below 43,699.
+    let hundreds = ((v * 5243) >> 19) & 0x0000_007f_0000_007f;
+    let v = hundreds | ((v - hundreds * 100) << 16);
+    // x / 10 = x * 103 >> 10 for x below 179.
+    let tens = ((v * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((v - tens * 10) << 8)
+}
+
+/// The eight digits of `n` (below 10^8) in ASCII, leading zeros kept.
+#[inline]
+fn eight_digits(n: u32) -> u64 {
+    digit_values(n) | (ONES * u64::from(b'0'))
+}
+
+/// The decimal text of `n` (below 10^8) as the bytes of a little-endian word, and its
+/// length: the eight digits less the leading zeros, shifted out of the lowest bytes.
+#[inline]
+fn short_decimal(n: u32) -> (u64, usize) {
+    let v = digit_values(n);
+    let zeros = ((v.trailing_zeros() / 8) as usize).min(7);
+    ((v | (ONES * u64::from(b'0'))) >> (8 * zeros), 8 - zeros)
 }
 
 /// A short text kept at the start of a fixed array of spaces, so that appending it is a copy
@@ -476,28 +735,33 @@ impl<const N: usize> Padded<N> {
         }
     }
 
-    /// Appends the text.
+    /// The most bytes [`Padded::put`] and [`Padded::put_column`] write (the whole array or
+    /// a long text and its separating space).
+    fn room(&self) -> usize {
+        N.max(self.len + 1)
+    }
+
+    /// Writes the text.
     #[inline]
-    fn put(&self, buf: &mut Vec<u8>) {
+    fn put(&self, w: &mut Cursor<'_>) {
         if self.len <= N {
-            let start = buf.len();
-            buf.extend_from_slice(&self.bytes);
-            buf.truncate(start + self.len);
+            w.put(&self.bytes, self.len);
         } else {
-            buf.extend_from_slice(&self.long);
+            w.bytes(&self.long);
         }
     }
 
-    /// Appends the text padded to `W` and one space, as [`push_padded`].
+    /// Writes the text padded to `W` and one space, as [`push_padded`].
     #[inline]
-    fn put_column<const W: usize>(&self, buf: &mut Vec<u8>) {
+    fn put_column<const W: usize>(&self, w: &mut Cursor<'_>) {
+        const { assert!(W < N) };
         let keep = self.len.max(W) + 1;
         if keep <= N {
-            let start = buf.len();
-            buf.extend_from_slice(&self.bytes);
-            buf.truncate(start + keep);
+            w.put(&self.bytes, keep);
         } else {
-            push_padded(buf, self.text(), W);
+            // Longer than the column: no padding but the separating space.
+            w.bytes(self.text());
+            w.lit(b" ");
         }
     }
 }
@@ -521,59 +785,6 @@ const PAIRS: &[u8; 200] = b"\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
-
-/// As [`push_u64`], with a copy of a known size (see [`Padded`]). Numbers below 10^8 (line
-/// numbers, ports, counts) are built in a register, the first digit in the lowest byte: digits
-/// stored one by one in memory and read back as a block would stall the store forwarding.
-#[inline]
-fn put_u64(buf: &mut Vec<u8>, n: u64) {
-    if n >= 100_000_000 {
-        push_u64(buf, n);
-        return;
-    }
-    // Two digits per division; each step shifts the digits so far up and puts the next more
-    // significant ones in the lowest bytes.
-    let mut v: u64 = 0;
-    let mut m = n;
-    let mut len = 0;
-    while m >= 100 {
-        let pair = (m % 100) as usize * 2;
-        m /= 100;
-        v = (v << 16) | u64::from(u16::from_le_bytes([PAIRS[pair], PAIRS[pair + 1]]));
-        len += 2;
-    }
-    if m >= 10 {
-        let pair = m as usize * 2;
-        v = (v << 16) | u64::from(u16::from_le_bytes([PAIRS[pair], PAIRS[pair + 1]]));
-        len += 2;
-    } else {
-        v = (v << 8) | (u64::from(b'0') + m);
-        len += 1;
-    }
-    let start = buf.len();
-    buf.extend_from_slice(&v.to_le_bytes());
-    buf.truncate(start + len);
-}
-
-fn push_u64(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    while n >= 100 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        i -= 2;
-        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    if n >= 10 {
-        let pair = n as usize * 2;
-        i -= 2;
-        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
-        i -= 1;
-        digits[i] = b'0' + n as u8;
-    }
-    buf.extend_from_slice(&digits[i..]);
-}
 
 /// Writes an address in its canonical text form, as `Display` does (RFC 5952), by hand:
 /// `Display` goes through the formatting machinery.
@@ -702,13 +913,15 @@ impl TimeText {
         self.out.text()
     }
 
-    /// Makes `out` the text of `t`.
+    /// Makes `out` the text of `t`; whether it changed.
     #[inline]
-    fn update(&mut self, t: LogTime) {
-        if self.last != Some(t) {
-            self.last = Some(t);
-            self.format(t);
+    fn update(&mut self, t: LogTime) -> bool {
+        if self.last == Some(t) {
+            return false;
         }
+        self.last = Some(t);
+        self.format(t);
+        true
     }
 
     fn format(&mut self, t: LogTime) {
@@ -761,51 +974,6 @@ impl TimeText {
         text[at..at + 16].copy_from_slice(&self.offset);
         at += self.offset_len;
         self.out.set_padded(&text, at);
-    }
-}
-
-/// The decimal text of the last line number printed. Events come from lines a few apart,
-/// so the next number is nearly always the last plus a one-digit step: adding it to the
-/// last digit, with a carry now and then, costs less than converting the number afresh.
-#[derive(Default)]
-struct LineText {
-    n: u64,
-    text: Padded<24>,
-}
-
-impl LineText {
-    #[inline]
-    fn update(&mut self, n: u64) {
-        let step = n.wrapping_sub(self.n);
-        if step == 0 && self.text.len > 0 {
-            return;
-        }
-        if step < 10 && self.text.len > 0 && self.add_small(step as u8) {
-            self.n = n;
-            return;
-        }
-        self.n = n;
-        let mut digits = Vec::with_capacity(24);
-        push_u64(&mut digits, n);
-        self.text.set(&digits);
-    }
-
-    /// Adds `step` (below 10) to the text in place; false when the number gains a digit,
-    /// which the caller then writes afresh.
-    #[inline]
-    fn add_small(&mut self, step: u8) -> bool {
-        let digits = &mut self.text.bytes[..self.text.len];
-        let mut carry = step;
-        for d in digits.iter_mut().rev() {
-            let v = *d - b'0' + carry;
-            if v < 10 {
-                *d = b'0' + v;
-                return true;
-            }
-            *d = b'0' + v - 10;
-            carry = 1;
-        }
-        false
     }
 }
 
@@ -865,24 +1033,34 @@ fn bytes_below(w: u64, n: u8) -> u64 {
     w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
 }
 
-/// Whether `bad` finds nothing in `bytes`, read eight at a time; the last short word is
-/// padded with `a`, which no test here refuses.
-#[inline]
+/// Whether `bad` finds nothing in `bytes`, read eight at a time. The end is read as a word
+/// overlapping the one before (bytes tested twice are no harm), and fewer than eight bytes
+/// as two overlapping halves, or three bytes padded with `a` (which no test here refuses):
+/// no loop over single bytes.
+#[inline(always)]
 fn no_bad_words(bytes: &[u8], bad: impl Fn(u64) -> u64) -> bool {
-    let mut chunks = bytes.chunks_exact(8);
-    let mut acc = 0;
-    for c in &mut chunks {
-        acc |= bad(u64::from_le_bytes(c.try_into().expect("eight bytes")));
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = ONES * u64::from(b'a');
-        for &b in rest.iter().rev() {
-            w = (w << 8) | u64::from(b);
+    let n = bytes.len();
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
+    let half = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            bytes[at..at + 4].try_into().expect("four bytes"),
+        ))
+    };
+    if n >= 8 {
+        let mut acc = bad(word(n - 8));
+        for c in bytes.chunks_exact(8) {
+            acc |= bad(u64::from_le_bytes(c.try_into().expect("eight bytes")));
         }
-        acc |= bad(w);
+        acc == 0
+    } else if n >= 4 {
+        bad(half(0) | (half(n - 4) << 32)) == 0
+    } else if n > 0 {
+        let three =
+            u64::from(bytes[0]) | (u64::from(bytes[n / 2]) << 8) | (u64::from(bytes[n - 1]) << 16);
+        bad((ONES * u64::from(b'a')) << 24 | three) == 0
+    } else {
+        true
     }
-    acc == 0
 }
 
 /// Every byte printable ASCII other than `"` and `\`: a JSON string as it is.
@@ -1124,58 +1302,62 @@ mod tests {
         }
     }
 
+    /// What a cursor over a buffer of garbage writes.
+    fn written(f: impl FnOnce(&mut Cursor<'_>)) -> Vec<u8> {
+        let mut buf = vec![0xaa; 128];
+        let mut w = Cursor::new(&mut buf, 3);
+        f(&mut w);
+        let at = w.pos();
+        buf[3..at].to_vec()
+    }
+
+    fn number_text(n: u64) -> String {
+        String::from_utf8(written(|w| w.number(n))).unwrap()
+    }
+
     #[test]
-    fn line_numbers_count_up_like_display() {
-        let mut lt = LineText::default();
-        let mut n = 0u64;
-        for step in [
-            1, 1, 7, 9, 1, 0, 3, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 80, 1, 999, 9, 1,
-        ]
-        .into_iter()
-        .cycle()
-        .take(2000)
-        {
-            n += step;
-            lt.update(n);
-            assert_eq!(lt.text.text(), n.to_string().as_bytes(), "{n}");
+    fn numbers_print_like_display() {
+        for n in (0..100_000).chain([
+            99_999_999,
+            100_000_000,
+            100_000_001,
+            1_234_567_890,
+            9_999_999_999_999_999,
+            10_000_000_000_000_000,
+            10_000_000_000_000_001,
+            u64::MAX,
+        ]) {
+            assert_eq!(number_text(n), n.to_string());
         }
-        for n in [5, 3, 99, 100, 9_999_999_999, 10_000_000_005, 1] {
-            lt.update(n);
-            assert_eq!(lt.text.text(), n.to_string().as_bytes(), "{n}");
+        for k in 0..20 {
+            let p = 10u64.pow(k);
+            for n in [p - 1, p, p + 1] {
+                assert_eq!(number_text(n), n.to_string());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_number_prints_like_display(n in proptest::num::u64::ANY, small in 0u64..100_000_000) {
+            proptest::prop_assert_eq!(number_text(n), n.to_string());
+            proptest::prop_assert_eq!(number_text(small), small.to_string());
+        }
+
+        // Copies of every short length, and nothing written past them.
+        #[test]
+        fn cursor_copies_bytes(bytes in proptest::collection::vec(byte(), 0..60)) {
+            let mut buf = vec![0xaa; 128];
+            let mut w = Cursor::new(&mut buf, 5);
+            w.bytes(&bytes);
+            proptest::prop_assert_eq!(w.pos(), 5 + bytes.len());
+            proptest::prop_assert_eq!(&buf[5..5 + bytes.len()], &bytes[..]);
+            proptest::prop_assert!(buf[..5].iter().chain(&buf[5 + bytes.len()..]).all(|&b| b == 0xaa));
         }
     }
 
     #[test]
-    fn numbers_and_addresses_print_like_display() {
-        for n in [
-            0u64,
-            1,
-            9,
-            10,
-            99,
-            100,
-            101,
-            999,
-            1000,
-            12_345,
-            123_456,
-            1_000_000,
-            99_999_999,
-            100_000_000,
-            u64::MAX,
-        ] {
-            let mut buf = b"x".to_vec();
-            push_u64(&mut buf, n);
-            assert_eq!(String::from_utf8(buf).unwrap(), format!("x{n}"));
-            let mut buf = b"x".to_vec();
-            put_u64(&mut buf, n);
-            assert_eq!(String::from_utf8(buf).unwrap(), format!("x{n}"));
-        }
-        for n in [0u64, 7, 10, 65535, u64::MAX] {
-            let mut buf = Vec::new();
-            push_u64(&mut buf, n);
-            assert_eq!(String::from_utf8(buf).unwrap(), n.to_string());
-        }
+    fn addresses_print_like_display() {
         for a in [
             "0.0.0.0",
             "192.0.2.1",
@@ -1187,6 +1369,157 @@ mod tests {
             let mut buf = Vec::new();
             push_ip(&mut buf, addr);
             assert_eq!(String::from_utf8(buf).unwrap(), a);
+        }
+    }
+
+    /// An event's line as the printer wrote it before it had a cursor, by the plainest
+    /// means: `format!`, serde_json and [`push_printable`] (the table pads by bytes).
+    fn reference(file: &str, line: u64, ev: &Event<'_>, json: bool) -> String {
+        if json {
+            let quoted = |s: &str| serde_json::to_string(s).unwrap();
+            let or_null = |v: Option<String>| v.unwrap_or_else(|| "null".to_string());
+            format!(
+                "{{\"file\":{},\"line\":{line},\"time\":{},\"kind\":\"{}\",\"addr\":\"{}\",\"user\":{},\"msg\":\"{}\",\"method\":{},\"port\":{},\"count\":{}}}\n",
+                quoted(file),
+                or_null(ev.time.map(|t| format!("\"{t}\""))),
+                ev.kind,
+                ev.addr,
+                or_null(ev.user.map(|u| quoted(&String::from_utf8_lossy(u)))),
+                ev.msg,
+                or_null(ev.method.map(|m| quoted(m.as_str()))),
+                or_null(ev.port.map(|p| p.to_string())),
+                ev.count.max(1)
+            )
+        } else {
+            let mut user = Vec::new();
+            match ev.user {
+                Some(u) => push_printable(&mut user, u),
+                None => user.push(b'-'),
+            }
+            user.resize(user.len().max(16), b' ');
+            format!(
+                "{:<32} {:<12} {:<39} {} {:<19} {file}:{line}\n",
+                ev.time.map_or("-".to_string(), |t| t.to_string()),
+                ev.kind.as_str(),
+                ev.addr.to_string(),
+                String::from_utf8_lossy(&user),
+                ev.msg.as_str()
+            )
+        }
+    }
+
+    const MSGS: [Msg; 5] = [
+        Msg::Failed,
+        Msg::Accepted,
+        Msg::ReceivedDisconnect,
+        Msg::ConnectionClosed,
+        Msg::TooManyFailures,
+    ];
+    const METHODS: [Method; 7] = [
+        Method::Password,
+        Method::Publickey,
+        Method::KeyboardInteractive,
+        Method::Hostbased,
+        Method::Gssapi,
+        Method::None,
+        Method::Other,
+    ];
+
+    /// A user name: often short and plain, sometimes escaped, empty or thousands of bytes.
+    fn user() -> impl proptest::strategy::Strategy<Value = Option<Vec<u8>>> {
+        use proptest::strategy::Strategy;
+        proptest::option::of(proptest::prop_oneof![
+            4 => proptest::string::string_regex("[a-z0-9._-]{1,20}").unwrap().prop_map(String::into_bytes),
+            2 => proptest::collection::vec(byte(), 0..40),
+            1 => (1usize..3000, byte()).prop_map(|(n, b)| vec![b; n]),
+        ])
+    }
+
+    /// An address of either family, IPv6 with runs of zeros.
+    fn addr() -> impl proptest::strategy::Strategy<Value = IpAddr> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            proptest::num::u32::ANY.prop_map(|v| IpAddr::V4(Ipv4Addr::from_bits(v))),
+            proptest::num::u128::ANY.prop_map(|v| IpAddr::V6(Ipv6Addr::from_bits(v))),
+            (0u128..1 << 40).prop_map(|v| IpAddr::V6(Ipv6Addr::from_bits(v << 64 | 1))),
+        ]
+    }
+
+    type RawEvent = (
+        Option<(i64, i32, i32)>,
+        (usize, usize, Option<usize>),
+        IpAddr,
+        Option<u16>,
+        Option<Vec<u8>>,
+        u32,
+        u64,
+    );
+
+    fn raw_event() -> impl proptest::strategy::Strategy<Value = RawEvent> {
+        (
+            proptest::option::of((
+                1_700_000_000i64..1_700_000_100,
+                proptest::prop_oneof![proptest::strategy::Just(0i32), 0i32..1_000_000_000],
+                proptest::prop_oneof![proptest::strategy::Just(0i32), -50_000i32..50_000],
+            )),
+            (
+                0usize..4,
+                0usize..MSGS.len(),
+                proptest::option::of(0usize..METHODS.len()),
+            ),
+            addr(),
+            proptest::option::of(proptest::num::u16::ANY),
+            user(),
+            proptest::prop_oneof![0u32..3, proptest::num::u32::ANY],
+            proptest::prop_oneof![0u64..10, 0u64..1_000_000_000, proptest::num::u64::ANY],
+        )
+    }
+
+    proptest::proptest! {
+        // The printer writes what the plain formatting does, for random events in two
+        // files, through a buffer short enough to flush and grow often.
+        #[test]
+        fn printer_agrees_with_plain_formatting(
+            events in proptest::collection::vec(raw_event(), 1..40),
+            json in proptest::bool::ANY,
+            len in proptest::prop_oneof![proptest::strategy::Just(BUF_LEN), 0usize..2000],
+            long_name in proptest::bool::ANY,
+        ) {
+            let files = if long_name {
+                ["/var/log/\"quoted\"/a-rather-long-directory-name/and-more/auth.log.1".to_string(), "-".to_string()]
+            } else {
+                ["auth.log".to_string(), "/x/\u{e9}\\".to_string()]
+            };
+            let mut out = Vec::new();
+            let mut expected = String::new();
+            if !json {
+                expected.push_str(&format!(
+                    "{:<32} {:<12} {:<39} {:<16} {:<19} WHERE\n",
+                    "TIME", "KIND", "ADDRESS", "USER", "MESSAGE"
+                ));
+            }
+            let mut p = Printer::with_len(&mut out, json, len);
+            for (i, (time, (kind, msg, method), addr, port, user, count, line)) in events.iter().enumerate() {
+                let file = &files[usize::from(i >= events.len() / 2)];
+                if i == 0 || i == events.len() / 2 {
+                    p.set_file(file);
+                }
+                let ev = Event {
+                    time: time.map(|(s, n, o)| log_time(s, n, o)),
+                    kind: Kind::ALL[*kind],
+                    msg: MSGS[*msg],
+                    addr: *addr,
+                    port: *port,
+                    user: user.as_deref(),
+                    method: method.map(|m| METHODS[m]),
+                    count: *count,
+                    pid: None,
+                };
+                p.event(*line, &ev);
+                expected.push_str(&reference(file, *line, &ev, json));
+            }
+            p.finish().unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
         }
     }
 }
