@@ -500,14 +500,22 @@ impl<W: Write> Printer<W> {
         self.at = w.pos();
     }
 
-    /// Makes `time_json` from the text of the time.
-    #[cold]
+    /// Makes `time_json` from the text of the time. In a log with fractional seconds (RFC
+    /// 3339 as rsyslog writes it) the time changes on nearly every line, so this is built in
+    /// an array, without an allocation.
     fn set_time_json(&mut self) {
-        let mut text = Vec::with_capacity(64);
-        text.extend_from_slice(b",\"time\":\"");
-        text.extend_from_slice(self.time.out.text());
-        text.push(b'"');
-        self.time_json.set(&text);
+        const HEAD: &[u8] = b",\"time\":\"";
+        let text = self.time.out.text();
+        let len = HEAD.len() + text.len() + 1;
+        let mut piece = [b' '; 128];
+        if len > piece.len() {
+            self.time_json.set(&[HEAD, text, b"\""].concat());
+            return;
+        }
+        piece[..HEAD.len()].copy_from_slice(HEAD);
+        piece[HEAD.len()..len - 1].copy_from_slice(text);
+        piece[len - 1] = b'"';
+        self.time_json.set_padded(&piece, len);
     }
 
     /// The table's header, written before its first event.
