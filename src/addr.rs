@@ -180,37 +180,34 @@ fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     if b.len() < 7 || b.len() > 15 {
         return None;
     }
+    // One pass: each byte is a digit of the current part or the dot that ends it.
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, octet) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if b.get(i) != Some(&b'.') {
+    let mut part = 0;
+    let mut value: u32 = 0;
+    let mut digits = 0;
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || part == 3 {
                 return None;
             }
-            i += 1;
+            octets[part] = u8::try_from(value).ok()?;
+            part += 1;
+            value = 0;
+            digits = 0;
+            continue;
         }
-        let start = i;
-        let mut value: u32 = 0;
-        while let Some(&c) = b.get(i) {
-            if !c.is_ascii_digit() || i - start == 3 {
-                break;
-            }
-            value = value * 10 + u32::from(c - b'0');
-            i += 1;
-        }
-        let digits = i - start;
-        // A fourth digit, a leading zero or a value past 255 refuses the token.
-        if digits == 0
-            || b.get(i).is_some_and(u8::is_ascii_digit)
-            || (digits > 1 && b[start] == b'0')
-        {
+        let d = c.wrapping_sub(b'0');
+        // Not a digit, a fourth digit, or a digit after a leading zero.
+        if d > 9 || digits == 3 || (digits == 1 && value == 0) {
             return None;
         }
-        *octet = u8::try_from(value).ok()?;
+        value = value * 10 + u32::from(d);
+        digits += 1;
     }
-    if i != b.len() {
+    if part != 3 || digits == 0 {
         return None;
     }
+    octets[3] = u8::try_from(value).ok()?;
     Some(std::net::Ipv4Addr::from(octets))
 }
 

@@ -126,8 +126,8 @@ pub fn parse_message(body: &[u8]) -> Option<Message<'_>> {
     };
     let ctx = Ctx { suffix, truncated };
     match *text.first()? {
-        b'F' => auth_outcome(text, b"Failed ", ctx),
-        b'A' => auth_outcome(text, b"Accepted ", ctx),
+        b'F' => auth_outcome(text.strip_prefix(b"Failed ")?, false, ctx),
+        b'A' => auth_outcome(text.strip_prefix(b"Accepted ")?, true, ctx),
         b'I' => invalid_user(text, ctx),
         b'm' => max_auth_tries(text, ctx),
         b'D' => d_family(text, ctx),
@@ -299,11 +299,11 @@ fn remote_id(s: &[u8]) -> Option<(Preamble<'_>, IpAddr, Option<u16>)> {
 /// `Failed|Accepted <method> for [invalid user ]U from A port N ssh2[: info]`, also the
 /// ≤6.1 forms (`ssh1`, nothing after the port), a missing port, and Solaris's
 /// `<invalid username>`. `Postponed`/`Partial` start with other letters and give nothing.
-fn auth_outcome<'a>(text: &'a [u8], verb: &[u8], ctx: Ctx) -> Option<Message<'a>> {
-    let rest = text.strip_prefix(verb)?;
+/// `rest` follows `Failed ` or (`success`) `Accepted `: the verb is stripped by the caller,
+/// where it is a constant (a compare of a length known only here would call `memcmp`).
+fn auth_outcome(rest: &[u8], success: bool, ctx: Ctx) -> Option<Message<'_>> {
     let (method, rest) = split_space(rest);
     let rest = rest?.strip_prefix(b"for ")?;
-    let success = verb == b"Accepted ";
     let method = Some(Method::from_token(method));
     let kind_for = |invalid: bool| match (success, invalid) {
         (true, _) => Kind::Success,
