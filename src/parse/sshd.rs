@@ -48,8 +48,6 @@ const REASONS: [(&[u8], bool); 4] = [
     (b": Change of username or service not allowed: (", false),
     (b": bad service request ", false),
 ];
-static REASON_FINDERS: LazyLock<[Finder<'static>; 4]> =
-    LazyLock::new(|| REASONS.map(|(sep, _)| Finder::new(sep)));
 
 /// What one sshd message says. Borrows the user name from the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -508,6 +506,32 @@ fn d_family(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     None
 }
 
+/// The one occurrence of a [`REASONS`] separator in `rest` (which one, and where), or
+/// `None` when there is none or more than one. Every separator starts with `: `, so only
+/// the places of a colon followed by a space are compared; the separators have no border
+/// (no prefix that is also a suffix), so occurrences never overlap.
+fn reason_separator(rest: &[u8]) -> Option<(usize, usize)> {
+    let mut found = None;
+    let mut from = 0;
+    while let Some(p) = find_byte(&rest[from..], b':') {
+        let at = from + p;
+        from = at + 1;
+        if rest.get(from) != Some(&b' ') {
+            continue;
+        }
+        if let Some(i) = REASONS
+            .iter()
+            .position(|(sep, _)| rest[at..].starts_with(sep))
+        {
+            if found.is_some() {
+                return None;
+            }
+            found = Some((i, at));
+        }
+    }
+    found
+}
+
 /// M10/M35 `Disconnecting <remote_id>: <reason>` (7.5+). The reason may hold client text
 /// (user and service names), so only sshd's own reasons are accepted, and the separator
 /// must be unambiguous.
@@ -519,16 +543,7 @@ fn disconnecting(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     // service names of the last two reasons), so a line is read only when exactly one
     // separator of [`REASONS`] occurs in it: then it is sshd's own, and the remote_id ends
     // there.
-    let mut found = None;
-    for (i, finder) in REASON_FINDERS.iter().enumerate() {
-        for at in finder.find_iter(rest) {
-            if found.is_some() {
-                return None;
-            }
-            found = Some((i, at));
-        }
-    }
-    let (i, at) = found?;
+    let (i, at) = reason_separator(rest)?;
     let (sep, whole) = REASONS[i];
     if whole && at + sep.len() != rest.len() {
         return None;
@@ -1097,6 +1112,41 @@ mod tests {
             let genuine = b"logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.1";
             let s = [&genuine[..], &tail].concat();
             prop_assert_eq!(pam_fields(&s), pam_fields_reference(&s));
+        }
+    }
+
+    /// [`reason_separator`] by a substring search per separator.
+    fn reason_separator_reference(rest: &[u8]) -> Option<(usize, usize)> {
+        let mut found = None;
+        for (i, (sep, _)) in REASONS.iter().enumerate() {
+            for at in memchr::memmem::find_iter(rest, sep) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((i, at));
+            }
+        }
+        found
+    }
+
+    proptest! {
+        #[test]
+        fn reason_separator_agrees_with_searching(
+            picks in proptest::collection::vec(0usize..9, 0..8)
+        ) {
+            const PIECES: [&[u8]; 9] = [
+                b": Too many authentication failures",
+                b": no authentication methods enabled",
+                b": Change of username or service not allowed: (",
+                b": bad service request ",
+                b"root 192.0.2.1 port 22",
+                b":",
+                b": ",
+                b"2001:db8::1",
+                b"x",
+            ];
+            let rest: Vec<u8> = picks.iter().flat_map(|&i| PIECES[i].iter().copied()).collect();
+            prop_assert_eq!(reason_separator(&rest), reason_separator_reference(&rest));
         }
     }
 
