@@ -504,18 +504,19 @@ impl<W: Write> Printer<W> {
     /// 3339 as rsyslog writes it) the time changes on nearly every line, so this is built in
     /// an array, without an allocation.
     fn set_time_json(&mut self) {
-        const HEAD: &[u8] = b",\"time\":\"";
-        let text = self.time.out.text();
-        let len = HEAD.len() + text.len() + 1;
-        let mut piece = [b' '; 128];
-        if len > piece.len() {
-            self.time_json.set(&[HEAD, text, b"\""].concat());
+        const HEAD: &[u8; 9] = b",\"time\":\"";
+        let out = &self.time.out;
+        if out.len > out.bytes.len() {
+            self.time_json.set(&[HEAD, out.text(), b"\""].concat());
             return;
         }
+        // The text's whole padded array is copied after the head (a copy of known size), and
+        // the quote put after the text.
+        let mut piece = [b' '; 64];
         piece[..HEAD.len()].copy_from_slice(HEAD);
-        piece[HEAD.len()..len - 1].copy_from_slice(text);
-        piece[len - 1] = b'"';
-        self.time_json.set_padded(&piece, len);
+        piece[HEAD.len()..HEAD.len() + 48].copy_from_slice(&out.bytes);
+        piece[HEAD.len() + out.len] = b'"';
+        self.time_json.set_padded(&piece, HEAD.len() + out.len + 1);
     }
 
     /// The table's header, written before its first event.
@@ -801,14 +802,6 @@ fn pad_from(buf: &mut Vec<u8>, start: usize, width: usize) {
     buf.resize(buf.len() + width.saturating_sub(used) + 1, b' ');
 }
 
-/// "00" to "99": two digits per division instead of one.
-const PAIRS: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
 /// Writes an address in its canonical text form, as `Display` does (RFC 5952), by hand:
 /// `Display` goes through the formatting machinery.
 fn push_ip(buf: &mut Vec<u8>, addr: IpAddr) {
@@ -903,23 +896,38 @@ fn push_groups(buf: &mut Vec<u8>, groups: &[u16]) {
 
 /// The text of the last timestamp printed, built from jiff's text of its whole second (kept
 /// while the second and offset stay the same) with the fraction written by hand, exactly as
-/// jiff writes it: nine digits less their trailing zeros, none when zero. The parts are kept
-/// in space-padded arrays and put together by copies of known sizes.
+/// jiff writes it: nine digits less their trailing zeros, none when zero.
+///
+/// The text is kept in a space-padded array that starts with the whole second's head
+/// (`2026-11-24T00:00:00`); an instant of the same second writes only its fraction and the
+/// offset after it, by copies of known sizes. The offset is copied with enough spaces after
+/// it to cover what the longest fraction and offset left there, so the array holds spaces
+/// after the text without being cleared.
 struct TimeText {
     last: Option<LogTime>,
     /// The text of `last`.
     out: Padded<48>,
-    /// The whole second and offset that `head` and `offset` spell.
+    /// The whole second and offset that the head and `offset` spell.
     second: Option<(i64, jiff::tz::Offset)>,
-    /// jiff's text of the whole second up to the offset, and the offset, space padded;
-    /// `split_ok` is false if jiff's text has a shape we do not know (or too long a part),
-    /// and then every instant of that second is formatted by jiff.
-    head: [u8; 32],
+    /// jiff's text of the whole second up to the offset (`head_len` bytes), then the fraction
+    /// and offset of the last instant, then spaces.
+    text: [u8; TEXT_LEN],
     head_len: usize,
-    offset: [u8; 16],
+    /// jiff's text of the offset (`offset_len` bytes) and spaces; `split_ok` is false if
+    /// jiff's text has a shape we do not know (or too long a part), and then every instant
+    /// of that second is formatted by jiff.
+    offset: [u8; OFFSET_ROOM],
     offset_len: usize,
     split_ok: bool,
 }
+
+/// The longest head and offset taken from jiff's text; longer ones are left to jiff.
+const HEAD_MAX: usize = 32;
+const OFFSET_MAX: usize = 16;
+/// What an instant writes after the head: the fraction's ten bytes may be left from the
+/// last instant and are covered by the offset's copy, however long the new fraction.
+const OFFSET_ROOM: usize = OFFSET_MAX + 10;
+const TEXT_LEN: usize = HEAD_MAX + 10 + OFFSET_ROOM;
 
 impl Default for TimeText {
     fn default() -> Self {
@@ -927,9 +935,9 @@ impl Default for TimeText {
             last: None,
             out: Padded::default(),
             second: None,
-            head: [b' '; 32],
+            text: [b' '; TEXT_LEN],
             head_len: 0,
-            offset: [b' '; 16],
+            offset: [b' '; OFFSET_ROOM],
             offset_len: 0,
             split_ok: false,
         }
@@ -954,6 +962,7 @@ impl TimeText {
         true
     }
 
+    #[inline]
     fn format(&mut self, t: LogTime) {
         let secs = t.instant.as_second();
         let nanos = t.instant.subsec_nanosecond();
@@ -965,72 +974,60 @@ impl TimeText {
         let key = (secs, t.offset);
         if self.second != Some(key) {
             self.second = Some(key);
-            self.split_ok = false;
-            if let Ok(instant) = jiff::Timestamp::new(secs, 0) {
-                let whole = LogTime {
-                    instant,
-                    offset: t.offset,
-                }
-                .to_string();
-                let whole = whole.as_bytes();
-                if let Some(split) = offset_start(whole) {
-                    let (head, offset) = whole.split_at(split);
-                    if head.len() <= self.head.len() && offset.len() <= self.offset.len() {
-                        self.head = [b' '; 32];
-                        self.head[..head.len()].copy_from_slice(head);
-                        self.head_len = head.len();
-                        self.offset = [b' '; 16];
-                        self.offset[..offset.len()].copy_from_slice(offset);
-                        self.offset_len = offset.len();
-                        self.split_ok = true;
-                    }
-                }
-            }
+            self.split_whole(secs, t.offset);
         }
         if !self.split_ok {
             self.out.set(t.to_string().as_bytes());
             return;
         }
-        // Each copy is of a whole array; the next one overwrites what the last left past its
-        // text (the offset's 16 bytes cover the fraction's trimmed zeros).
-        let mut text = [b' '; 64];
-        text[..32].copy_from_slice(&self.head);
         let mut at = self.head_len;
         if nanos > 0 {
             let (digits, len) = fraction_text(nanos as u32);
-            text[at..at + 10].copy_from_slice(&digits);
+            self.text[at..at + 10].copy_from_slice(&digits);
             at += len;
         }
-        text[at..at + 16].copy_from_slice(&self.offset);
+        self.text[at..at + OFFSET_ROOM].copy_from_slice(&self.offset);
         at += self.offset_len;
-        self.out.set_padded(&text, at);
+        self.out.set_padded(&self.text, at);
+    }
+
+    /// Takes the head and offset of jiff's text of the whole second `secs` at `offset`.
+    #[cold]
+    fn split_whole(&mut self, secs: i64, offset: jiff::tz::Offset) {
+        self.split_ok = false;
+        let Ok(instant) = jiff::Timestamp::new(secs, 0) else {
+            return;
+        };
+        let whole = LogTime { instant, offset }.to_string();
+        let whole = whole.as_bytes();
+        let Some(split) = offset_start(whole) else {
+            return;
+        };
+        let (head, offset) = whole.split_at(split);
+        if head.len() <= HEAD_MAX && offset.len() <= OFFSET_MAX {
+            self.text = [b' '; TEXT_LEN];
+            self.text[..head.len()].copy_from_slice(head);
+            self.head_len = head.len();
+            self.offset = [b' '; OFFSET_ROOM];
+            self.offset[..offset.len()].copy_from_slice(offset);
+            self.offset_len = offset.len();
+            self.split_ok = true;
+        }
     }
 }
 
-/// `.` and the nine digits of `nanos` (1 to 999,999,999) less their trailing zeros, two
-/// digits at a time; the length kept.
+/// `.` and the nine digits of `nanos` (1 to 999,999,999) less their trailing zeros; the
+/// length kept. The last eight digits are made in one word (see [`digit_values`]), whose
+/// trailing zeros are its highest zero bytes (all eight when the word is zero, and then the
+/// first digit is not zero).
 #[inline]
 fn fraction_text(nanos: u32) -> ([u8; 10], usize) {
+    let first = nanos / 100_000_000;
+    let rest = digit_values(nanos - first * 100_000_000);
+    let zeros = (rest.leading_zeros() / 8) as usize;
     let mut d = [b'.'; 10];
-    d[1] = b'0' + (nanos / 100_000_000) as u8;
-    let rest = nanos % 100_000_000;
-    let (hi, lo) = (rest / 10_000, rest % 10_000);
-    for (i, pair) in [hi / 100, hi % 100, lo / 100, lo % 100]
-        .into_iter()
-        .enumerate()
-    {
-        let p = pair as usize * 2;
-        d[2 + 2 * i..4 + 2 * i].copy_from_slice(&PAIRS[p..p + 2]);
-    }
-    // Trailing zeros of the last eight digits: `'0'` bytes at the top of the little-endian
-    // word. All eight zero leaves the first digit, which is then not zero.
-    let low = u64::from_le_bytes(d[2..10].try_into().expect("eight bytes"))
-        ^ u64::from_le_bytes([b'0'; 8]);
-    let zeros = if low == 0 {
-        8
-    } else {
-        (low.leading_zeros() / 8) as usize
-    };
+    d[1] = b'0' + first as u8;
+    d[2..].copy_from_slice(&(rest | (ONES * u64::from(b'0'))).to_le_bytes());
     (d, 10 - zeros)
 }
 
@@ -1218,6 +1215,52 @@ mod tests {
                 String::from_utf8(tt.text(t).to_vec()).unwrap(),
                 t.to_string(),
                 "{secs} {nanos} {offset}"
+            );
+        }
+    }
+
+    #[test]
+    fn fractions_of_one_second_leave_nothing_behind() {
+        // Long and short fractions in turn, with the longest offset jiff writes: each text
+        // is whole and nothing of the last one shows after it.
+        let mut tt = TimeText::default();
+        for offset in [3 * 3600 + 7 * 60 + 9, 0, -(25 * 3600 + 59 * 60 + 59)] {
+            for nanos in [
+                123_456_789,
+                0,
+                100_000_000,
+                999_999_999,
+                5,
+                120_000_000,
+                0,
+                1,
+            ] {
+                let t = log_time(1_795_519_808, nanos, offset);
+                let text = tt.text(t).to_vec();
+                assert_eq!(String::from_utf8(text).unwrap(), t.to_string());
+                assert!(tt.out.bytes[tt.out.len..].iter().all(|&c| c == b' '));
+            }
+        }
+    }
+
+    /// A fraction of a second in nanoseconds, often with trailing zeros.
+    fn nanos() -> impl proptest::strategy::Strategy<Value = u32> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            1u32..1_000_000_000,
+            (1u64..1000, 0u32..9).prop_map(|(n, z)| (n * 10u64.pow(z)).min(999_999_999) as u32),
+        ]
+    }
+
+    proptest::proptest! {
+        // The fraction is jiff's: nine digits less their trailing zeros.
+        #[test]
+        fn fraction_text_is_the_trimmed_nine_digits(nanos in nanos()) {
+            let (digits, len) = fraction_text(nanos);
+            let want = format!(".{nanos:09}");
+            proptest::prop_assert_eq!(
+                String::from_utf8(digits[..len].to_vec()).unwrap(),
+                want.trim_end_matches('0')
             );
         }
     }

@@ -43,6 +43,8 @@ pub(crate) struct StampCache {
     /// what they say: with a fraction, consecutive stamps share only those.
     head: [u8; 19],
     head_civil: Option<time::Civil>,
+    /// The last RFC 3339 stamp with a short fraction, for the stamps of its second.
+    second: Option<SecondStamp>,
 }
 
 impl Default for StampCache {
@@ -53,15 +55,128 @@ impl Default for StampCache {
             raw: None,
             head: [0; 19],
             head_civil: None,
+            second: None,
         }
     }
+}
+
+/// An RFC 3339 stamp with a fraction of one to eight digits and its separating space, split
+/// around those digits: `YYYY-MM-DDTHH:MM:SS.`, how many digits, and the offset and space
+/// after them (at most `+hh:mm `, seven bytes). rsyslog writes microseconds, so in its logs
+/// the stamp changes on nearly every line but mostly only in its digits. A stamp that has
+/// the same bytes but for as many other digits names the same second and offset, so its
+/// instant is this one's with its own fraction: [`SecondStamp::read`] checks that with a
+/// few word compares and converts the digits in one word, without parsing the date, time
+/// and offset again or working out their instant.
+#[derive(Debug, Clone, Copy)]
+struct SecondStamp {
+    head: [u8; 20],
+    digits: usize,
+    /// The mask of the digits' bytes in a word.
+    digit_mask: u64,
+    /// The bytes after the digits, first byte lowest, and the mask of those bytes.
+    tail: u64,
+    tail_mask: u64,
+    tail_len: usize,
+    /// The stamp's whole seconds since the epoch, and its offset.
+    secs: i64,
+    offset: i32,
+}
+
+impl SecondStamp {
+    /// The split of `stamp` (the RFC 3339 stamp and its space, just read as `raw`), if its
+    /// fraction has one to eight digits. A ninth digit would not be read by the word.
+    fn new(stamp: &[u8], raw: RawTime) -> Option<SecondStamp> {
+        let RawTime::Offset(written, offset) = raw else {
+            return None;
+        };
+        let head: [u8; 20] = *stamp.first_chunk()?;
+        if head[19] != b'.' {
+            return None;
+        }
+        let digits = stamp[20..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let tail = &stamp[20 + digits..];
+        if !(1..=8).contains(&digits) || tail.len() > 8 {
+            return None;
+        }
+        let mut word = [0; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        Some(SecondStamp {
+            head,
+            digits,
+            digit_mask: time::digit_mask(digits),
+            tail: u64::from_le_bytes(word),
+            tail_mask: time::digit_mask(tail.len()),
+            tail_len: tail.len(),
+            secs: written.secs,
+            offset,
+        })
+    }
+
+    /// The time of the stamp at the start of `b` and the rest after its space, if the stamp
+    /// differs from this one only in its digits (as many of them). Needs eight bytes past
+    /// the digits and the stamp; the general parse takes shorter lines. The tail's first
+    /// byte is a sign or `Z`, so no ninth digit can follow.
+    #[inline]
+    fn read<'a>(&self, b: &'a [u8]) -> Option<(RawTime, &'a [u8])> {
+        let head = b.first_chunk::<20>()?;
+        let digits = word(b.get(20..28)?);
+        let end = 20 + self.digits;
+        let tail = word(b.get(end..end + 8)?);
+        if !same_head(head, &self.head)
+            || time::leading_digits(digits) != self.digits
+            || (tail ^ self.tail) & self.tail_mask != 0
+        {
+            return None;
+        }
+        let written = time::Written {
+            secs: self.secs,
+            nanos: time::masked_digits(digits, self.digit_mask) * 10,
+        };
+        Some((
+            RawTime::Offset(written, self.offset),
+            &b[end + self.tail_len..],
+        ))
+    }
+}
+
+/// Eight bytes as a word, first byte lowest.
+#[inline]
+fn word(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b.try_into().expect("eight bytes"))
+}
+
+/// Whether two 20-byte stamp heads are the same, in three overlapping words.
+#[inline]
+fn same_head(a: &[u8; 20], b: &[u8; 20]) -> bool {
+    let x = (word(&a[..8]) ^ word(&b[..8]))
+        | (word(&a[8..16]) ^ word(&b[8..16]))
+        | (word(&a[12..]) ^ word(&b[12..]));
+    x == 0
 }
 
 /// The longest stamp kept (`Tue 2026-11-24 12:30:07.123456789 +0100 ` is 40 bytes).
 const STAMP_MAX: usize = 48;
 
 impl StampCache {
+    /// The timestamp at the start of `b` and the rest after its space. The check for a
+    /// stamp of the last RFC 3339 second is inlined where lines are split; the rest is not.
+    #[inline]
     fn timestamp<'a>(&mut self, b: &'a [u8]) -> Option<(RawTime, &'a [u8])> {
+        if let Some(second) = &self.second
+            && let Some(found) = second.read(b)
+        {
+            return Some(found);
+        }
+        self.timestamp_again(b)
+    }
+
+    /// [`StampCache::timestamp`] for a stamp not of the last RFC 3339 second.
+    #[inline(never)]
+    fn timestamp_again<'a>(&mut self, b: &'a [u8]) -> Option<(RawTime, &'a [u8])> {
         if let Some(raw) = self.raw
             && b.get(..self.len)
                 .is_some_and(|head| same_bytes(head, &self.text[..self.len]))
@@ -82,7 +197,11 @@ impl StampCache {
                     }
                 };
                 let (t, rest) = time::rfc3339_tail(b, civil)?;
-                (t, rest.strip_prefix(b" ")?)
+                let rest = rest.strip_prefix(b" ")?;
+                if let Some(second) = SecondStamp::new(&b[..b.len() - rest.len()], t) {
+                    self.second = Some(second);
+                }
+                (t, rest)
             }
             _ => timestamp(b)?,
         };
@@ -421,6 +540,7 @@ fn structured_data(b: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn env(line: &str) -> Option<(bool, Option<u32>, String)> {
         split(line.as_bytes()).map(|e| {
@@ -551,6 +671,103 @@ mod tests {
                     line[at] = byte;
                 }
                 proptest::prop_assert_eq!(split_with(&line, &mut cache), split(&line));
+            }
+        }
+    }
+
+    /// An RFC 3339 stamp's parts: date and time (some out of range), the fraction's digits
+    /// (none: no dot; empty: a bare dot), the offset as written, and what follows it.
+    type Rfc3339 = (
+        (u16, u8, u8, u8, u8, u8),
+        Option<Vec<u8>>,
+        String,
+        &'static str,
+    );
+
+    fn rfc3339_parts() -> impl Strategy<Value = Rfc3339> {
+        let digits = prop_oneof![
+            Just(None),
+            proptest::collection::vec(b'0'..=b'9', 0..12).prop_map(Some),
+        ];
+        let offset = prop_oneof![
+            Just("Z".to_string()),
+            Just("z".to_string()),
+            Just(String::new()),
+            Just("+1".to_string()),
+            (0u8..30, 0u8..64, any::<bool>(), any::<bool>()).prop_map(|(h, m, minus, colon)| {
+                let sign = if minus { '-' } else { '+' };
+                if colon {
+                    format!("{sign}{h:02}:{m:02}")
+                } else {
+                    format!("{sign}{h:02}{m:02}")
+                }
+            }),
+        ];
+        (
+            (
+                prop_oneof![Just(2024u16), Just(2026), 0u16..10_000],
+                0u8..14,
+                0u8..33,
+                0u8..26,
+                0u8..62,
+                0u8..62,
+            ),
+            digits,
+            offset,
+            prop_oneof![
+                Just(" "),
+                Just(" gw1 sshd[2501]: m"),
+                Just(""),
+                Just("x"),
+                Just(" x")
+            ],
+        )
+    }
+
+    fn rfc3339_line(((y, mo, d, h, mi, s), digits, offset, after): &Rfc3339) -> Vec<u8> {
+        let mut line = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}").into_bytes();
+        if let Some(digits) = digits {
+            line.push(b'.');
+            line.extend_from_slice(digits);
+        }
+        line.extend_from_slice(offset.as_bytes());
+        line.extend_from_slice(after.as_bytes());
+        line
+    }
+
+    proptest::proptest! {
+        // The stamps of one second with other digits (the cache's fast path) split as the
+        // general parse does: runs of RFC 3339 stamps that keep or change the second, the
+        // number of digits, the offset and what follows, parsed with one cache, agree with
+        // each line parsed alone.
+        #[test]
+        fn stamps_of_one_second_are_read_as_alone(
+            first in rfc3339_parts(),
+            steps in proptest::collection::vec(
+                (0usize..5, proptest::collection::vec(b'0'..=b'9', 0..12), rfc3339_parts(), any::<bool>()),
+                1..24,
+            ),
+        ) {
+            let mut cache = StampCache::default();
+            let mut parts = first;
+            let line = rfc3339_line(&parts);
+            proptest::prop_assert_eq!(split_with(&line, &mut cache), split(&line));
+            for (change, digits, other, pri) in steps {
+                match change {
+                    // The same second with other digits, as many or not.
+                    0 | 1 => {
+                        let n = parts.1.as_ref().map_or(digits.len(), Vec::len);
+                        parts.1 = Some(if change == 0 { digits.iter().copied().cycle().take(n).collect() } else { digits });
+                    }
+                    2 => parts.2 = other.2,
+                    3 => parts.3 = other.3,
+                    _ => parts = other,
+                }
+                let mut line = rfc3339_line(&parts);
+                if pri {
+                    line.splice(0..0, b"<38>".iter().copied());
+                }
+                proptest::prop_assert_eq!(split_with(&line, &mut cache), split(&line), "{:?}", String::from_utf8_lossy(&line));
             }
         }
     }

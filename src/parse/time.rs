@@ -20,10 +20,36 @@ pub(crate) enum RawTime {
     NoYear(Civil),
     /// journalctl `short-full` with a zone abbreviation we cannot map: local time, full date.
     Local(Civil),
-    /// A full date and time with the UTC offset it was written with.
-    Offset(Civil, i32),
+    /// A full date and time with the UTC offset it was written with, as the instant it names
+    /// (see [`Written`]) and the offset in seconds.
+    Offset(Written, i32),
     /// journalctl `short-unix`: seconds and nanoseconds since the epoch.
     Unix(i64, u32),
+}
+
+/// The instant of a stamp that carries its own offset, as UTC seconds since the epoch and
+/// nanoseconds, not yet range-checked by jiff (that is [`Clock::resolve`]'s part). It is
+/// worked out when the stamp is read, so that a cached stamp of the same second, of which
+/// only the fraction changes, carries it at no cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Written {
+    pub secs: i64,
+    pub nanos: u32,
+}
+
+impl Written {
+    /// `c` written with the UTC offset `offset` (seconds east).
+    fn new(c: Civil, offset: i32) -> Written {
+        let secs = days_from_civil(c.year, c.month, c.day) * 86_400
+            + i64::from(c.hour) * 3600
+            + i64::from(c.minute) * 60
+            + i64::from(c.second)
+            - i64::from(offset);
+        Written {
+            secs,
+            nanos: c.nanos,
+        }
+    }
 }
 
 /// Calendar fields, already range-checked (day against the month only when the year is known).
@@ -134,18 +160,26 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// that is not. A byte is flagged when it is above `9` (adding 0x46 sets its high bit), below
 /// `0` (subtracting 0x30 borrows) or not ASCII; carries and borrows only start at a flagged
 /// byte, so they can only disturb the bytes after the first one.
-fn leading_digits(w: u64) -> usize {
+pub(crate) fn leading_digits(w: u64) -> usize {
     let flagged = (w.wrapping_add(ONES * 0x46) | w.wrapping_sub(ONES * 0x30) | w) & (ONES * 0x80);
     (flagged.trailing_zeros() / 8) as usize
 }
 
 /// The first `n` (1 to 8) bytes of `w`, all digits, as an eight-digit number with zeros in
 /// place of the rest: pairs, then quads, then the eight, each step exact within its lane.
-fn eight_digits(w: u64, n: usize) -> u32 {
-    let mut d = w.wrapping_sub(ONES * 0x30);
-    if n < 8 {
-        d &= (1u64 << (8 * n)) - 1;
-    }
+pub(crate) fn eight_digits(w: u64, n: usize) -> u32 {
+    masked_digits(w, digit_mask(n))
+}
+
+/// The mask of the first `n` (1 to 8) bytes of a word.
+pub(crate) fn digit_mask(n: usize) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
+/// [`eight_digits`] with the mask of its first `n` bytes given.
+#[inline]
+pub(crate) fn masked_digits(w: u64, mask: u64) -> u32 {
+    let mut d = w.wrapping_sub(ONES * 0x30) & mask;
     d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
     d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
     d = (d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff;
@@ -326,7 +360,10 @@ pub(crate) fn rfc3339_tail(b: &[u8], head: Civil) -> Option<(RawTime, &[u8])> {
         second,
         nanos,
     };
-    Some((RawTime::Offset(civil, offset), &b[i..]))
+    Some((
+        RawTime::Offset(Written::new(civil, offset), offset),
+        &b[i..],
+    ))
 }
 
 /// journalctl `short-unix`: `1795519808.000123 `. Returns the time and the rest after the space.
@@ -377,7 +414,7 @@ pub(crate) fn parse_short_full(b: &[u8]) -> Option<(RawTime, &[u8])> {
         nanos,
     };
     let raw = match zone {
-        b"UTC" | b"GMT" | b"Z" => RawTime::Offset(civil, 0),
+        b"UTC" | b"GMT" | b"Z" => RawTime::Offset(Written::new(civil, 0), 0),
         [sign @ (b'+' | b'-'), ..] if matches!(zone.len(), 3 | 5) => {
             let oh = digits2(zone, 1)?;
             let om = if zone.len() == 5 {
@@ -386,7 +423,8 @@ pub(crate) fn parse_short_full(b: &[u8]) -> Option<(RawTime, &[u8])> {
                 0
             };
             let secs = i32::from(oh) * 3600 + i32::from(om) * 60;
-            RawTime::Offset(civil, if *sign == b'-' { -secs } else { secs })
+            let offset = if *sign == b'-' { -secs } else { secs };
+            RawTime::Offset(Written::new(civil, offset), offset)
         }
         _ if !zone.is_empty() && zone.iter().all(u8::is_ascii_alphabetic) => RawTime::Local(civil),
         _ => return None,
@@ -426,17 +464,10 @@ impl Clock {
 
     pub(crate) fn resolve(&mut self, raw: RawTime) -> Option<LogTime> {
         match raw {
-            RawTime::Offset(c, off) => {
-                let secs = days_from_civil(c.year, c.month, c.day) * 86_400
-                    + i64::from(c.hour) * 3600
-                    + i64::from(c.minute) * 60
-                    + i64::from(c.second)
-                    - i64::from(off);
-                Some(LogTime {
-                    instant: Timestamp::new(secs, c.nanos as i32).ok()?,
-                    offset: Offset::from_seconds(off).ok()?,
-                })
-            }
+            RawTime::Offset(w, off) => Some(LogTime {
+                instant: Timestamp::new(w.secs, w.nanos as i32).ok()?,
+                offset: Offset::from_seconds(off).ok()?,
+            }),
             RawTime::Unix(secs, nanos) => Some(LogTime {
                 instant: Timestamp::new(secs, nanos as i32).ok()?,
                 offset: Offset::UTC,
