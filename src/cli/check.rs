@@ -225,22 +225,33 @@ struct Printer<W: Write> {
     time: TimeText,
     /// For JSON, `,"time":"T"` of that timestamp: one piece instead of three.
     time_json: Padded<64>,
-    /// The last address printed and its text.
-    addr: Option<IpAddr>,
-    addr_text: Padded<48>,
-    scratch: Vec<u8>,
+    /// The last address printed (0.0.0.0 before the first, so that there is no `None` to
+    /// test) and its text, for JSON followed by `","user":"` (see [`Printer::set_addr`]).
+    /// Both take at most 49 bytes, so the room of the piece never changes.
+    addr: IpAddr,
+    addr_text: Padded<64>,
     /// A user name with bytes to escape, escaped (see [`UserText`]).
     escaped: Vec<u8>,
     /// Per kind: `,"kind":"K","addr":"` for JSON, and the table's column.
     kind_json: [Padded<32>; 4],
     kind_column: [Padded<16>; 4],
-    /// Per (msg, method), made when first needed: `,"msg":"M","method":"X","port":` for
-    /// JSON, and the table's message column. See [`Printer::tail`].
-    tails: Vec<Option<Padded<80>>>,
+    /// Per (msg, method), made when first needed (empty until then: no tail is):
+    /// `","msg":"M","method":"X","port":` for JSON, starting with the quote that ends the
+    /// user name, and the table's message column. See [`Printer::tail_key`].
+    tails: Vec<Padded<80>>,
     /// The largest [`Padded::room`] of the tails made so far.
     tail_room: usize,
     /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
     file_head: Padded<64>,
+    /// The last line number and its digits, to step from.
+    line: LineNumber,
+    /// The last port printed (`u32::MAX` at first) and its text, as [`short_decimal`]:
+    /// about half the ports are the one before (a connection's lines).
+    port: u32,
+    port_text: (u64, usize),
+    /// The room of the two time pieces when `room` was last computed: the time changes on
+    /// nearly every line of some logs, its room (but for a long text) never.
+    time_room: usize,
     /// The room an event needs besides its user name: [`EVENT_ROOM`] and the room of each
     /// piece of variable length, kept up to date as they change.
     room: usize,
@@ -286,9 +297,8 @@ impl<W: Write> Printer<W> {
             header: false,
             time: TimeText::default(),
             time_json: Padded::default(),
-            addr: None,
+            addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             addr_text: Padded::default(),
-            scratch: Vec::with_capacity(64),
             escaped: Vec::new(),
             kind_json: Kind::ALL.map(|k| {
                 Padded::from(format!(",\"kind\":\"{}\",\"addr\":\"", k.as_str()).as_bytes())
@@ -297,9 +307,14 @@ impl<W: Write> Printer<W> {
             tails: Vec::new(),
             tail_room: 0,
             file_head: Padded::default(),
+            line: LineNumber::default(),
+            port: u32::MAX,
+            port_text: (0, 0),
+            time_room: 0,
             room: 0,
             error: None,
         };
+        p.set_addr(p.addr);
         p.refresh_room();
         p
     }
@@ -321,63 +336,60 @@ impl<W: Write> Printer<W> {
 
     /// Recomputes `room` after a piece of variable length changed.
     fn refresh_room(&mut self) {
+        self.time_room = self.time.out.room() + self.time_json.room();
         self.room = EVENT_ROOM
             + self.file_head.room()
-            + self.time.out.room()
-            + self.time_json.room()
+            + self.time_room
             + self.addr_text.room()
             + self.tail_room
             + self.kind_json.iter().map(Padded::room).max().unwrap_or(0);
     }
 
-    /// The cached text for `msg` and `method`: `,"msg":"M","method":"X","port":` for JSON,
-    /// the message padded to its column for the table (which shows no method).
+    /// The index in `tails` of the text for `msg` and `method`, made when first needed. The
+    /// table's text has no method, but it is kept per method too: one index for both
+    /// formats, and an empty slot is the only test.
+    #[inline]
     fn tail_key(&mut self, msg: Msg, method: Option<Method>) -> usize {
-        let m = match method {
-            Some(m) => m as usize + 1,
-            None => 0,
-        };
-        let key = if self.json {
-            (msg as usize) * TAIL_STRIDE + m
-        } else {
-            msg as usize
-        };
+        let m = method.map_or(0, |m| m as usize + 1);
         // A method beyond the stride (a variant added to `Method`) gets the last slot of its
         // message's row rebuilt whenever it is used: correct, just slower.
-        let key = if m >= TAIL_STRIDE {
-            (msg as usize) * TAIL_STRIDE + TAIL_STRIDE - 1
-        } else {
-            key
-        };
-        if self.tails.len() <= key {
-            self.tails.resize_with(key + 1, || None);
-        }
-        if m >= TAIL_STRIDE - 1 || self.tails[key].is_none() {
-            let mut text = Vec::new();
-            if self.json {
-                text.extend_from_slice(b",\"msg\":\"");
-                text.extend_from_slice(msg.as_str().as_bytes());
-                text.extend_from_slice(b"\",\"method\":");
-                match method {
-                    Some(m) => {
-                        text.push(b'"');
-                        text.extend_from_slice(m.as_str().as_bytes());
-                        text.push(b'"');
-                    }
-                    None => text.extend_from_slice(b"null"),
-                }
-                text.extend_from_slice(b",\"port\":");
-            } else {
-                push_padded(&mut text, msg.as_str().as_bytes(), 19);
-            }
-            let tail = Padded::from(&text[..]);
-            if tail.room() > self.tail_room {
-                self.tail_room = tail.room();
-                self.refresh_room();
-            }
-            self.tails[key] = Some(tail);
+        let key = (msg as usize) * TAIL_STRIDE + m.min(TAIL_STRIDE - 1);
+        if m >= TAIL_STRIDE - 1 || self.tails.get(key).is_none_or(|t| t.len == 0) {
+            self.make_tail(key, msg, method);
         }
         key
+    }
+
+    /// Makes `tails[key]`, the text for `msg` and `method`: `","msg":"M","method":"X","port":`
+    /// for JSON, the message padded to its column for the table (which shows no method).
+    #[cold]
+    fn make_tail(&mut self, key: usize, msg: Msg, method: Option<Method>) {
+        let mut text = Vec::new();
+        if self.json {
+            text.extend_from_slice(b"\",\"msg\":\"");
+            text.extend_from_slice(msg.as_str().as_bytes());
+            text.extend_from_slice(b"\",\"method\":");
+            match method {
+                Some(m) => {
+                    text.push(b'"');
+                    text.extend_from_slice(m.as_str().as_bytes());
+                    text.push(b'"');
+                }
+                None => text.extend_from_slice(b"null"),
+            }
+            text.extend_from_slice(b",\"port\":");
+        } else {
+            push_padded(&mut text, msg.as_str().as_bytes(), 19);
+        }
+        if self.tails.len() <= key {
+            self.tails.resize_with(key + 1, Padded::default);
+        }
+        let tail = Padded::from(&text[..]);
+        if tail.room() > self.tail_room {
+            self.tail_room = tail.room();
+            self.refresh_room();
+        }
+        self.tails[key] = tail;
     }
 
     /// Sorts the user name into copied as is or escaped (into `escaped`), as JSON or for
@@ -414,14 +426,12 @@ impl<W: Write> Printer<W> {
             if self.json {
                 self.set_time_json();
             }
-            self.refresh_room();
+            if self.time.out.room() + self.time_json.room() != self.time_room {
+                self.refresh_room();
+            }
         }
-        if self.addr != Some(ev.addr) {
-            self.addr = Some(ev.addr);
-            self.scratch.clear();
-            push_ip(&mut self.scratch, ev.addr);
-            self.addr_text.set(&self.scratch);
-            self.refresh_room();
+        if self.addr != ev.addr {
+            self.set_addr(ev.addr);
         }
         let tail_key = self.tail_key(ev.msg, ev.method);
         let (user, user_len) = self.user_text(ev.user);
@@ -433,33 +443,49 @@ impl<W: Write> Printer<W> {
         if self.buf.len() - self.at < need {
             self.make_room(need);
         }
-        let tail = self.tails[tail_key].as_ref().expect("made by tail_key");
+        let tail = &self.tails[tail_key];
         let mut w = Cursor::new(&mut self.buf, self.at);
         if self.json {
             self.file_head.put(&mut w);
-            w.number(line);
+            self.line.put(&mut w, line);
             if ev.time.is_some() {
                 self.time_json.put(&mut w);
             } else {
                 w.lit(b",\"time\":null");
             }
             self.kind_json[ev.kind.index()].put(&mut w);
+            // The address piece ends with the user name's opening quote and the tail starts
+            // with its closing one: a plain name is written between them.
             self.addr_text.put(&mut w);
             match user {
                 UserText::Plain(u) => {
-                    w.lit(b"\",\"user\":\"");
                     w.bytes(u);
-                    w.lit(b"\"");
+                    tail.put(&mut w);
                 }
                 UserText::Escaped => {
-                    w.lit(b"\",\"user\":");
+                    // Quoted already: over the opening quote, and the tail over the closing.
+                    w.set_pos(w.pos() - 1);
                     w.bytes(&self.escaped);
+                    w.set_pos(w.pos() - 1);
+                    tail.put(&mut w);
                 }
-                UserText::None => w.lit(b"\",\"user\":null"),
+                UserText::None => {
+                    // `null` over the opening quote: `nul` skipped, the tail written from
+                    // there, and its quote made the `l`.
+                    let quote = w.pos() - 1;
+                    w.set_pos(quote + 3);
+                    tail.put(&mut w);
+                    w.put_at(quote, b"null");
+                }
             }
-            tail.put(&mut w);
             match ev.port {
-                Some(p) => w.number(u64::from(p)),
+                Some(p) => {
+                    if u32::from(p) != self.port {
+                        self.port = u32::from(p);
+                        self.port_text = short_decimal(u32::from(p));
+                    }
+                    w.put(&self.port_text.0.to_le_bytes(), self.port_text.1);
+                }
                 None => w.lit(b"null"),
             }
             match ev.count {
@@ -494,10 +520,27 @@ impl<W: Write> Printer<W> {
             w.set_pos(start + len.max(16) + 1);
             tail.put(&mut w);
             self.file_head.put(&mut w);
-            w.number(line);
+            self.line.put(&mut w, line);
             w.lit(b"\n");
         }
         self.at = w.pos();
+    }
+
+    /// Makes `addr` the last address and `addr_text` its text, for JSON followed by
+    /// `","user":"`, in place: no `Vec`, no call to copy, and no room to recompute (about a
+    /// third of the events change the address).
+    #[inline]
+    fn set_addr(&mut self, addr: IpAddr) {
+        const JSON_END: [u8; 16] = *b"\",\"user\":\"      ";
+        self.addr = addr;
+        let text = &mut self.addr_text.bytes;
+        // Spaces for the table's column; the last text may have been longer.
+        *text = [b' '; 64];
+        let len = ip_text(addr, text);
+        // What the text writer left after it (a dot at most), covered by the end.
+        let end = if self.json { JSON_END } else { [b' '; 16] };
+        text[len..len + 16].copy_from_slice(&end);
+        self.addr_text.len = len + if self.json { 10 } else { 0 };
     }
 
     /// Makes `time_json` from the text of the time. In a log with fractional seconds (RFC
@@ -613,6 +656,12 @@ impl<'a> Cursor<'a> {
         self.put(bytes, N);
     }
 
+    /// Copies `bytes` at `at`, over what was written there, leaving the position.
+    #[inline]
+    fn put_at<const N: usize>(&mut self, at: usize, bytes: &[u8; N]) {
+        self.buf[at..at + N].copy_from_slice(bytes);
+    }
+
     /// Copies `bytes` of any length; up to 16 in two word moves that may overlap, as
     /// `memcpy` does for short lengths, but without the call (user names are short).
     #[inline]
@@ -646,6 +695,35 @@ impl<'a> Cursor<'a> {
             let (text, len) = long_decimal(n);
             self.put(&text, len);
         }
+    }
+}
+
+/// The last line number printed below 10^8 (0 at first) and its [`digit_values`], from
+/// which the next is mostly a few lines on: see [`digits_plus`].
+#[derive(Default)]
+struct LineNumber {
+    last: u64,
+    digits: u64,
+}
+
+impl LineNumber {
+    /// Writes `line` as [`Cursor::number`] does. Inlined always: as a call (it has two
+    /// callers) the cursor goes through memory and it costs more than it saves.
+    #[inline(always)]
+    fn put(&mut self, w: &mut Cursor<'_>, line: u64) {
+        if line >= 100_000_000 {
+            w.number(line);
+            return;
+        }
+        let delta = line.wrapping_sub(self.last);
+        self.digits = if delta < 10 {
+            digits_plus(self.digits, delta)
+        } else {
+            digit_values(line as u32)
+        };
+        self.last = line;
+        let (text, len) = decimal_text(self.digits);
+        w.put(&text.to_le_bytes(), len);
     }
 }
 
@@ -696,9 +774,26 @@ fn eight_digits(n: u32) -> u64 {
 /// length: the eight digits less the leading zeros, shifted out of the lowest bytes.
 #[inline]
 fn short_decimal(n: u32) -> (u64, usize) {
-    let v = digit_values(n);
+    decimal_text(digit_values(n))
+}
+
+/// The text of the number whose [`digit_values`] are `v`, as [`short_decimal`].
+#[inline]
+fn decimal_text(v: u64) -> (u64, usize) {
     let zeros = ((v.trailing_zeros() / 8) as usize).min(7);
     ((v | (ONES * u64::from(b'0'))) >> (8 * zeros), 8 - zeros)
+}
+
+/// The [`digit_values`] of `n + d` from those of `n`, for `d` below 10 and `n + d` below
+/// 10^8: the next event's line number is mostly a few lines on, and this is cheaper than
+/// dividing again. The digits are turned lowest first and each given 246 more, so that one
+/// addition carries from a digit that reaches 10 into the next; a digit that did not carry
+/// is then 246 too high, and has its high bit set.
+#[inline]
+fn digits_plus(v: u64, d: u64) -> u64 {
+    let sum = v.swap_bytes() + d + ONES * 246;
+    let kept = (sum >> 7) & ONES;
+    (sum - kept * 246).swap_bytes()
 }
 
 /// A short text kept at the start of a fixed array of spaces, so that appending it is a copy
@@ -802,53 +897,78 @@ fn pad_from(buf: &mut Vec<u8>, start: usize, width: usize) {
     buf.resize(buf.len() + width.saturating_sub(used) + 1, b' ');
 }
 
-/// Writes an address in its canonical text form, as `Display` does (RFC 5952), by hand:
-/// `Display` goes through the formatting machinery.
-fn push_ip(buf: &mut Vec<u8>, addr: IpAddr) {
+/// Writes an address in its canonical text form, as `Display` does (RFC 5952), by hand at
+/// the start of `out`, and returns its length; `Display` goes through the formatting
+/// machinery. Up to 16 bytes after the text may be overwritten too (the dot after an IPv4
+/// address's last octet, what is left of a copy of an IPv6 group's four digits).
+fn ip_text(addr: IpAddr, out: &mut [u8; 64]) -> usize {
     match addr {
-        IpAddr::V4(v4) => push_v4(buf, v4),
-        IpAddr::V6(v6) => push_v6(buf, v6),
+        IpAddr::V4(v4) => put_v4(out, 0, v4),
+        IpAddr::V6(v6) => put_v6(out, v6),
     }
 }
 
-/// Per octet value: its digits, then dots to four bytes.
+/// Per octet value: its digits and a dot, then spaces to four bytes.
 const OCTETS: [[u8; 4]; 256] = octet_texts();
 
+/// Per octet value: the length of its digits and dot.
+const OCTET_LENS: [u8; 256] = octet_lens();
+
 const fn octet_texts() -> [[u8; 4]; 256] {
-    let mut t = [[b'.'; 4]; 256];
+    let mut t = [[b' '; 4]; 256];
     let mut i = 0;
     while i < 256 {
         let (a, b, c) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
         t[i] = if i >= 100 {
             [b'0' + a, b'0' + b, b'0' + c, b'.']
         } else if i >= 10 {
-            [b'0' + b, b'0' + c, b'.', b'.']
+            [b'0' + b, b'0' + c, b'.', b' ']
         } else {
-            [b'0' + c, b'.', b'.', b'.']
+            [b'0' + c, b'.', b' ', b' ']
         };
         i += 1;
     }
     t
 }
 
-/// Each octet as a four-byte copy from [`OCTETS`], advanced by its length and the dot.
-fn push_v4(buf: &mut Vec<u8>, v4: Ipv4Addr) {
-    let mut text = [0u8; 16];
-    let mut at = 0;
-    for o in v4.octets() {
-        text[at..at + 4].copy_from_slice(&OCTETS[usize::from(o)]);
-        at += 2 + usize::from(o >= 10) + usize::from(o >= 100);
+const fn octet_lens() -> [u8; 256] {
+    let mut t = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i >= 100 {
+            4
+        } else if i >= 10 {
+            3
+        } else {
+            2
+        };
+        i += 1;
     }
-    buf.extend_from_slice(&text[..at - 1]);
+    t
+}
+
+/// Writes `v4` at `at` (at most 7: after `::ffff:`) and returns where it ends: each octet a
+/// four-byte copy from [`OCTETS`], advanced by its length; the last dot is left after the
+/// text.
+#[inline]
+fn put_v4(out: &mut [u8; 64], at: usize, v4: Ipv4Addr) -> usize {
+    // Below 8 and each octet's length below 8, so that every copy is seen to fit.
+    let mut at = at & 7;
+    for o in v4.octets() {
+        out[at..at + 4].copy_from_slice(&OCTETS[usize::from(o)]);
+        // (Four at most: the mask shows it.)
+        at += usize::from(OCTET_LENS[usize::from(o)] & 7);
+    }
+    at - 1
 }
 
 /// As std's `Display`: an IPv4-mapped address as `::ffff:a.b.c.d`; otherwise lowercase hex
 /// groups with the first longest run of two or more zero groups written `::`.
-fn push_v6(buf: &mut Vec<u8>, v6: Ipv6Addr) {
+#[cold]
+fn put_v6(out: &mut [u8; 64], v6: Ipv6Addr) -> usize {
     if let Some(v4) = v6.to_ipv4_mapped() {
-        buf.extend_from_slice(b"::ffff:");
-        push_v4(buf, v4);
-        return;
+        out[..7].copy_from_slice(b"::ffff:");
+        return put_v4(out, 7, v4);
     }
     let groups = v6.segments();
     let (mut best, mut best_len, mut run, mut run_len) = (0, 0, 0, 0);
@@ -867,31 +987,46 @@ fn push_v6(buf: &mut Vec<u8>, v6: Ipv6Addr) {
         }
     }
     if best_len > 1 {
-        push_groups(buf, &groups[..best]);
-        buf.extend_from_slice(b"::");
-        push_groups(buf, &groups[best + best_len..]);
+        let at = put_groups(out, 0, &groups[..best]);
+        out[at..at + 2].copy_from_slice(b"::");
+        put_groups(out, at + 2, &groups[best + best_len..])
     } else {
-        push_groups(buf, &groups);
+        put_groups(out, 0, &groups)
     }
 }
 
-/// The groups in hex, `:` between them: built in an array (eight groups take at most 39
-/// bytes) and appended at once, not a byte at a time.
-fn push_groups(buf: &mut Vec<u8>, groups: &[u16]) {
-    let mut text = [0u8; 40];
-    let mut at = 0;
+/// Per byte value: its two hex digits, the first in the low byte.
+const HEX_PAIRS: [u16; 256] = hex_pairs();
+
+const fn hex_pairs() -> [u16; 256] {
+    let digits = b"0123456789abcdef";
+    let mut t = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = digits[i >> 4] as u16 | (digits[i & 15] as u16) << 8;
+        i += 1;
+    }
+    t
+}
+
+/// The groups in hex at `at`, `:` between them (eight groups and a `::` take at most 41
+/// bytes); where they end. Each group's four digits are made as one word from
+/// [`HEX_PAIRS`], shifted past its leading zeros and copied whole; the next piece covers
+/// what is left.
+fn put_groups(out: &mut [u8; 64], mut at: usize, groups: &[u16]) -> usize {
     for (i, &g) in groups.iter().take(8).enumerate() {
         if i > 0 {
-            text[at] = b':';
+            out[at] = b':';
             at += 1;
         }
         let digits = (16 - g.leading_zeros() as usize).div_ceil(4).max(1);
-        for k in (0..digits).rev() {
-            text[at] = b"0123456789abcdef"[usize::from(g >> (4 * k)) & 15];
-            at += 1;
-        }
+        let [high, low] = g.to_be_bytes();
+        let word = u32::from(HEX_PAIRS[usize::from(high)])
+            | (u32::from(HEX_PAIRS[usize::from(low)]) << 16);
+        out[at..at + 4].copy_from_slice(&(word >> (8 * (4 - digits))).to_le_bytes());
+        at += digits;
     }
-    buf.extend_from_slice(&text[..at]);
+    at
 }
 
 /// The text of the last timestamp printed, built from jiff's text of its whole second (kept
@@ -1339,9 +1474,7 @@ mod tests {
                 g[5] = 0xffff;
             }
             let v6 = Ipv6Addr::from(g);
-            let mut buf = Vec::new();
-            push_ip(&mut buf, IpAddr::V6(v6));
-            proptest::prop_assert_eq!(String::from_utf8(buf).unwrap(), v6.to_string());
+            proptest::prop_assert_eq!(ip_string(IpAddr::V6(v6)), v6.to_string());
         }
     }
 
@@ -1353,9 +1486,7 @@ mod tests {
                 Ipv4Addr::new(1, o, 100, o),
                 Ipv4Addr::new(o, 9, o, 255),
             ] {
-                let mut buf = Vec::new();
-                push_ip(&mut buf, IpAddr::V4(v4));
-                assert_eq!(String::from_utf8(buf).unwrap(), v4.to_string());
+                assert_eq!(ip_string(IpAddr::V4(v4)), v4.to_string());
             }
         }
         for a in [
@@ -1369,13 +1500,17 @@ mod tests {
             "0:1::",
         ] {
             let v6: Ipv6Addr = a.parse().unwrap();
-            let mut buf = Vec::new();
-            push_ip(&mut buf, IpAddr::V6(v6));
-            assert_eq!(String::from_utf8(buf).unwrap(), v6.to_string());
+            assert_eq!(ip_string(IpAddr::V6(v6)), v6.to_string());
         }
     }
 
     /// What a cursor over a buffer of garbage writes.
+    fn ip_string(addr: IpAddr) -> String {
+        let mut out = [0xaa; 64];
+        let len = ip_text(addr, &mut out);
+        String::from_utf8(out[..len].to_vec()).unwrap()
+    }
+
     fn written(f: impl FnOnce(&mut Cursor<'_>)) -> Vec<u8> {
         let mut buf = vec![0xaa; 128];
         let mut w = Cursor::new(&mut buf, 3);
@@ -1410,7 +1545,46 @@ mod tests {
         }
     }
 
+    #[test]
+    fn digits_plus_carries_like_addition() {
+        for n in (0..2_000)
+            .chain(99_998_000..99_999_999)
+            .chain([9, 99, 999_999, 9_999_999])
+        {
+            for d in 0..10 {
+                if n + d < 100_000_000 {
+                    assert_eq!(
+                        digits_plus(digit_values(n as u32), d),
+                        digit_values((n + d) as u32),
+                        "{n} + {d}"
+                    );
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn digits_plus_is_addition(n in 0u64..100_000_000, d in 0u64..10) {
+            proptest::prop_assume!(n + d < 100_000_000);
+            proptest::prop_assert_eq!(digits_plus(digit_values(n as u32), d), digit_values((n + d) as u32));
+        }
+
+        // Line numbers in steps, as in a log, across powers of ten and past 10^8.
+        #[test]
+        fn line_numbers_print_like_display(start in proptest::prop_oneof![0u64..100, 99_999_900u64..100_000_100, proptest::num::u64::ANY], steps in proptest::collection::vec(0u64..25, 1..200)) {
+            let mut buf = vec![0; 64];
+            let mut lines = LineNumber::default();
+            let mut line = start;
+            for step in steps {
+                line = line.wrapping_add(step);
+                let mut w = Cursor::new(&mut buf, 0);
+                lines.put(&mut w, line);
+                let len = w.pos();
+                proptest::prop_assert_eq!(String::from_utf8(buf[..len].to_vec()).unwrap(), line.to_string());
+            }
+        }
+
         #[test]
         fn any_number_prints_like_display(n in proptest::num::u64::ANY, small in 0u64..100_000_000) {
             proptest::prop_assert_eq!(number_text(n), n.to_string());
@@ -1439,9 +1613,7 @@ mod tests {
             "2001:db8::1",
         ] {
             let addr: IpAddr = a.parse().unwrap();
-            let mut buf = Vec::new();
-            push_ip(&mut buf, addr);
-            assert_eq!(String::from_utf8(buf).unwrap(), a);
+            assert_eq!(ip_string(addr), a);
         }
     }
 
@@ -1550,10 +1722,13 @@ mod tests {
 
     proptest::proptest! {
         // The printer writes what the plain formatting does, for random events in two
-        // files, through a buffer short enough to flush and grow often.
+        // files, through a buffer short enough to flush and grow often. As in a log, events
+        // often share their time, address, kind, message, user or port with the one before,
+        // so that a text kept from an event is used again, and one kept too long would show.
         #[test]
         fn printer_agrees_with_plain_formatting(
-            events in proptest::collection::vec(raw_event(), 1..40),
+            mut events in proptest::collection::vec(raw_event(), 1..40),
+            shares in proptest::collection::vec(0u16..2048, 40),
             json in proptest::bool::ANY,
             len in proptest::prop_oneof![proptest::strategy::Just(BUF_LEN), 0usize..2000],
             long_name in proptest::bool::ANY,
@@ -1570,6 +1745,34 @@ mod tests {
                     "{:<32} {:<12} {:<39} {:<16} {:<19} WHERE\n",
                     "TIME", "KIND", "ADDRESS", "USER", "MESSAGE"
                 ));
+            }
+            for i in 1..events.len() {
+                let (prev, next) = events.split_at_mut(i);
+                let (prev, next) = (&prev[i - 1], &mut next[0]);
+                let share = shares[i];
+                if share & 1 != 0 {
+                    next.0 = prev.0;
+                }
+                if share & 2 != 0 {
+                    next.2 = prev.2;
+                }
+                if share & 4 != 0 {
+                    next.1.0 = prev.1.0;
+                }
+                if share & 8 != 0 {
+                    next.1.1 = prev.1.1;
+                    next.1.2 = prev.1.2;
+                }
+                if share & 16 != 0 {
+                    next.4 = prev.4.clone();
+                }
+                if share & 32 != 0 {
+                    next.3 = prev.3;
+                }
+                if share & 64 != 0 {
+                    // A few lines on, or ten and more.
+                    next.6 = prev.6.wrapping_add(u64::from(share >> 7));
+                }
             }
             let mut p = Printer::with_len(&mut out, json, len);
             for (i, (time, (kind, msg, method), addr, port, user, count, line)) in events.iter().enumerate() {
