@@ -1108,8 +1108,21 @@ impl TimeText {
         }
         let key = (secs, t.offset);
         if self.second != Some(key) {
+            let same_minute = self.split_ok
+                && self.second.is_some_and(|(prev, offset)| {
+                    let off = i64::from(offset.seconds());
+                    offset == t.offset && (prev + off).div_euclid(60) == (secs + off).div_euclid(60)
+                });
             self.second = Some(key);
-            self.split_whole(secs, t.offset);
+            if same_minute {
+                // Only the seconds changed: the head ends with their two digits (see
+                // `offset_start`), which jiff would write the same way.
+                let s = (secs + i64::from(t.offset.seconds())).rem_euclid(60) as u8;
+                self.text[self.head_len - 2] = b'0' + s / 10;
+                self.text[self.head_len - 1] = b'0' + s % 10;
+            } else {
+                self.split_whole(secs, t.offset);
+            }
         }
         if !self.split_ok {
             self.out.set(t.to_string().as_bytes());
@@ -1397,6 +1410,25 @@ mod tests {
                 String::from_utf8(digits[..len].to_vec()).unwrap(),
                 want.trim_end_matches('0')
             );
+        }
+    }
+
+    proptest::proptest! {
+        // Runs of instants a few seconds apart (within a minute and across minutes, hours,
+        // days and years), with any fraction and offset.
+        #[test]
+        fn time_text_of_nearby_seconds_agrees_with_display(
+            start in -100_000_000_000i64..200_000_000_000,
+            offset in -93_599i32..93_600,
+            steps in proptest::collection::vec((0i64..90, 0i32..1_000_000_000), 1..40),
+        ) {
+            let mut tt = TimeText::default();
+            let mut secs = start;
+            for (step, nanos) in steps {
+                secs += step;
+                let t = log_time(secs, nanos, offset);
+                proptest::prop_assert_eq!(String::from_utf8(tt.text(t).to_vec()).unwrap(), t.to_string());
+            }
         }
     }
 
