@@ -15,7 +15,7 @@
 //! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
 //! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
 
-use super::scan::{find_byte, same_bytes};
+use super::scan::{decimal, find_byte, same_bytes};
 use super::time::{self, RawTime};
 
 /// The parts of a line that belong to the log, not to sshd.
@@ -407,17 +407,8 @@ fn decimal_u32(digits: &[u8]) -> Option<u32> {
     if digits.is_empty() || digits.len() > 10 {
         return None;
     }
-    // Ten digits fit a u64, so one pass checks the digits and the sum; the range is checked
-    // once at the end.
-    let mut n: u64 = 0;
-    for &c in digits {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        n = n * 10 + u64::from(d);
-    }
-    u32::try_from(n).ok()
+    // Ten digits fit a u64, so the range is checked once at the end.
+    u32::try_from(decimal(digits)?).ok()
 }
 
 /// The message after the tag: drops Solaris's `[ID 800047 auth.info] ` message-id prefix,

@@ -61,6 +61,24 @@ pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     word(&a[n - 8..]) == word(&b[n - 8..])
 }
 
+/// The value of `digits` if every byte is an ASCII digit, in one pass; at most 19 of them
+/// (a `u64` holds any 19-digit number), which callers bound more tightly.
+#[inline]
+pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &c in digits {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    Some(n)
+}
+
 /// The last index of `b` in `hay`, as `hay.iter().rposition(|&c| c == b)`.
 #[inline]
 pub(crate) fn rfind_byte(hay: &[u8], b: u8) -> Option<usize> {

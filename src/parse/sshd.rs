@@ -25,7 +25,7 @@ use std::sync::LazyLock;
 use memchr::memmem::{Finder, FinderRev};
 use memchr::{memchr, memrchr};
 
-use super::scan::{find_byte, rfind_byte};
+use super::scan::{decimal, find_byte, rfind_byte};
 use crate::addr::parse_ip;
 use crate::event::{Kind, Method, Msg};
 
@@ -182,15 +182,7 @@ fn port(b: &[u8]) -> Option<u16> {
     if b.is_empty() || b.len() > 5 || b[0] == b'0' {
         return None;
     }
-    let mut v: u32 = 0;
-    for &c in b {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        v = v * 10 + u32::from(d);
-    }
-    u16::try_from(v).ok()
+    u16::try_from(decimal(b)?).ok()
 }
 
 /// The last space. The words searched from the end are short, so a word-at-a-time backward
