@@ -15,7 +15,7 @@
 //! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
 //! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
 
-use super::scan::{decimal, find_byte, same_bytes};
+use super::scan::{decimal, find_byte, same_bytes, word};
 use super::time::{self, RawTime};
 
 /// The parts of a line that belong to the log, not to sshd.
@@ -126,7 +126,7 @@ impl SecondStamp {
         let digits = word(b.get(20..28)?);
         let end = 20 + self.digits;
         let tail = word(b.get(end..end + 8)?);
-        if !same_head(head, &self.head)
+        if !same_bytes(head, &self.head)
             || time::leading_digits(digits) != self.digits
             || (tail ^ self.tail) & self.tail_mask != 0
         {
@@ -141,21 +141,6 @@ impl SecondStamp {
             &b[end + self.tail_len..],
         ))
     }
-}
-
-/// Eight bytes as a word, first byte lowest.
-#[inline]
-fn word(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b.try_into().expect("eight bytes"))
-}
-
-/// Whether two 20-byte stamp heads are the same, in three overlapping words.
-#[inline]
-fn same_head(a: &[u8; 20], b: &[u8; 20]) -> bool {
-    let x = (word(&a[..8]) ^ word(&b[..8]))
-        | (word(&a[8..16]) ^ word(&b[8..16]))
-        | (word(&a[12..]) ^ word(&b[12..]));
-    x == 0
 }
 
 /// The longest stamp kept (`Tue 2026-11-24 12:30:07.123456789 +0100 ` is 40 bytes).
@@ -310,47 +295,27 @@ fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
 
 /// How many decimal digits `d` starts with (at most 11: more refuse anyway) and their value.
 fn leading_digits(d: &[u8]) -> (usize, u64) {
-    let mut n = 0;
-    let mut value: u64 = 0;
-    while n < 11 {
-        match d.get(n) {
-            Some(&c) if c.is_ascii_digit() => {
-                value = value * 10 + u64::from(c - b'0');
-                n += 1;
-            }
-            _ => break,
-        }
-    }
-    (n, value)
+    let n = d.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
+    (n, decimal(&d[..n]).expect("digits only"))
 }
 
-/// [`leading_digits`] for one to seven digits (every pid), from one 8-byte word: the first
-/// byte that is no digit is found with a mask, and the digits are summed pairwise by three
-/// multiplications instead of one step per digit. `None` (for the loop) when `d` is shorter
+/// [`leading_digits`] for one to seven digits (every pid), from one 8-byte word: the
+/// digits are counted and summed by the word-at-a-time helpers the fraction of a timestamp
+/// is read with, instead of one step per digit. `None` (for the loop) when `d` is shorter
 /// than eight bytes or they are all digits.
 #[inline]
 fn leading_digits_word(d: &[u8]) -> Option<(usize, u64)> {
-    const ZEROS: u64 = 0x3030_3030_3030_3030;
-    let w = u64::from_le_bytes(*d.first_chunk::<8>()?);
-    // Each byte less '0'. A byte that is no digit gets its high bit set in `x` or in
-    // `x + 0x76` (10 and up reach 0x80). A borrow or carry only spreads to later bytes,
-    // past the first non-digit, which is all this looks at.
-    let x = w.wrapping_sub(ZEROS);
-    let not_digit = (x | x.wrapping_add(0x7676_7676_7676_7676)) & 0x8080_8080_8080_8080;
-    if not_digit == 0 {
-        return None;
+    let w = word(d.get(..8)?);
+    match time::leading_digits(w) {
+        8 => None,
+        0 => Some((0, 0)),
+        // The digits moved to the top bytes with `0`s before them: the same number, now
+        // as eight digits.
+        n => {
+            let aligned = (w << (8 * (8 - n))) | (0x3030_3030_3030_3030 >> (8 * n));
+            Some((n, u64::from(time::eight_digits(aligned, 8))))
+        }
     }
-    let n = (not_digit.trailing_zeros() / 8) as usize;
-    if n == 0 {
-        return Some((0, 0));
-    }
-    // The digits (first one most significant, in the lowest byte) moved to the top bytes,
-    // so the bytes below are leading zeros; then pairs, quads and the whole are summed.
-    let v = x << (8 * (8 - n));
-    let v = ((v & 0x0f0f_0f0f_0f0f_0f0f).wrapping_mul(10 * 256 + 1)) >> 8;
-    let v = ((v & 0x00ff_00ff_00ff_00ff).wrapping_mul(100 * 65_536 + 1)) >> 16;
-    let v = ((v & 0x0000_ffff_0000_ffff).wrapping_mul(10_000 * (1 << 32) + 1)) >> 32;
-    Some((n, v))
 }
 
 /// [`tagged`] by the general loop.

@@ -12,8 +12,9 @@ fn zero_bytes(x: u64) -> u64 {
     !((x & LO7).wrapping_add(LO7) | x | LO7)
 }
 
+/// Eight bytes as a word, first byte lowest.
 #[inline]
-fn word(chunk: &[u8]) -> u64 {
+pub(crate) fn word(chunk: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(chunk);
     u64::from_le_bytes(w)
