@@ -215,13 +215,8 @@ impl super::Backend for Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ban::fixtures::{NOW, cidr};
     use crate::ban::{Backend, RecordedCall, RecordingRunner};
-
-    const NOW: i64 = 1_700_000_000;
-
-    fn cidr(s: &str) -> Cidr {
-        s.parse().unwrap()
-    }
 
     fn argv(s: &str) -> Vec<String> {
         s.split(' ').map(String::from).collect()

@@ -392,6 +392,28 @@ impl Runner for RecordingRunner {
     }
 }
 
+/// Fixtures the backends' unit tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::BanOrder;
+    use crate::addr::Cidr;
+
+    /// The clock of the backends' tests.
+    pub(crate) const NOW: i64 = 1_700_000_000;
+
+    pub(crate) fn cidr(s: &str) -> Cidr {
+        s.parse().unwrap()
+    }
+
+    /// A ban of `s` that ends `secs` after [`NOW`], or never.
+    pub(crate) fn order(s: &str, secs: Option<i64>) -> BanOrder {
+        BanOrder {
+            target: cidr(s),
+            expires_at: secs.map(|d| NOW + d),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

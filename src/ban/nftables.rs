@@ -839,20 +839,8 @@ mod netlink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ban::fixtures::{NOW, cidr, order};
     use crate::ban::{Backend, RecordedCall, RecordingRunner};
-
-    const NOW: i64 = 1_700_000_000;
-
-    fn cidr(s: &str) -> Cidr {
-        s.parse().unwrap()
-    }
-
-    fn order(s: &str, secs: Option<i64>) -> BanOrder {
-        BanOrder {
-            target: cidr(s),
-            expires_at: secs.map(|d| NOW + d),
-        }
-    }
 
     fn backend(ports: Vec<u16>) -> (Nftables, RecordingRunner) {
         let rec = RecordingRunner::default();
