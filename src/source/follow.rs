@@ -648,10 +648,12 @@ impl Follower {
     fn read(&mut self, cur: &mut Open, tail: Tail) -> bool {
         if cur.seg.head_len < HEAD_MAX && !cur.rotated {
             // Lengthen the fingerprint as the file grows: a longer one finds the file
-            // surely among compressed siblings.
-            if let Ok(seg) = Segment::of(&cur.seg.path, &cur.file) {
-                cur.seg.head_len = seg.head_len;
-                cur.seg.head_hash = seg.head_hash;
+            // surely among compressed siblings. Only while the file still begins as
+            // fingerprinted: copytruncate may have emptied and refilled it since `pass`
+            // looked, and a fingerprint of the new text would not find the copy.
+            if let Ok(Some((len, hash))) = super::longer_head(&cur.file, &cur.seg) {
+                cur.seg.head_len = len;
+                cur.seg.head_hash = hash;
             }
         }
         let result = cur.file.seek(SeekFrom::Start(cur.offset)).and_then(|_| {

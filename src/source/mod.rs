@@ -484,6 +484,20 @@ fn head_of(file: &File) -> io::Result<(u32, u64)> {
     Ok((n as u32, fnv1a(&head[..n])))
 }
 
+/// The fingerprint of `file`'s beginning, longer than `seg`'s, if the file still begins with
+/// the bytes `seg` fingerprinted; `None` if it does not (truncated and rewritten since), so
+/// that the old fingerprint is kept and still finds the file's copy among its siblings.
+/// One read serves both the check and the new fingerprint.
+pub(crate) fn longer_head(file: &File, seg: &Segment) -> io::Result<Option<(u32, u64)>> {
+    let mut head = [0u8; HEAD_MAX as usize];
+    let n = read_head(file, &mut head)?;
+    let old = seg.head_len as usize;
+    if n < old || fnv1a(&head[..old]) != seg.head_hash {
+        return Ok(None);
+    }
+    Ok(Some((n as u32, fnv1a(&head[..n]))))
+}
+
 /// Whether `file` begins with the bytes the cursor fingerprinted.
 fn head_matches(file: &File, c: &Cursor) -> io::Result<bool> {
     let Some(len) = head_len(c) else {

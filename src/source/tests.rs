@@ -711,3 +711,29 @@ proptest! {
         prop_assert_eq!(delivered, lines);
     }
 }
+
+/// The follower lengthens a file's fingerprint as it grows, but not once the file was
+/// emptied and rewritten (copytruncate between two looks): the old fingerprint must stay
+/// to find the copy.
+#[test]
+fn fingerprint_grows_only_while_the_beginning_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "line one\n").unwrap();
+    let seg = Segment::of(&path, &File::open(&path).unwrap()).unwrap();
+    assert_eq!(seg.head_len, 9);
+
+    append(&path, b"line two\n");
+    let file = File::open(&path).unwrap();
+    assert_eq!(
+        longer_head(&file, &seg).unwrap(),
+        Some((18, fnv1a(b"line one\nline two\n")))
+    );
+
+    // Truncated, then a new line longer than the old beginning.
+    fs::write(&path, "line three, longer\n").unwrap();
+    assert_eq!(longer_head(&file, &seg).unwrap(), None);
+    // Emptied: shorter than the fingerprint.
+    fs::write(&path, "").unwrap();
+    assert_eq!(longer_head(&file, &seg).unwrap(), None);
+}
