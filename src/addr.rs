@@ -51,9 +51,8 @@ struct LastToken {
 
 impl LastToken {
     fn get(&self, token: &[u8]) -> Option<Option<IpAddr>> {
-        (self.len == token.len()
-            && crate::parse::scan::same_bytes(&self.text[..token.len()], token))
-        .then_some(self.addr)
+        (self.len == token.len() && crate::bytes::same_bytes(&self.text[..token.len()], token))
+            .then_some(self.addr)
     }
 
     fn set(&mut self, token: &[u8], addr: Option<IpAddr>) {
@@ -236,7 +235,7 @@ pub fn from_u128(bits: u128) -> IpAddr {
 }
 
 /// A network in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`) or a single address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cidr(IpNet);
 
 impl Cidr {
@@ -250,6 +249,23 @@ impl Cidr {
 
     pub fn net(&self) -> IpNet {
         self.0
+    }
+
+    /// The network of `prefix` bits holding `addr`; `None` if the prefix is too long.
+    pub fn network(addr: IpAddr, prefix: u8) -> Option<Cidr> {
+        IpNet::new(canonical(addr), prefix)
+            .ok()
+            .map(|n| Cidr(n.trunc()))
+    }
+
+    /// Whether this is one address (a /32 or /128), not a network.
+    pub fn is_host(&self) -> bool {
+        self.0.prefix_len() == self.0.max_prefix_len()
+    }
+
+    /// Whether every address of `other` is in this network.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        self.0.contains(&other.0)
     }
 }
 
@@ -346,26 +362,6 @@ impl Allowlist {
     pub fn iter(&self) -> impl Iterator<Item = &Cidr> {
         self.nets.iter()
     }
-}
-
-/// The addresses of this host's interfaces (so a misparsed line or 9.8p1's swapped
-/// addresses never make us ban ourselves). Errors are not fatal: an empty list only
-/// loses that extra safety, and loopback is refused separately.
-pub fn local_addresses() -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
-        for ifa in addrs {
-            let Some(sa) = ifa.address else { continue };
-            if let Some(v4) = sa.as_sockaddr_in() {
-                out.push(IpAddr::V4(v4.ip()));
-            } else if let Some(v6) = sa.as_sockaddr_in6() {
-                out.push(canonical(IpAddr::V6(v6.ip())));
-            }
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// The client address of the SSH session this command runs in (`SSH_CONNECTION` is

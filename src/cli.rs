@@ -121,29 +121,31 @@ pub fn run(cli: Cli) -> u8 {
 
 /// Loads the configuration and applies the global overrides. Prints the error and returns
 /// the exit code on failure.
+impl Global {
+    /// The overrides these options make; commands with more (`run`) add theirs.
+    pub(crate) fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            config_path: self.config.clone(),
+            state_dir: self.state_dir.clone(),
+            hosts_deny: self.hosts_deny.clone(),
+            ..Default::default()
+        }
+    }
+}
+
 pub(crate) fn load_config(global: &Global) -> Result<crate::config::Config, u8> {
-    let (mut config, _) = crate::config::load(global.config.as_deref()).map_err(|e| {
-        eprintln!("authban: {e}");
-        exit::CONFIG
-    })?;
-    if let Some(dir) = &global.state_dir {
-        config.paths.state_dir = dir.clone();
+    match global.overrides().load() {
+        Ok((config, _)) => Ok(config),
+        Err(e) => {
+            eprintln!("authban: {e}");
+            Err(exit::CONFIG)
+        }
     }
-    if let Some(file) = &global.hosts_deny {
-        config.paths.hosts_deny = file.clone();
-    }
-    Ok(config)
 }
 
 fn config_check(global: &Global) -> u8 {
-    match crate::config::load(global.config.as_deref()) {
-        Ok((mut config, file)) => {
-            if let Some(dir) = &global.state_dir {
-                config.paths.state_dir = dir.clone();
-            }
-            if let Some(f) = &global.hosts_deny {
-                config.paths.hosts_deny = f.clone();
-            }
+    match global.overrides().load() {
+        Ok((config, file)) => {
             match file {
                 Some(path) => eprintln!("authban: {} is valid", path.display()),
                 None => eprintln!("authban: no configuration file; using the defaults"),
@@ -156,18 +158,4 @@ fn config_check(global: &Global) -> u8 {
             exit::CONFIG
         }
     }
-}
-
-/// The zone for log timestamps without an offset: the system's (honouring `TZ`).
-pub(crate) fn local_zone() -> jiff::tz::TimeZone {
-    jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC)
-}
-
-/// The instant used to infer the year of RFC 3164 timestamps read from `path`: its
-/// modification time (a log is written up to its mtime), else now.
-pub(crate) fn reference_time(path: Option<&std::path::Path>) -> jiff::Timestamp {
-    path.and_then(|p| std::fs::metadata(p).ok())
-        .and_then(|m| m.modified().ok())
-        .and_then(|t| jiff::Timestamp::try_from(t).ok())
-        .unwrap_or_else(jiff::Timestamp::now)
 }

@@ -22,6 +22,7 @@ use toml::de::{DeArray, DeTable, DeValue};
 
 use crate::addr::Cidr;
 use crate::ban::hosts_deny::is_valid_daemon;
+use crate::{decide, detect};
 
 /// The configuration file read when no `--config` is given; its absence means defaults.
 pub const DEFAULT_PATH: &str = "/etc/authban/authban.toml";
@@ -477,6 +478,39 @@ impl std::error::Error for ConfigError {
 
 /// Loads the configuration from `path`, or from [`DEFAULT_PATH`] if it exists. Returns the
 /// file actually used (`None`: built-in defaults). A file named explicitly must exist.
+/// Command-line choices that override or complete the configuration, applied in this one
+/// place for every command (and for a daemon's reload).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_path: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub hosts_deny: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    /// Logs named on the command line (`-` = stdin) instead of the configured ones.
+    pub logs: Vec<PathBuf>,
+}
+
+impl Overrides {
+    /// Loads the configuration (see [`load`]) and applies the overrides; also returns the
+    /// file read, if any.
+    pub fn load(&self) -> Result<(Config, Option<PathBuf>), ConfigError> {
+        let (mut c, file) = load(self.config_path.as_deref())?;
+        if let Some(d) = &self.state_dir {
+            c.paths.state_dir = d.clone();
+        }
+        if let Some(f) = &self.hosts_deny {
+            c.paths.hosts_deny = f.clone();
+        }
+        if let Some(s) = &self.socket {
+            c.daemon.socket = s.clone();
+        }
+        if !self.logs.is_empty() {
+            c.paths.logs = self.logs.clone();
+        }
+        Ok((c, file))
+    }
+}
+
 pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
     load_from(path, Path::new(DEFAULT_PATH))
 }
@@ -549,6 +583,45 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
 }
 
 impl Config {
+    /// The detection policy this configuration describes; `local` and `session_client`
+    /// are the addresses the caller found on this host (`host`), never banned.
+    pub fn detect_policy(
+        &self,
+        local: Vec<std::net::IpAddr>,
+        session_client: Option<std::net::IpAddr>,
+    ) -> detect::Policy {
+        let p = &self.policy;
+        let w = &p.weights;
+        let ms = |d: Duration| i64::try_from(d.0.as_millis()).unwrap_or(i64::MAX);
+        detect::Policy {
+            window_ms: ms(p.window),
+            threshold: detect::points(p.threshold),
+            weights: detect::Weights {
+                auth_failure: detect::points(w.auth_failure),
+                invalid_user: detect::points(w.invalid_user),
+                root: detect::points(w.root),
+                probe: detect::points(w.probe),
+                publickey: detect::points(w.publickey),
+            },
+            allowlist: crate::addr::Allowlist::new(p.allowlist.iter().copied()),
+            local,
+            session_client,
+            trust_ms: ms(p.trust_after_login),
+        }
+    }
+
+    /// How long bans last and what they cover.
+    pub fn ban_policy(&self) -> decide::BanPolicy {
+        let b = &self.ban;
+        decide::BanPolicy {
+            time_s: b.time.0.as_secs(),
+            factor: b.factor,
+            max_s: b.max_time.0.as_secs(),
+            permanent_after: b.permanent_after,
+            ipv6_prefix: b.ipv6_prefix,
+        }
+    }
+
     /// Checks what the types alone do not: ranges, absolute paths, daemon names. Returns
     /// every problem (without line numbers: [`parse`] adds them).
     pub fn validate(&self) -> Vec<Problem> {

@@ -81,35 +81,6 @@ impl Default for Policy {
     }
 }
 
-impl Policy {
-    /// The policy a configuration describes; `local` and `session_client` are the
-    /// addresses the caller found on this host.
-    pub fn from_config(
-        config: &crate::config::Config,
-        local: Vec<IpAddr>,
-        session_client: Option<IpAddr>,
-    ) -> Policy {
-        let p = &config.policy;
-        let w = &p.weights;
-        let ms = |d: crate::config::Duration| i64::try_from(d.0.as_millis()).unwrap_or(i64::MAX);
-        Policy {
-            window_ms: ms(p.window),
-            threshold: points(p.threshold),
-            weights: Weights {
-                auth_failure: points(w.auth_failure),
-                invalid_user: points(w.invalid_user),
-                root: points(w.root),
-                probe: points(w.probe),
-                publickey: points(w.publickey),
-            },
-            allowlist: Allowlist::new(p.allowlist.iter().copied()),
-            local,
-            session_client,
-            trust_ms: ms(p.trust_after_login),
-        }
-    }
-}
-
 /// Why an address that reached the threshold is not banned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exemption {
@@ -769,16 +740,6 @@ mod tests {
     }
 
     const SEC: i64 = 1000;
-
-    #[test]
-    fn the_default_configuration_is_the_default_policy() {
-        let p = Policy::from_config(&crate::config::Config::default(), Vec::new(), None);
-        let d = Policy::default();
-        assert_eq!(
-            (p.window_ms, p.threshold, p.weights, p.trust_ms),
-            (d.window_ms, d.threshold, d.weights, d.trust_ms)
-        );
-    }
 
     #[test]
     fn five_failures_in_the_window_ban() {

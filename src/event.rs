@@ -67,7 +67,7 @@ impl Method {
     /// counts as keyboard-interactive).
     pub fn from_token(token: &[u8]) -> Method {
         // A short word: a word-at-a-time scan, not a vectorised search's setup.
-        let base = match crate::parse::scan::find_byte(token, b'/') {
+        let base = match crate::bytes::find_byte(token, b'/') {
             Some(slash) => &token[..slash],
             None => token,
         };

@@ -8,14 +8,18 @@
 
 pub mod addr;
 pub mod ban;
+pub mod bytes;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod decide;
 pub mod detect;
 pub mod engine;
 pub mod event;
+pub mod host;
 pub mod install;
 pub mod parse;
+pub(crate) mod print;
 pub mod source;
 pub mod store;
 

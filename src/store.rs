@@ -80,26 +80,7 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// A ban as recorded: the store is the truth that firewall backends are reconciled with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BanRecord {
-    pub addr: IpAddr,
-    /// Unix seconds.
-    pub banned_at: i64,
-    /// Unix seconds; None = permanent.
-    pub expires_at: Option<i64>,
-    /// How many times this address was banned, for escalation; kept after expiry.
-    pub offences: u32,
-    pub reason: String,
-}
-
-impl BanRecord {
-    /// In force at `now` (unix seconds): permanent, or expiring later. The same rule as
-    /// [`Store::active_bans`].
-    pub fn is_active(&self, now: i64) -> bool {
-        self.expires_at.is_none_or(|t| t > now)
-    }
-}
+pub use crate::decide::BanRecord;
 
 /// One scored event in an address's detection window: the detector's own type, stored
 /// as is (its kind is kept so a changed weight could re-score a window).

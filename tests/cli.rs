@@ -567,3 +567,72 @@ fn repeat_offenders_are_banned_longer() {
     assert_eq!(second.offences, 2);
     assert_eq!(second.expires_at.unwrap() - second.banned_at, 3 * 3600);
 }
+
+/// Whether libwrap (Debian's tcpdmatch, reading hosts.deny in `dir`) denies `client` to sshd.
+/// `None` when tcpdmatch is not installed (allowed only outside CI).
+fn libwrap_denies(dir: &std::path::Path, client: &str) -> Option<bool> {
+    let out = match Command::new("tcpdmatch")
+        .args(["-d", "sshd", client])
+        .current_dir(dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "tcpdmatch (package tcpd) is needed under CI: {e}"
+            );
+            eprintln!(
+                "skipping the libwrap check: tcpdmatch not found ({e}); apt-get install tcpd"
+            );
+            return None;
+        }
+    };
+    let said = String::from_utf8_lossy(&out.stdout);
+    Some(said.contains("access:   denied"))
+}
+
+#[test]
+fn scan_bans_an_ipv6_attackers_prefix_as_configured_and_libwrap_denies_it() {
+    // `scan` used to ignore ban.ipv6-prefix while the daemon honoured it: the documented
+    // behaviour (the attacker's /64 is banned) now holds for both.
+    let env = Env::new();
+    fs::write(env.path("authban.toml"), "[ban]\nipv6-prefix = 64\n").unwrap();
+    fs::write(env.path("hosts.allow"), "").unwrap();
+    env.append("auth.log", &failures("2001:db8:1:2::66", "root", 4, 0));
+    env.append("auth.log", &failures("203.0.113.71", "root", 4, 1));
+    let out = env.scan("auth.log");
+    let said = stdout(&out);
+    assert!(
+        said.contains("denied 2001:db8:1:2::/64 (for 2001:db8:1:2::66) in"),
+        "{said}"
+    );
+    assert!(
+        said.contains("2 attacking addresses detected, 2 denied"),
+        "{said}"
+    );
+    let deny = env.hosts_deny();
+    assert_eq!(
+        count_lines_with(&deny, "ALL: [2001:db8:1:2::]/64"),
+        1,
+        "{deny}"
+    );
+    assert_eq!(count_lines_with(&deny, "ALL: 203.0.113.71"), 1, "{deny}");
+    // Another address of the same /64 is denied by that line, one outside it is not.
+    if let Some(denied) = libwrap_denies(env.dir.path(), "2001:db8:1:2::99") {
+        assert!(denied, "libwrap lets 2001:db8:1:2::99 through:\n{deny}");
+        assert_eq!(
+            libwrap_denies(env.dir.path(), "2001:db8:1:3::99"),
+            Some(false)
+        );
+        assert_eq!(libwrap_denies(env.dir.path(), "203.0.113.71"), Some(true));
+    }
+    // A second run reads the network line back as ours: nothing changes.
+    let again = env.scan("auth.log");
+    assert!(
+        stdout(&again).contains("0 new lines read"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(env.hosts_deny(), deny);
+}

@@ -32,9 +32,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{Global, exit, local_zone};
+use super::{Global, exit};
 use crate::addr::Cidr;
 use crate::control::{self, BanInfo, ControlError, Request, Response, Status};
+use crate::host::local_zone;
 use crate::install::{self, InstallError, InstallOptions, Outcome, Report};
 
 /// sysexits.h codes used only here.
@@ -67,7 +68,9 @@ impl SocketArg {
         if let Some(s) = &self.socket {
             return s.clone();
         }
-        crate::config::load(global.config.as_deref())
+        global
+            .overrides()
+            .load()
             .map(|(c, _)| c.daemon.socket)
             .unwrap_or_else(|_| self.path())
     }

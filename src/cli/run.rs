@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Global, exit};
-use crate::engine::{self, DaemonError, Options};
+use crate::config::Overrides;
+use crate::engine::{self, DaemonError};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -19,12 +20,10 @@ pub struct RunArgs {
 }
 
 pub fn run(global: &Global, args: RunArgs) -> u8 {
-    let options = Options {
-        config_path: global.config.clone(),
-        state_dir: global.state_dir.clone(),
-        hosts_deny: global.hosts_deny.clone(),
+    let options = Overrides {
         socket: args.socket,
         logs: args.logs,
+        ..global.overrides()
     };
     match engine::run(options) {
         Ok(()) => exit::OK,

@@ -7,18 +7,22 @@
 //! active bans. If writing hosts.deny fails, the next run writes it again; if the process
 //! dies before the transaction, the next run re-reads the same lines.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{Global, exit, load_config, local_zone, reference_time};
+use super::{Global, exit, load_config};
+use crate::addr::Cidr;
 use crate::ban::hosts_deny::HostsDeny;
 use crate::config::{Config, JournalMode};
-use crate::detect::{self, Decision, Detector};
+use crate::decide::{Core, Notice, Orders};
+use crate::detect;
+use crate::host::{self, local_zone, reference_time};
 use crate::parse::Parser;
-use crate::source::{self, Cursor, JournalOptions, SourceError};
+use crate::source::{self, Cursor, DEFAULT_LOGS, JOURNAL, JournalOptions, SourceError};
 use crate::store::{self, BanRecord, Store, Update};
 
 #[derive(Debug, Args)]
@@ -30,12 +34,6 @@ pub struct ScanArgs {
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
-
-/// The store key of the journal's position (the same as the daemon's).
-const JOURNAL: &str = "journal";
-
-/// The auth logs of common distributions, in order of preference.
-const DEFAULT_LOGS: [&str; 2] = ["/var/log/auth.log", "/var/log/secure"];
 
 pub fn run(global: &Global, args: ScanArgs) -> u8 {
     let config = match load_config(global) {
@@ -131,17 +129,20 @@ impl<'c> Scan<'c> {
     fn run(mut self, inputs: &Inputs) -> Result<u8, Failure> {
         let now_s = self.now.as_second();
         let now_ms = self.now.as_millisecond();
-        let mut detector = Detector::new(crate::engine::policy(self.config));
-        let mut known_bans: Vec<BanRecord> = Vec::new();
+        let sql = |e: store::StoreError| (exit::FAILURE, e.to_string());
+        let known_bans = match &self.store {
+            Some(store) => store.bans().map_err(sql)?,
+            None => Vec::new(),
+        };
+        let mut core = Core::new(
+            self.config
+                .detect_policy(host::local_addresses(), host::session_client()),
+            self.config.ban_policy(),
+            known_bans,
+            now_s,
+        );
         if let Some(store) = &self.store {
-            let sql = |e: store::StoreError| (exit::FAILURE, e.to_string());
-            known_bans = store.bans().map_err(sql)?;
-            detector.set_banned(
-                known_bans
-                    .iter()
-                    .filter(|b| b.is_active(now_s))
-                    .map(|b| b.addr),
-            );
+            let detector = core.detector_mut();
             detector.restore_history(store.history().map_err(sql)?);
             detector.restore_trusted(store.trusted().map_err(sql)?);
         }
@@ -149,7 +150,7 @@ impl<'c> Scan<'c> {
         let mut code = exit::OK;
         let mut cursors: Vec<(String, Cursor)> = Vec::new();
         let mut positions: Vec<(String, String)> = Vec::new();
-        let mut decisions: Vec<Decision> = Vec::new();
+        let mut orders = Orders::default();
         let mut lines = 0u64;
         let tz = local_zone();
         for log in &inputs.files {
@@ -177,9 +178,7 @@ impl<'c> Scan<'c> {
                 };
                 if let Some(ev) = p.parse(line.bytes) {
                     let at = ev.time.map_or(now_ms, |t| t.unix_ms());
-                    if let Some(d) = detector.observe(&ev, at) {
-                        decisions.push(d);
-                    }
+                    core.observe(&ev, at, now_s, &mut orders);
                 }
             });
             match result {
@@ -228,9 +227,7 @@ impl<'c> Scan<'c> {
                 read += 1;
                 if let Some(ev) = parser.parse(line) {
                     let at = ev.time.map_or(now_ms, |t| t.unix_ms());
-                    if let Some(d) = detector.observe(&ev, at) {
-                        decisions.push(d);
-                    }
+                    core.observe(&ev, at, now_s, &mut orders);
                 }
             });
             lines += read;
@@ -252,36 +249,16 @@ impl<'c> Scan<'c> {
             }
         }
 
-        // Turn decisions into ban records.
-        let window_ms = detector.policy().window_ms;
-        let mut new_bans: Vec<BanRecord> = Vec::new();
         // An exempt address crosses the threshold again and again: report it once.
-        let mut detected: std::collections::BTreeSet<IpAddr> = Default::default();
-        for d in &decisions {
-            match d {
-                Decision::Ban(o) => {
-                    detected.insert(o.addr);
-                    let offences = known_bans
-                        .iter()
-                        .find(|b| b.addr == o.addr)
-                        .map_or(0, |b| b.offences)
-                        + 1;
-                    new_bans.push(BanRecord {
-                        addr: o.addr,
-                        banned_at: now_s,
-                        // Repeat offenders are banned longer, as by the daemon.
-                        expires_at: crate::engine::ban_length(&self.config.ban, offences)
-                            .map(|l| now_s + l as i64),
-                        offences,
-                        reason: o.reason(window_ms),
-                    });
-                }
-                Decision::Spared(o, why) => {
-                    if detected.insert(o.addr) {
-                        println!("not banned {}: {} ({})", o.addr, why, o.reason(window_ms));
+        let mut detected: BTreeSet<IpAddr> = orders.bans.iter().map(|b| b.record.addr).collect();
+        for n in &orders.notices {
+            match n {
+                Notice::Spared { addr, why, reason } => {
+                    if detected.insert(*addr) {
+                        println!("not banned {addr}: {why} ({reason})");
                     }
                 }
-                Decision::LoginAfterFailures { addr, score, at_ms } => {
+                Notice::LoginAfterFailures { addr, score, at_ms } => {
                     let when = jiff::Timestamp::from_millisecond(*at_ms)
                         .map(|t| t.to_string())
                         .unwrap_or_default();
@@ -292,10 +269,13 @@ impl<'c> Scan<'c> {
                 }
             }
         }
+        let new_bans: Vec<BanRecord> = orders.bans.iter().map(|b| b.record.clone()).collect();
+        let new_targets: BTreeSet<Cidr> = orders.bans.iter().map(|b| b.target).collect();
 
         // Save what this run learned, then make hosts.deny agree with the store.
         // Windows are in log time: prune them relative to the newest line seen, not the
         // clock (a log read days late must still add up with the next run's lines).
+        let detector = core.detector();
         let observed = detector.latest_ms() != i64::MIN;
         let latest = if observed {
             detector.latest_ms()
@@ -320,22 +300,8 @@ impl<'c> Scan<'c> {
                 .map_err(|e| (exit::FAILURE, e.to_string()))?;
         }
 
-        let mut wanted: Vec<IpAddr> = match &self.store {
-            Some(store) if !self.dry_run => store
-                .active_bans(now_s)
-                .map_err(|e| (exit::FAILURE, e.to_string()))?
-                .iter()
-                .map(|b| b.addr)
-                .collect(),
-            _ => known_bans
-                .iter()
-                .filter(|b| b.is_active(now_s))
-                .map(|b| b.addr)
-                .chain(new_bans.iter().map(|b| b.addr))
-                .collect(),
-        };
-        wanted.sort();
-        wanted.dedup();
+        // The bans in force as the store now holds them: those known plus this run's.
+        let wanted: Vec<Cidr> = core.orders().into_iter().map(|o| o.target).collect();
         let hosts = HostsDeny::new(
             &self.config.paths.hosts_deny,
             &self.config.hosts_deny.daemons,
@@ -356,34 +322,37 @@ impl<'c> Scan<'c> {
         };
         let verb = if self.dry_run { "would deny" } else { "denied" };
         let file = self.config.paths.hosts_deny.display();
-        for b in &new_bans {
-            if applied.added.contains(&b.addr) {
-                println!("{verb} {} in {file} ({})", b.addr, b.reason);
-            } else if applied.already_denied.contains(&b.addr) {
+        for b in &orders.bans {
+            let (r, t) = (&b.record, &b.target);
+            let addr = if t.is_host() {
+                r.addr.to_string()
+            } else {
+                format!("{t} (for {})", r.addr)
+            };
+            if applied.added.contains(t) {
+                println!("{verb} {addr} in {file} ({})", r.reason);
+            } else if applied.already_denied.contains(t) {
                 println!(
-                    "{} is already denied by an existing line of {file} ({})",
-                    b.addr, b.reason
+                    "{addr} is already denied by an existing line of {file} ({})",
+                    r.reason
                 );
             } else {
-                // Banned again before the last run lifted its entry: the line stays.
-                println!("{} stays denied in {file} ({})", b.addr, b.reason);
+                // Banned again before the last run lifted its entry, or another address
+                // of the same network was: the line stays.
+                println!("{addr} stays denied in {file} ({})", r.reason);
             }
         }
-        for a in applied
-            .added
-            .iter()
-            .filter(|a| !new_bans.iter().any(|b| b.addr == **a))
-        {
-            println!("{verb} {a} in {file} (restored from the saved bans)");
+        for t in applied.added.iter().filter(|t| !new_targets.contains(t)) {
+            println!("{verb} {t} in {file} (restored from the saved bans)");
         }
-        for a in &applied.removed {
+        for t in &applied.removed {
             let verb = if self.dry_run { "would lift" } else { "lifted" };
-            println!("{verb} the expired ban of {a} from {file}");
+            println!("{verb} the expired ban of {t} from {file}");
         }
         let denied = applied
             .added
             .iter()
-            .filter(|a| new_bans.iter().any(|b| b.addr == **a))
+            .filter(|t| new_targets.contains(t))
             .count();
         println!(
             "{lines} new line{} read; {} attacking address{} detected, {denied} {verb}",

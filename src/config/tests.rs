@@ -388,3 +388,15 @@ fn unknown_backend_is_reported() {
     let got = keys_lines("[ban]\nbackends = [\"pf\"]\n");
     assert_eq!(got, vec![("ban.backends[0]".to_owned(), Some(2))]);
 }
+
+#[test]
+fn the_default_configuration_is_the_default_policy() {
+    let c = Config::default();
+    let p = c.detect_policy(Vec::new(), None);
+    let d = crate::detect::Policy::default();
+    assert_eq!(
+        (p.window_ms, p.threshold, p.weights, p.trust_ms),
+        (d.window_ms, d.threshold, d.weights, d.trust_ms)
+    );
+    assert_eq!(c.ban_policy(), crate::decide::BanPolicy::default());
+}

@@ -15,8 +15,8 @@
 //! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
 //! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
 
-use super::scan::{decimal, find_byte, same_bytes, word};
 use super::time::{self, RawTime};
+use crate::bytes::{self, decimal, find_byte, same_bytes, word};
 
 /// The parts of a line that belong to the log, not to sshd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +107,9 @@ impl SecondStamp {
         Some(SecondStamp {
             head,
             digits,
-            digit_mask: time::digit_mask(digits),
+            digit_mask: bytes::digit_mask(digits),
             tail: u64::from_le_bytes(word),
-            tail_mask: time::digit_mask(tail.len()),
+            tail_mask: bytes::digit_mask(tail.len()),
             tail_len: tail.len(),
             secs: written.secs,
             offset,
@@ -127,14 +127,14 @@ impl SecondStamp {
         let end = 20 + self.digits;
         let tail = word(b.get(end..end + 8)?);
         if !same_bytes(head, &self.head)
-            || time::leading_digits(digits) != self.digits
+            || bytes::leading_digits(digits) != self.digits
             || (tail ^ self.tail) & self.tail_mask != 0
         {
             return None;
         }
         let written = time::Written {
             secs: self.secs,
-            nanos: time::masked_digits(digits, self.digit_mask) * 10,
+            nanos: bytes::masked_digits(digits, self.digit_mask) * 10,
         };
         Some((
             RawTime::Offset(written, self.offset),
@@ -306,14 +306,14 @@ fn leading_digits(d: &[u8]) -> (usize, u64) {
 #[inline]
 fn leading_digits_word(d: &[u8]) -> Option<(usize, u64)> {
     let w = word(d.get(..8)?);
-    match time::leading_digits(w) {
+    match bytes::leading_digits(w) {
         8 => None,
         0 => Some((0, 0)),
         // The digits moved to the top bytes with `0`s before them: the same number, now
         // as eight digits.
         n => {
             let aligned = (w << (8 * (8 - n))) | (0x3030_3030_3030_3030 >> (8 * n));
-            Some((n, u64::from(time::eight_digits(aligned, 8))))
+            Some((n, u64::from(bytes::eight_digits(aligned, 8))))
         }
     }
 }

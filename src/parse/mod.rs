@@ -11,7 +11,6 @@
 //! The timestamp is resolved last ([`time`]), only for lines that are events.
 
 mod envelope;
-pub(crate) mod scan;
 mod sshd;
 mod time;
 

@@ -25,8 +25,8 @@ use std::sync::LazyLock;
 use memchr::memmem::{Finder, FinderRev};
 use memchr::{memchr, memrchr};
 
-use super::scan::{decimal, find_byte, rfind_byte};
 use crate::addr::parse_ip;
+use crate::bytes::{decimal, find_byte, rfind_byte};
 use crate::event::{Kind, Method, Msg};
 
 /// sshd's syslog cut (`"%.500s"` over prefix + text + suffix). `-E` files cut at about

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
 
+use crate::bytes::{eight_digits, leading_digits};
 use crate::event::LogTime;
 
 /// A timestamp as written, before the zone and year are applied.
@@ -152,38 +153,6 @@ pub(crate) fn fraction(b: &[u8], at: usize) -> Option<(u32, usize)> {
         }
     }
     Some((nanos, i))
-}
-
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// How many of the eight bytes of `w` (first byte lowest) are ASCII digits before the first
-/// that is not. A byte is flagged when it is above `9` (adding 0x46 sets its high bit), below
-/// `0` (subtracting 0x30 borrows) or not ASCII; carries and borrows only start at a flagged
-/// byte, so they can only disturb the bytes after the first one.
-pub(crate) fn leading_digits(w: u64) -> usize {
-    let flagged = (w.wrapping_add(ONES * 0x46) | w.wrapping_sub(ONES * 0x30) | w) & (ONES * 0x80);
-    (flagged.trailing_zeros() / 8) as usize
-}
-
-/// The first `n` (1 to 8) bytes of `w`, all digits, as an eight-digit number with zeros in
-/// place of the rest: pairs, then quads, then the eight, each step exact within its lane.
-pub(crate) fn eight_digits(w: u64, n: usize) -> u32 {
-    masked_digits(w, digit_mask(n))
-}
-
-/// The mask of the first `n` (1 to 8) bytes of a word.
-pub(crate) fn digit_mask(n: usize) -> u64 {
-    u64::MAX >> (64 - 8 * n)
-}
-
-/// [`eight_digits`] with the mask of its first `n` bytes given.
-#[inline]
-pub(crate) fn masked_digits(w: u64, mask: u64) -> u32 {
-    let mut d = w.wrapping_sub(ONES * 0x30) & mask;
-    d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
-    d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
-    d = (d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff;
-    d as u32
 }
 
 /// [`fraction`] a byte at a time: for fractions near the end of the input, and the proptests.

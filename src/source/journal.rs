@@ -29,7 +29,7 @@ use super::SourceError;
 use super::follow::{Batcher, Feed, FlushBeforeRead, Position, SourceState, Stop};
 use super::split::{CHUNK, Splitter, Tail};
 
-/// Key and origin of journal batches.
+/// Key and origin of journal batches, and the store key of the journal's position.
 pub const JOURNAL: &str = "journal";
 
 #[derive(Debug, Clone, PartialEq, Eq)]

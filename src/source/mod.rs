@@ -33,11 +33,15 @@ use std::path::{Path, PathBuf};
 
 use split::{Splitter, Tail};
 
+/// The auth logs of common distributions, in order of preference, read when no log is
+/// configured.
+pub const DEFAULT_LOGS: [&str; 2] = ["/var/log/auth.log", "/var/log/secure"];
+
 pub use follow::{
     Batch, Feed, FollowOptions, Position, SourceState, Stop, follow_file, follow_stdin,
 };
 pub use glob::expand_glob;
-pub use journal::{JournalOptions, follow_journal, read_journal_since};
+pub use journal::{JOURNAL, JournalOptions, follow_journal, read_journal_since};
 
 /// The key under which a log's position is saved: its absolute path, so `auth.log` and
 /// `/var/log/auth.log` share one cursor whatever the working directory of `scan`, the

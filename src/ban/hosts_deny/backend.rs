@@ -3,16 +3,13 @@
 //! the file's text and locking stay with [`HostsDeny`].
 //!
 //! hosts.deny has no timeouts: an expiring ban stays until the engine lifts it with
-//! [`Backend::unban`]. Only single addresses are written; a network target (an IPv6 /64
-//! from prefix banning) is refused with an error naming it, while the addresses of the
-//! same call are still written, because our block's own reader claims single addresses only
-//! and a network line it cannot read back would be left behind as foreign.
+//! [`Backend::unban`]. Networks (an IPv6 /64 from prefix banning) are written in the forms
+//! libwrap matches and our block's reader reads back.
 //!
 //! Before the first `restore`, the wanted set starts from the addresses already in our
 //! block, so a `ban` after a restart adds to the block instead of replacing it.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::Path;
 
 use super::{Covers, HostsDeny};
@@ -26,7 +23,7 @@ const NAME: &str = "hosts.deny";
 pub struct HostsDenyBackend {
     file: HostsDeny,
     /// `None` until read from the file or set by `restore`.
-    wanted: Option<BTreeSet<IpAddr>>,
+    wanted: Option<BTreeSet<Cidr>>,
 }
 
 impl HostsDenyBackend {
@@ -45,7 +42,7 @@ impl HostsDenyBackend {
         }
     }
 
-    fn wanted(&mut self) -> Result<&mut BTreeSet<IpAddr>, BackendError> {
+    fn wanted(&mut self) -> Result<&mut BTreeSet<Cidr>, BackendError> {
         if self.wanted.is_none() {
             let ours = self
                 .file
@@ -54,10 +51,8 @@ impl HostsDenyBackend {
                 .into_iter()
                 .filter(|d| d.ours)
                 .filter_map(|d| match d.covers {
-                    Covers::Net(net) if net.net().prefix_len() == net.net().max_prefix_len() => {
-                        Some(net.net().addr())
-                    }
-                    _ => None,
+                    Covers::Net(net) => Some(net),
+                    Covers::All => None,
                 })
                 .collect();
             self.wanted = Some(ours);
@@ -66,39 +61,12 @@ impl HostsDenyBackend {
     }
 
     fn apply(&mut self) -> Result<(), BackendError> {
-        let wanted: Vec<IpAddr> = self.wanted()?.iter().copied().collect();
+        let wanted: Vec<Cidr> = self.wanted()?.iter().copied().collect();
         self.file
             .apply(&wanted, false)
             .map(drop)
             .map_err(|e| Self::other(e.to_string()))
     }
-}
-
-/// The single addresses among `targets`, and the networks, which hosts.deny does not get.
-fn split(targets: impl Iterator<Item = Cidr>) -> (Vec<IpAddr>, Vec<Cidr>) {
-    let mut hosts = Vec::new();
-    let mut nets = Vec::new();
-    for t in targets {
-        let net = t.net();
-        if net.prefix_len() == net.max_prefix_len() {
-            hosts.push(net.addr());
-        } else {
-            nets.push(t);
-        }
-    }
-    (hosts, nets)
-}
-
-fn refuse_networks(nets: &[Cidr]) -> Result<(), BackendError> {
-    if nets.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = nets.iter().map(Cidr::to_string).collect();
-    Err(HostsDenyBackend::other(format!(
-        "only single addresses are written to hosts.deny; not written: {} (use the nftables \
-         or ipset backend for network bans)",
-        list.join(", ")
-    )))
 }
 
 impl Backend for HostsDenyBackend {
@@ -111,23 +79,20 @@ impl Backend for HostsDenyBackend {
     }
 
     fn ban(&mut self, bans: &[BanOrder], _now: i64) -> Result<(), BackendError> {
-        let (hosts, nets) = split(bans.iter().map(|b| b.target));
-        if !hosts.is_empty() {
-            let before = self.wanted()?.len();
-            self.wanted()?.extend(hosts);
-            if self.wanted()?.len() != before {
-                self.apply()?;
-            }
+        let wanted = self.wanted()?;
+        let before = wanted.len();
+        wanted.extend(bans.iter().map(|b| b.target));
+        if wanted.len() != before {
+            self.apply()?;
         }
-        refuse_networks(&nets)
+        Ok(())
     }
 
     fn unban(&mut self, targets: &[Cidr]) -> Result<(), BackendError> {
-        let (hosts, _nets) = split(targets.iter().copied());
         let wanted = self.wanted()?;
         let before = wanted.len();
-        for h in &hosts {
-            wanted.remove(h);
+        for t in targets {
+            wanted.remove(t);
         }
         if wanted.len() != before {
             self.apply()?;
@@ -136,10 +101,8 @@ impl Backend for HostsDenyBackend {
     }
 
     fn restore(&mut self, all: &[BanOrder], _now: i64) -> Result<(), BackendError> {
-        let (hosts, nets) = split(all.iter().map(|b| b.target));
-        self.wanted = Some(hosts.into_iter().collect());
-        self.apply()?;
-        refuse_networks(&nets)
+        self.wanted = Some(all.iter().map(|b| b.target).collect());
+        self.apply()
     }
 
     fn check(&mut self) -> Result<(), BackendError> {
@@ -236,19 +199,32 @@ mod tests {
     }
 
     #[test]
-    fn networks_are_refused_by_name_but_hosts_of_the_same_call_are_written() {
+    fn networks_are_written_in_forms_libwrap_reads_and_read_back_after_a_restart() {
         let (_dir, path, mut b) = setup("");
-        let err = b
-            .ban(&[order("2001:db8:1:2::/64"), order("203.0.113.5")], 0)
-            .unwrap_err();
+        b.ban(
+            &[
+                order("2001:db8:1:2::/64"),
+                order("203.0.113.5"),
+                order("198.51.100.0/24"),
+            ],
+            0,
+        )
+        .unwrap();
         assert_eq!(
-            err.to_string(),
-            "hosts.deny: only single addresses are written to hosts.deny; not written: \
-             2001:db8:1:2::/64 (use the nftables or ipset backend for network bans)"
+            entries(&path),
+            [
+                "sshd: 198.51.100.0/255.255.255.0",
+                "sshd: 203.0.113.5",
+                "sshd: [2001:db8:1:2::]/64"
+            ]
         );
-        assert_eq!(entries(&path), ["sshd: 203.0.113.5"]);
-        // Unbanning a network that was never written is not an error.
-        b.unban(&[cidr("2001:db8:1:2::/64")]).unwrap();
+        // A new backend (a restart) reads the networks back as its own and lifts one.
+        let mut again = HostsDenyBackend::new(b.hosts_deny().clone());
+        again.unban(&[cidr("2001:db8:1:2::/64")]).unwrap();
+        assert_eq!(
+            entries(&path),
+            ["sshd: 198.51.100.0/255.255.255.0", "sshd: 203.0.113.5"]
+        );
     }
 
     #[test]

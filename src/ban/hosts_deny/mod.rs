@@ -1,7 +1,7 @@
 //! The hosts.deny backend: owns authban's block of entries in `/etc/hosts.deny` (or the
 //! configured path) and nothing else in that file.
 //!
-//! [`HostsDeny::apply`] makes the block list exactly the wanted addresses, leaving every
+//! [`HostsDeny::apply`] makes the block list exactly the wanted addresses and networks, leaving every
 //! byte outside it as it was, and replaces the file atomically under an exclusive `flock`
 //! so that concurrent authban runs never lose or interleave lines. It decides nothing about
 //! who deserves a ban: that is `detect`'s job. The text handling is in [`syntax`], pure and
@@ -15,7 +15,6 @@ mod tests;
 use std::fmt;
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::IpAddr;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +23,7 @@ use std::time::{Duration, Instant};
 pub use backend::HostsDenyBackend;
 pub use syntax::{Covers, Denial};
 
-use crate::addr::canonical;
+use crate::addr::Cidr;
 
 /// How long [`HostsDeny::apply`] waits for another process's lock before giving up.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,12 +57,12 @@ pub struct HostsDeny {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Entries written that were not in our block before.
-    pub added: Vec<IpAddr>,
+    pub added: Vec<Cidr>,
     /// Entries taken out of our block: expired, or now denied by a foreign line.
-    pub removed: Vec<IpAddr>,
-    /// Wanted addresses that a foreign line already denies to our daemons, so we list
+    pub removed: Vec<Cidr>,
+    /// Wanted targets that a foreign line already denies to our daemons, so we list
     /// them no more.
-    pub already_denied: Vec<IpAddr>,
+    pub already_denied: Vec<Cidr>,
     /// Whether the file's bytes changed (would change, with `dry_run`).
     pub changed: bool,
 }
@@ -176,17 +175,18 @@ impl HostsDeny {
         &self.path
     }
 
-    /// Makes authban's entries exactly `wanted` (minus addresses already denied by a foreign
-    /// line), keeping every other byte of the file. With `dry_run`, computes the change and
-    /// writes nothing. An unchanged file is not rewritten (its mtime stays).
-    pub fn apply(&self, wanted: &[IpAddr], dry_run: bool) -> Result<Applied, HostsDenyError> {
+    /// Makes authban's entries exactly `wanted`, addresses and networks (minus those a
+    /// foreign line already denies), keeping every other byte of the file. With `dry_run`,
+    /// computes the change and writes nothing. An unchanged file is not rewritten (its
+    /// mtime stays).
+    pub fn apply(&self, wanted: &[Cidr], dry_run: bool) -> Result<Applied, HostsDenyError> {
         if let Some(bad) = self.daemon_names.iter().find(|d| !is_valid_daemon(d)) {
             return Err(HostsDenyError::BadDaemon {
                 path: self.path.clone(),
                 name: bad.clone(),
             });
         }
-        let mut wanted: Vec<IpAddr> = wanted.iter().map(|&a| canonical(a)).collect();
+        let mut wanted: Vec<Cidr> = wanted.to_vec();
         wanted.sort();
         wanted.dedup();
 

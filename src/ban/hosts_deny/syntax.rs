@@ -42,6 +42,14 @@ impl Covers {
             Covers::Net(net) => net.contains(addr),
         }
     }
+
+    /// Whether every address of `target` is denied by this pattern.
+    pub fn covers(&self, target: &Cidr) -> bool {
+        match self {
+            Covers::All => true,
+            Covers::Net(net) => net.covers(target),
+        }
+    }
 }
 
 /// One pattern of the file that denies addresses to our daemons.
@@ -63,33 +71,33 @@ struct Layout {
     first_block: Option<usize>,
     /// The first block says authban added the line break before it.
     break_added: bool,
-    /// Addresses listed in our blocks, sorted, deduplicated.
-    ours: Vec<IpAddr>,
+    /// Addresses and networks listed in our blocks, sorted, deduplicated.
+    ours: Vec<Cidr>,
 }
 
 /// The outcome of [`plan`]: the new file text and what changed.
 #[derive(Debug)]
 pub(super) struct Plan {
     pub bytes: Vec<u8>,
-    pub added: Vec<IpAddr>,
-    pub removed: Vec<IpAddr>,
-    pub already_denied: Vec<IpAddr>,
+    pub added: Vec<Cidr>,
+    pub removed: Vec<Cidr>,
+    pub already_denied: Vec<Cidr>,
     pub changed: bool,
 }
 
 /// Computes the file that makes our entries exactly `wanted` (sorted, deduplicated,
 /// canonical) minus what foreign rules already deny, keeping every foreign byte.
-pub(super) fn plan(old: &[u8], wanted: &[IpAddr], daemons: &[String], prefix: &str) -> Plan {
+pub(super) fn plan(old: &[u8], wanted: &[Cidr], daemons: &[String], prefix: &str) -> Plan {
     let layout = layout(old);
     let foreign: Vec<Logical> = rules(old, &layout).filter(|r| !r.ours).collect();
-    let split = |count_unterminated: bool| -> (Vec<IpAddr>, Vec<IpAddr>) {
+    let split = |count_unterminated: bool| -> (Vec<Cidr>, Vec<Cidr>) {
         let denials: Vec<Denial> = foreign
             .iter()
             .flat_map(|r| r.denials(daemons, count_unterminated))
             .collect();
         wanted
             .iter()
-            .partition(|a| denials.iter().any(|d| d.covers.contains(**a)))
+            .partition(|t| denials.iter().any(|d| d.covers.covers(t)))
     };
     let (mut already_denied, mut entries) = split(false);
     // libwrap ignores a last line without `\n`, but appending our block ends that line and
@@ -131,16 +139,20 @@ pub(super) fn denials(text: &[u8], daemons: &[String]) -> Vec<Denial> {
         .collect()
 }
 
-/// The entry line for one address: IPv6 in brackets, which libwrap needs (it silently
-/// ignores a bare IPv6 address).
-pub(super) fn entry(prefix: &str, addr: IpAddr) -> String {
-    match addr {
-        IpAddr::V4(v4) => format!("{prefix}: {v4}\n"),
-        IpAddr::V6(v6) => format!("{prefix}: [{v6}]\n"),
+/// The entry line for one address or network: IPv6 in brackets, which libwrap needs (it
+/// silently ignores a bare IPv6 address), as `[2001:db8:1:2::]/64` for a network; an IPv4
+/// network as `net/mask`, the form every libwrap reads (the `/24` form needs a patch).
+pub(super) fn entry(prefix: &str, target: Cidr) -> String {
+    let net = target.net();
+    match (net.addr(), target.is_host()) {
+        (IpAddr::V4(v4), true) => format!("{prefix}: {v4}\n"),
+        (IpAddr::V4(v4), false) => format!("{prefix}: {v4}/{}\n", net.netmask()),
+        (IpAddr::V6(v6), true) => format!("{prefix}: [{v6}]\n"),
+        (IpAddr::V6(v6), false) => format!("{prefix}: [{v6}]/{}\n", net.prefix_len()),
     }
 }
 
-fn render(old: &[u8], layout: &Layout, entries: &[IpAddr], prefix: &str) -> Vec<u8> {
+fn render(old: &[u8], layout: &Layout, entries: &[Cidr], prefix: &str) -> Vec<u8> {
     let block_for = |break_added: bool, out: &mut Vec<u8>| {
         out.extend_from_slice(BEGIN);
         if break_added {
@@ -285,8 +297,9 @@ fn layout(text: &[u8]) -> Layout {
     }
 }
 
-/// The addresses of a line written in our own format (`DAEMONS: ADDR`), or `None`.
-fn own_entry(line: &[u8]) -> Option<Vec<IpAddr>> {
+/// The addresses and networks of a line written in our own format (`DAEMONS: ADDR`), or
+/// `None`.
+fn own_entry(line: &[u8]) -> Option<Vec<Cidr>> {
     if !line.ends_with(b"\n") || line.ends_with(b"\\\n") {
         return None;
     }
@@ -301,16 +314,14 @@ fn own_entry(line: &[u8]) -> Option<Vec<IpAddr>> {
     {
         return None;
     }
-    rule.clients.iter().map(|c| exact_address(c)).collect()
+    rule.clients.iter().map(|c| own_target(c)).collect()
 }
 
-/// An exact IPv4 address or a bracketed IPv6 address, as we write them.
-fn exact_address(token: &[u8]) -> Option<IpAddr> {
+/// An address or network in a form libwrap matches (`ALL` is never one of ours).
+fn own_target(token: &[u8]) -> Option<Cidr> {
     match pattern(token)? {
-        Covers::Net(net) if net.net().prefix_len() == net.net().max_prefix_len() => {
-            Some(net.net().addr())
-        }
-        _ => None,
+        Covers::Net(net) => Some(net),
+        Covers::All => None,
     }
 }
 
@@ -675,6 +686,9 @@ mod tests {
         let l = layout(text.as_bytes());
         let ours: Vec<bool> = l.lines.iter().map(|(_, o)| *o).collect();
         assert_eq!(ours, [true, true, true, false, false]);
-        assert_eq!(l.ours, [ip("192.0.2.1"), ip("2001:db8::1")]);
+        assert_eq!(
+            l.ours,
+            [Cidr::host(ip("192.0.2.1")), Cidr::host(ip("2001:db8::1"))]
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! mode and owner kept, no lost or torn writes under concurrency, untouched on error.
 
 use super::*;
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
@@ -9,8 +10,8 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn ips(list: &[&str]) -> Vec<IpAddr> {
-    list.iter().map(|s| ip(s)).collect()
+fn ips(list: &[&str]) -> Vec<Cidr> {
+    list.iter().map(|s| Cidr::host(ip(s))).collect()
 }
 
 fn all() -> Vec<String> {
@@ -509,10 +510,10 @@ fn concurrent_writers_never_lose_or_interleave_lines() {
     let foreign = "# kept by hand\nsshd: 192.0.2.1\n";
     let (_dir, path) = setup(Some(foreign.as_bytes()));
     let path = Arc::new(path);
-    let sets: Vec<Vec<IpAddr>> = (0..8u8)
+    let sets: Vec<Vec<Cidr>> = (0..8u8)
         .map(|t| {
             (0..=t)
-                .map(|i| IpAddr::from([203, 0, 113, t * 16 + i]))
+                .map(|i| Cidr::host(IpAddr::from([203, 0, 113, t * 16 + i])))
                 .collect()
         })
         .collect();

@@ -1,14 +1,22 @@
+//! bytes: the word-at-a-time helpers every hot loop shares (the parser, the address
+//! reader, the `check` printer), in one place so each trick exists once.
+//!
 //! Finding one byte in the short words of a log line (a host, a tag, a user, the last word
-//! before the address), eight bytes at a time in a `u64`. `memchr` pays a dispatch and setup
-//! per call that a 5–30 byte search never earns back, and a plain byte loop is one compare
-//! and one branch per byte; this is safe code, and stays linear on long lines.
+//! before the address) is done eight bytes at a time in a `u64`: `memchr` pays a dispatch
+//! and setup per call that a 5–30 byte search never earns back, and a plain byte loop is
+//! one compare and one branch per byte. Digits are read the same way. This is safe code,
+//! and stays linear on long lines.
 
+/// One in every byte.
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte.
+pub(crate) const HIGHS: u64 = 0x8080_8080_8080_8080;
 const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 
 /// The high bit of each byte of `x` that is zero, and no other bit (no false positives, so
 /// the highest bit is as exact as the lowest).
 #[inline]
-fn zero_bytes(x: u64) -> u64 {
+pub(crate) fn zero_bytes(x: u64) -> u64 {
     !((x & LO7).wrapping_add(LO7) | x | LO7)
 }
 
@@ -94,6 +102,49 @@ pub(crate) fn rfind_byte(hay: &[u8], b: u8) -> Option<usize> {
         }
     }
     chunks.remainder().iter().rposition(|&c| c == b)
+}
+
+/// Nonzero if some byte of `w` is below `n` (`n` at most 0x80); exact when no byte has its
+/// high bit set, which the callers test as well.
+#[inline]
+pub(crate) fn bytes_below(w: u64, n: u8) -> u64 {
+    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
+}
+
+/// `w` with every byte `b`: XOR with it and [`zero_bytes`] finds the bytes equal to `b`.
+#[inline]
+pub(crate) const fn splat(b: u8) -> u64 {
+    ONES * b as u64
+}
+
+/// How many of the eight bytes of `w` (first byte lowest) are ASCII digits before the first
+/// that is not. A byte is flagged when it is above `9` (adding 0x46 sets its high bit), below
+/// `0` (subtracting 0x30 borrows) or not ASCII; carries and borrows only start at a flagged
+/// byte, so they can only disturb the bytes after the first one.
+pub(crate) fn leading_digits(w: u64) -> usize {
+    let flagged = (w.wrapping_add(ONES * 0x46) | w.wrapping_sub(ONES * 0x30) | w) & HIGHS;
+    (flagged.trailing_zeros() / 8) as usize
+}
+
+/// The first `n` (1 to 8) bytes of `w`, all digits, as an eight-digit number with zeros in
+/// place of the rest: pairs, then quads, then the eight, each step exact within its lane.
+pub(crate) fn eight_digits(w: u64, n: usize) -> u32 {
+    masked_digits(w, digit_mask(n))
+}
+
+/// The mask of the first `n` (1 to 8) bytes of a word.
+pub(crate) fn digit_mask(n: usize) -> u64 {
+    u64::MAX >> (64 - 8 * n)
+}
+
+/// [`eight_digits`] with the mask of its first `n` bytes given.
+#[inline]
+pub(crate) fn masked_digits(w: u64, mask: u64) -> u32 {
+    let mut d = w.wrapping_sub(ONES * 0x30) & mask;
+    d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    d = (d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff;
+    d as u32
 }
 
 #[cfg(test)]

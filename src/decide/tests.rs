@@ -1,0 +1,294 @@
+//! The decision core driven directly: what a user of `scan` or `run` would see banned,
+//! for how long, as what target, and when it is lifted.
+
+use super::*;
+use crate::detect::Policy;
+use crate::event::{Method, Msg};
+use proptest::prelude::*;
+
+const NOW: i64 = 1_800_000_000;
+const DAY: u64 = 24 * 3600;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn failed(addr: IpAddr, port: u16) -> Event<'static> {
+    Event {
+        time: None,
+        kind: Kind::AuthFailure,
+        msg: Msg::Failed,
+        addr,
+        port: Some(port),
+        user: Some(b"admin"),
+        method: Some(Method::Password),
+        count: 1,
+        pid: Some(u32::from(port)),
+    }
+}
+
+fn core(ban: BanPolicy) -> Core {
+    Core::new(Policy::default(), ban, Vec::new(), NOW)
+}
+
+/// Five failed passwords of `addr`, one connection each, a second apart from `at_ms`.
+fn attack(core: &mut Core, addr: IpAddr, at_ms: i64, now_s: i64) -> Orders {
+    let mut out = Orders::default();
+    for i in 0..5u16 {
+        core.observe(
+            &failed(addr, 40000 + i),
+            at_ms + i64::from(i) * 1000,
+            now_s,
+            &mut out,
+        );
+    }
+    out
+}
+
+#[test]
+fn ban_length_escalates_and_caps() {
+    let mut b = BanPolicy {
+        time_s: 3600,
+        factor: 2.0,
+        max_s: 5 * 3600,
+        ..BanPolicy::default()
+    };
+    assert_eq!(b.length(1), Some(3600));
+    assert_eq!(b.length(2), Some(7200));
+    assert_eq!(b.length(3), Some(4 * 3600));
+    assert_eq!(b.length(4), Some(5 * 3600));
+    assert_eq!(b.length(40), Some(5 * 3600));
+    b.permanent_after = 3;
+    assert_eq!(b.length(2), Some(7200));
+    assert_eq!(b.length(3), None);
+}
+
+#[test]
+fn targets_follow_the_ipv6_prefix_setting() {
+    let v6 = ip("2001:db8:1:2:3:4:5:6");
+    let v4 = ip("203.0.113.5");
+    let with = |ipv6_prefix| BanPolicy {
+        ipv6_prefix,
+        ..BanPolicy::default()
+    };
+    assert_eq!(with(128).target(v6).to_string(), "2001:db8:1:2:3:4:5:6");
+    assert_eq!(with(64).target(v6).to_string(), "2001:db8:1:2::/64");
+    assert_eq!(with(64).target(v4).to_string(), "203.0.113.5");
+}
+
+#[test]
+fn a_repeat_offender_is_banned_longer_after_the_first_ban_expires() {
+    let mut c = core(BanPolicy::default());
+    let a = ip("203.0.113.5");
+    let first = attack(&mut c, a, NOW * 1000, NOW);
+    assert_eq!(first.bans.len(), 1);
+    let rec = &first.bans[0].record;
+    assert_eq!((rec.offences, rec.expires_at), (1, Some(NOW + DAY as i64)));
+    assert!(rec.reason.contains("5 auth-failure"), "{}", rec.reason);
+    // Still banned: more lines change nothing.
+    assert!(attack(&mut c, a, NOW * 1000 + 10_000, NOW).bans.is_empty());
+    assert!(c.expire(NOW + DAY as i64 - 1).records.is_empty());
+    let later = NOW + DAY as i64;
+    let lifted = c.expire(later);
+    assert_eq!(lifted.targets, [Cidr::host(a)]);
+    assert!(!c.is_banned(a));
+    let second = attack(&mut c, a, later * 1000, later);
+    let rec = &second.bans[0].record;
+    assert_eq!(
+        (rec.offences, rec.expires_at),
+        (2, Some(later + 2 * DAY as i64))
+    );
+}
+
+#[test]
+fn known_bans_count_as_offences_and_those_in_force_are_not_banned_again() {
+    let a = ip("203.0.113.5");
+    let b = ip("198.51.100.7");
+    let known = vec![
+        BanRecord {
+            addr: a,
+            banned_at: NOW - 10,
+            expires_at: Some(NOW + 100),
+            offences: 1,
+            reason: String::new(),
+        },
+        BanRecord {
+            addr: b,
+            banned_at: NOW - 3 * DAY as i64,
+            expires_at: Some(NOW - DAY as i64),
+            offences: 3,
+            reason: String::new(),
+        },
+    ];
+    let mut c = Core::new(Policy::default(), BanPolicy::default(), known, NOW);
+    assert!(attack(&mut c, a, NOW * 1000, NOW).bans.is_empty());
+    let out = attack(&mut c, b, NOW * 1000, NOW);
+    assert_eq!(out.bans[0].record.offences, 4);
+    assert_eq!(out.bans[0].record.expires_at, Some(NOW + 8 * DAY as i64));
+}
+
+#[test]
+fn addresses_of_one_ipv6_prefix_share_one_target_until_the_last_ban_ends() {
+    let mut c = core(BanPolicy {
+        ipv6_prefix: 64,
+        ..BanPolicy::default()
+    });
+    let (a, b) = (ip("2001:db8:1:2::a"), ip("2001:db8:1:2::b"));
+    let net: Cidr = "2001:db8:1:2::/64".parse().unwrap();
+    let first = attack(&mut c, a, NOW * 1000, NOW);
+    assert_eq!(first.bans[0].target, net);
+    let second = attack(&mut c, b, NOW * 1000 + 60_000, NOW + 60);
+    assert_eq!(second.bans[0].target, net);
+    let orders = c.orders();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0].expires_at, Some(NOW + 60 + DAY as i64));
+    // The first ban ends; the network stays banned for the second.
+    let early = c.expire(NOW + DAY as i64);
+    assert_eq!(early.records.len(), 1);
+    assert!(early.targets.is_empty());
+    assert_eq!(c.orders().len(), 1);
+    let late = c.expire(NOW + 60 + DAY as i64);
+    assert_eq!(late.targets, [net]);
+    assert!(c.orders().is_empty());
+}
+
+#[test]
+fn bans_by_hand_follow_the_policy_refuse_this_host_and_are_lifted_by_unban() {
+    let mut c = core(BanPolicy::default());
+    let a = ip("203.0.113.9");
+    let local = [ip("192.0.2.1")];
+    for own in [ip("127.0.0.1"), ip("::1"), ip("0.0.0.0"), local[0]] {
+        assert_eq!(
+            c.plan_ban_by_hand(own, Length::Policy, &local, NOW),
+            Err(Refusal::OwnAddress(own))
+        );
+    }
+    let planned = c.plan_ban_by_hand(a, Length::Policy, &local, NOW).unwrap();
+    assert_eq!(planned.record.expires_at, Some(NOW + DAY as i64));
+    // Planning changes nothing until the ban is imposed.
+    assert!(!c.is_banned(a));
+    c.impose(planned);
+    assert!(c.is_banned(a));
+    assert!(attack(&mut c, a, NOW * 1000, NOW).bans.is_empty());
+    let forever = c
+        .plan_ban_by_hand(a, Length::Permanent, &local, NOW)
+        .unwrap();
+    assert_eq!(
+        (forever.record.offences, forever.record.expires_at),
+        (2, None)
+    );
+    c.impose(forever);
+    assert!(
+        c.expire(i64::MAX).records.is_empty(),
+        "a permanent ban never expires"
+    );
+    let rec = c.plan_unban(a, NOW + 5).unwrap();
+    assert_eq!(rec.expires_at, Some(NOW + 5));
+    assert_eq!(c.lift(&[a]), [Cidr::host(a)]);
+    assert_eq!(c.plan_unban(a, NOW + 6), Err(Refusal::NotBanned(a)));
+    // Unbanned, it can be banned again by its next attack.
+    assert_eq!(
+        attack(&mut c, a, NOW * 1000 + 100_000, NOW + 100)
+            .bans
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn exempt_addresses_are_noticed_not_banned() {
+    let policy = Policy {
+        allowlist: crate::addr::Allowlist::new(["198.51.100.0/24".parse().unwrap()]),
+        ..Policy::default()
+    };
+    let mut c = Core::new(policy, BanPolicy::default(), Vec::new(), NOW);
+    let out = attack(&mut c, ip("198.51.100.4"), NOW * 1000, NOW);
+    assert!(out.bans.is_empty());
+    assert!(matches!(
+        out.notices.as_slice(),
+        [Notice::Spared {
+            why: Exemption::Allowlisted(_),
+            ..
+        }]
+    ));
+}
+
+/// One step of a random history: failures of one of a few addresses, or time passing.
+#[derive(Debug, Clone)]
+enum Step {
+    Fail { who: u8, port: u16 },
+    Wait { secs: u32 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..6, 1000u16..1100).prop_map(|(who, port)| Step::Fail { who, port }),
+        1 => (1u32..200_000).prop_map(|secs| Step::Wait { secs }),
+    ]
+}
+
+fn who(n: u8) -> IpAddr {
+    match n {
+        0 => ip("203.0.113.1"),
+        1 => ip("203.0.113.2"),
+        2 => ip("2001:db8:1:2::1"),
+        3 => ip("2001:db8:1:2::2"),
+        4 => ip("127.0.0.1"),
+        _ => ip("2001:db8:9::1"),
+    }
+}
+
+/// Runs `steps`, expiring bans whenever time passes (as the daemon's tick does), and
+/// returns every ban imposed with the time it was imposed.
+fn replay(steps: &[Step], ban: &BanPolicy) -> Vec<(i64, BanRecord, Cidr)> {
+    let mut c = core(ban.clone());
+    let mut now = NOW;
+    let mut out = Vec::new();
+    for s in steps {
+        match *s {
+            Step::Fail { who: w, port } => {
+                let mut orders = Orders::default();
+                c.observe(&failed(who(w), port), now * 1000, now, &mut orders);
+                for b in orders.bans {
+                    out.push((now, b.record, b.target));
+                }
+            }
+            Step::Wait { secs } => {
+                now += i64::from(secs);
+                c.expire(now);
+            }
+        }
+        // What the backends hold is exactly the targets of the bans in force.
+        let mut targets: Vec<Cidr> = c.active().map(|b| ban.target(b.addr)).collect();
+        targets.sort();
+        targets.dedup();
+        let held: Vec<Cidr> = c.orders().into_iter().map(|o| o.target).collect();
+        assert_eq!(held, targets);
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn bans_escalate_never_overlap_and_spare_loopback(
+        steps in proptest::collection::vec(step(), 0..300),
+        prefix in prop_oneof![Just(128u8), Just(64u8)],
+    ) {
+        let ban = BanPolicy { ipv6_prefix: prefix, ..BanPolicy::default() };
+        let bans = replay(&steps, &ban);
+        let mut last: HashMap<IpAddr, (u32, Option<i64>)> = HashMap::new();
+        for (at, rec, target) in &bans {
+            prop_assert!(!rec.addr.is_loopback(), "loopback banned");
+            prop_assert_eq!(*target, ban.target(rec.addr));
+            prop_assert_eq!(rec.expires_at, ban.length(rec.offences).map(|l| at + l as i64));
+            if let Some((offences, expires)) = last.get(&rec.addr) {
+                prop_assert_eq!(rec.offences, offences + 1);
+                // Never banned again while a ban of the same address is in force.
+                prop_assert!(expires.is_some_and(|t| t <= *at));
+            } else {
+                prop_assert_eq!(rec.offences, 1);
+            }
+            last.insert(rec.addr, (rec.offences, rec.expires_at));
+        }
+    }
+}

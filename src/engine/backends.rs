@@ -1,0 +1,285 @@
+//! The engine's backends: building the configured ones, and keeping each in step with the
+//! bans in force. A backend that fails is marked out of step ("dirty"), reported, retried
+//! with back-off, and brought back in step with a full `restore` of every ban in force,
+//! so no ban is lost while it was failing.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::{Engine, log};
+use crate::addr::Cidr;
+use crate::ban::hosts_deny::HostsDeny;
+use crate::ban::{self, Backend, BanOrder, SystemRunner};
+use crate::config::{BackendKind, Config};
+use crate::host;
+
+const MIN_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How often working backends are asked whether they still hold what they should.
+const CHECK_EVERY: Duration = Duration::from_secs(30);
+
+/// One enforcement backend and its health.
+pub(super) struct Slot {
+    pub(super) backend: Box<dyn Backend>,
+    pub(super) error: Option<String>,
+    /// Out of step with the store: needs a `restore` before it can be trusted again.
+    pub(super) dirty: bool,
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+impl Slot {
+    fn failed(&mut self, e: &ban::BackendError, now: Instant) {
+        if self.error.as_deref() != Some(&e.to_string()) {
+            log(&format!("{e}; will retry"));
+        }
+        self.error = Some(e.to_string());
+        self.dirty = true;
+        self.retry_at = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    fn succeeded(&mut self) {
+        if self.error.take().is_some() {
+            log(&format!("{}: working again", self.backend.name()));
+        }
+        self.dirty = false;
+        self.backoff = MIN_BACKOFF;
+    }
+}
+
+/// Builds the configured backends. "auto" means nftables where `nft` can be found,
+/// hosts.deny otherwise.
+fn build(config: &Config) -> Vec<Box<dyn Backend>> {
+    let mut kinds: Vec<BackendKind> = Vec::new();
+    for k in &config.ban.backends {
+        let k = match k {
+            BackendKind::Auto => {
+                if program_exists(&config.nftables.nft) {
+                    BackendKind::Nftables
+                } else {
+                    BackendKind::HostsDeny
+                }
+            }
+            other => *other,
+        };
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
+    for k in kinds {
+        let built: Result<Box<dyn Backend>, ban::BackendError> = match k {
+            BackendKind::Nftables => ban::nftables::Nftables::new(
+                Box::new(SystemRunner),
+                config.nftables.nft.clone(),
+                &config.nftables.table,
+                config.ban.ports.clone(),
+            )
+            // Adds over netlink: no process, no listing of the set per ban.
+            .map(|b| Box::new(b.with_netlink()) as Box<dyn Backend>),
+            BackendKind::Ipset => ban::ipset::Ipset::new(
+                Box::new(SystemRunner),
+                &config.ipset.set4,
+                &config.ipset.set6,
+                config.ban.ports.clone(),
+            )
+            .map(|b| Box::new(b) as Box<dyn Backend>),
+            BackendKind::HostsDeny => Ok(Box::new(ban::hosts_deny::HostsDenyBackend::new(
+                HostsDeny::new(&config.paths.hosts_deny, &config.hosts_deny.daemons),
+            ))),
+            BackendKind::Command => ban::command::Command::new(
+                config.command.ban.clone(),
+                config.command.unban.clone(),
+                Box::new(SystemRunner),
+            )
+            .map(|b| Box::new(b) as Box<dyn Backend>),
+            BackendKind::Auto => continue,
+        };
+        match built {
+            Ok(b) => out.push(b),
+            // Configuration validation makes this rare; the others still protect.
+            Err(e) => log(&format!("cannot use a backend: {e}")),
+        }
+    }
+    out
+}
+
+/// Removes authban's firewall objects (the nftables table, the ipsets and their iptables
+/// rules) for `authban uninstall`; hosts.deny and user commands are left alone. Returns
+/// what was done, per backend.
+pub fn remove_firewall(config: &Config) -> Vec<(&'static str, Result<(), ban::BackendError>)> {
+    let mut out = Vec::new();
+    if program_exists(&config.nftables.nft) {
+        match ban::nftables::Nftables::new(
+            Box::new(SystemRunner),
+            config.nftables.nft.clone(),
+            &config.nftables.table,
+            config.ban.ports.clone(),
+        ) {
+            Ok(mut b) => out.push(("nftables", b.teardown())),
+            Err(e) => out.push(("nftables", Err(e))),
+        }
+    }
+    if program_exists(Path::new("ipset")) && program_exists(Path::new("iptables")) {
+        match ban::ipset::Ipset::new(
+            Box::new(SystemRunner),
+            &config.ipset.set4,
+            &config.ipset.set6,
+            config.ban.ports.clone(),
+        ) {
+            Ok(mut b) => out.push(("ipset", b.teardown())),
+            Err(e) => out.push(("ipset", Err(e))),
+        }
+    }
+    out
+}
+
+/// Whether `program` names an executable file, directly or through PATH.
+fn program_exists(program: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 {
+        return executable(program);
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| executable(&dir.join(program))))
+        .unwrap_or(false)
+}
+
+impl Engine {
+    /// (Re)creates the backends and loads every ban in force into them.
+    pub(super) fn install_backends(&mut self) {
+        let now = Instant::now();
+        self.slots = build(&self.config)
+            .into_iter()
+            .map(|backend| Slot {
+                backend,
+                error: None,
+                dirty: true,
+                retry_at: now,
+                backoff: MIN_BACKOFF,
+            })
+            .collect();
+        let orders = self.core.orders();
+        let started = Instant::now();
+        for slot in &mut self.slots {
+            match slot
+                .backend
+                .setup()
+                .and_then(|()| slot.backend.restore(&orders, host::now_s()))
+            {
+                Ok(()) => slot.succeeded(),
+                Err(e) => slot.failed(&e, now),
+            }
+        }
+        let names: Vec<&str> = self.slots.iter().map(|s| s.backend.name()).collect();
+        log(&format!(
+            "{} bans in force restored into {} in {} ms",
+            orders.len(),
+            if names.is_empty() {
+                "no backend".to_owned()
+            } else {
+                names.join(", ")
+            },
+            started.elapsed().as_millis()
+        ));
+    }
+
+    /// Sends new bans to every backend in step, in one batch each.
+    pub(super) fn enforce(&mut self, orders: &[BanOrder]) {
+        if orders.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for slot in &mut self.slots {
+            if slot.dirty {
+                // Out of step: the next successful restore carries these bans too.
+                continue;
+            }
+            match slot.backend.ban(orders, host::now_s()) {
+                Ok(()) => slot.succeeded(),
+                Err(e) => slot.failed(&e, now),
+            }
+        }
+    }
+
+    /// Takes `targets` out of the backends. For expiry, backends whose kernel sets time out
+    /// by themselves are left alone.
+    pub(super) fn unenforce(&mut self, targets: &[Cidr], expired: bool) {
+        if targets.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| !(s.dirty || expired && s.backend.expires_by_itself()))
+        {
+            match slot.backend.unban(targets) {
+                Ok(()) => slot.succeeded(),
+                Err(e) => slot.failed(&e, now),
+            }
+        }
+    }
+
+    /// Checks working backends now and then, and restores failed ones whose back-off ended.
+    pub(super) fn tend_backends(&mut self) {
+        let instant = Instant::now();
+        if instant.duration_since(self.last_check) >= CHECK_EVERY {
+            self.last_check = instant;
+            for slot in &mut self.slots {
+                if !slot.dirty
+                    && let Err(e) = slot.backend.check()
+                {
+                    slot.failed(&e, instant);
+                }
+            }
+        }
+        if self.slots.iter().any(|s| s.dirty && s.retry_at <= instant) {
+            let orders = self.core.orders();
+            let now = host::now_s();
+            for slot in self
+                .slots
+                .iter_mut()
+                .filter(|s| s.dirty && s.retry_at <= instant)
+            {
+                match slot
+                    .backend
+                    .setup()
+                    .and_then(|()| slot.backend.restore(&orders, now))
+                {
+                    Ok(()) => slot.succeeded(),
+                    Err(e) => slot.failed(&e, instant),
+                }
+            }
+        }
+    }
+
+    /// Removes the backends a new configuration no longer names, then builds the new set.
+    pub(super) fn replace_backends(&mut self) {
+        for slot in &mut self.slots {
+            let kept = self.config.ban.backends.iter().any(|k| {
+                matches!(
+                    (k, slot.backend.name()),
+                    (BackendKind::Nftables, "nftables") | (BackendKind::Ipset, "ipset")
+                )
+            });
+            if !kept && let Err(e) = slot.backend.teardown() {
+                log(&format!("cannot remove {}: {e}", slot.backend.name()));
+            }
+        }
+        self.install_backends();
+    }
+
+    /// Removes every backend's bans (the `flush` stop policy).
+    pub(super) fn teardown_backends(&mut self) {
+        for slot in &mut self.slots {
+            if let Err(e) = slot.backend.teardown() {
+                log(&format!("cannot remove {}: {e}", slot.backend.name()));
+            }
+        }
+    }
+}

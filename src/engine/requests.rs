@@ -1,0 +1,167 @@
+//! The engine's answers to control requests (`status`, `list`, `ban`, `unban`, `reload`)
+//! and the reload itself. A ban or unban by hand is saved before it takes effect: the
+//! answer "banned" means the store has it.
+
+use std::str::FromStr;
+
+use super::batch::{ban_orders, how_long};
+use super::{DaemonError, Engine, log};
+use crate::control::{self, Request, Response};
+use crate::decide::Length;
+use crate::event::Kind;
+use crate::store::Update;
+use crate::{addr, config, host};
+
+impl Engine {
+    pub(super) fn control(&mut self, request: Request) -> Response {
+        match request {
+            Request::Status => Response::with_status(self.status()),
+            Request::List => {
+                let mut bans: Vec<_> = self.core.active().collect();
+                bans.sort_by_key(|b| (b.banned_at, b.addr));
+                let policy = self.core.ban_policy();
+                Response::with_bans(
+                    bans.into_iter()
+                        .map(|b| control::BanInfo {
+                            addr: policy.target(b.addr).to_string(),
+                            banned_at: b.banned_at,
+                            expires_at: b.expires_at,
+                            offences: b.offences,
+                            reason: b.reason.clone(),
+                        })
+                        .collect(),
+                )
+            }
+            Request::Ban { addr, duration } => self.manual_ban(&addr, duration.as_deref()),
+            Request::Unban { addr } => self.manual_unban(&addr),
+            Request::Reload => match self.reload() {
+                Ok(()) => Response::message("configuration reloaded"),
+                Err(e) => Response::error(format!(
+                    "reload failed, the running configuration is kept: {e}"
+                )),
+            },
+        }
+    }
+
+    fn manual_ban(&mut self, text: &str, duration: Option<&str>) -> Response {
+        let Some(addr) = addr::parse_ip(text.trim().as_bytes()) else {
+            return Response::error(format!("`{text}` is not an IP address"));
+        };
+        let length = match duration.map(config::Duration::from_str) {
+            None => Length::Policy,
+            Some(Ok(d)) if d.is_zero() => Length::Permanent,
+            Some(Ok(d)) => Length::Seconds(d.0.as_secs()),
+            Some(Err(e)) => return Response::error(e.to_string()),
+        };
+        let ban =
+            match self
+                .core
+                .plan_ban_by_hand(addr, length, &host::local_addresses(), host::now_s())
+            {
+                Ok(b) => b,
+                Err(refusal) => return Response::error(refusal.to_string()),
+            };
+        if let Err(e) = self.store.save(&Update {
+            bans: std::slice::from_ref(&ban.record),
+            ..Update::default()
+        }) {
+            return Response::error(format!("cannot record the ban: {e}"));
+        }
+        let how = how_long(&ban.record);
+        self.enforce(&ban_orders(std::slice::from_ref(&ban)));
+        self.core.impose(ban);
+        log(&format!("banned {addr} {how} by hand"));
+        Response::message(format!("banned {addr} {how}"))
+    }
+
+    fn manual_unban(&mut self, text: &str) -> Response {
+        let Some(addr) = addr::parse_ip(text.trim().as_bytes()) else {
+            return Response::error(format!("`{text}` is not an IP address"));
+        };
+        let rec = match self.core.plan_unban(addr, host::now_s()) {
+            Ok(r) => r,
+            Err(refusal) => return Response::error(refusal.to_string()),
+        };
+        if let Err(e) = self.store.save(&Update {
+            bans: std::slice::from_ref(&rec),
+            ..Update::default()
+        }) {
+            return Response::error(format!("cannot record the unban: {e}"));
+        }
+        let targets = self.core.lift(&[addr]);
+        self.unenforce(&targets, false);
+        log(&format!("unbanned {addr} by hand"));
+        Response::message(format!("unbanned {addr}"))
+    }
+
+    /// Reads the configuration again; on error the running one stays.
+    pub fn reload(&mut self) -> Result<(), DaemonError> {
+        let (config, _) = self.options.load().map_err(DaemonError::Config)?;
+        if config.paths.state_dir != self.config.paths.state_dir {
+            log("paths.state-dir changed: it takes effect at the next start");
+        }
+        self.core.set_policy(
+            config.detect_policy(host::local_addresses(), host::session_client()),
+            config.ban_policy(),
+        );
+        self.core
+            .detector_mut()
+            .set_max_tracked(usize::try_from(config.daemon.max_tracked).unwrap_or(usize::MAX));
+        let sources_changed = config.paths.logs != self.config.paths.logs
+            || config.daemon.journal != self.config.daemon.journal;
+        let backends_changed = config.ban.backends != self.config.ban.backends
+            || config.ban.ports != self.config.ban.ports
+            || config.ban.ipv6_prefix != self.config.ban.ipv6_prefix
+            || config.nftables != self.config.nftables
+            || config.ipset != self.config.ipset
+            || config.command != self.config.command
+            || config.paths.hosts_deny != self.config.paths.hosts_deny
+            || config.hosts_deny != self.config.hosts_deny;
+        let old = std::mem::replace(&mut self.config, config);
+        if backends_changed {
+            self.replace_backends();
+        }
+        if sources_changed {
+            // Positions are saved after every batch: the new followers resume exactly.
+            self.stop_sources();
+            if let Err(e) = self.start_sources() {
+                self.config = old;
+                self.start_sources()?;
+                return Err(e);
+            }
+        }
+        log("configuration reloaded");
+        Ok(())
+    }
+
+    fn status(&self) -> control::Status {
+        let c = &self.counts;
+        let active = self.core.active_count() as u64;
+        control::Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            pid: std::process::id(),
+            started_at: self.started_at,
+            sources: self.sources.values().cloned().collect(),
+            backends: self
+                .slots
+                .iter()
+                .map(|s| control::BackendInfo {
+                    name: s.backend.name().into(),
+                    ok: s.error.is_none() && !s.dirty,
+                    error: s.error.clone(),
+                    pending: if s.dirty { active } else { 0 },
+                })
+                .collect(),
+            active_bans: active,
+            tracked_addresses: self.core.detector().tracked() as u64,
+            events: control::EventCounts {
+                auth_failure: c[Kind::AuthFailure.index()],
+                invalid_user: c[Kind::InvalidUser.index()],
+                probe: c[Kind::Probe.index()],
+                success: c[Kind::Success.index()],
+            },
+            lines: self.lines,
+            recent: self.recent.iter().cloned().collect(),
+        }
+    }
+}
