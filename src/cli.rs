@@ -11,6 +11,7 @@ mod check;
 mod ctl;
 mod run;
 mod scan;
+mod setup;
 
 /// Exit codes (sysexits.h).
 pub mod exit {
@@ -20,7 +21,6 @@ pub mod exit {
     pub const USAGE: u8 = 64;
     /// An input log could not be opened.
     pub const NOINPUT: u8 = 66;
-    pub const SOFTWARE: u8 = 70;
     pub const IOERR: u8 = 74;
     /// The configuration is invalid.
     pub const CONFIG: u8 = 78;
@@ -80,9 +80,9 @@ pub enum Command {
     /// Make the daemon read its configuration again (needs root)
     Reload(ctl::ReloadArgs),
     /// Install the systemd unit and a default configuration
-    Install(ctl::InstallArgs),
+    Install(setup::InstallArgs),
     /// Remove the systemd unit (keeps the configuration and the state)
-    Uninstall(ctl::UninstallArgs),
+    Uninstall(setup::UninstallArgs),
     /// Configuration commands
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -113,8 +113,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Ban(args) => ctl::ban(&global, args),
         Command::Unban(args) => ctl::unban(&global, args),
         Command::Reload(args) => ctl::reload(&global, args),
-        Command::Install(args) => ctl::install(&global, args),
-        Command::Uninstall(args) => ctl::uninstall(&global, args),
+        Command::Install(args) => setup::install(&global, args),
+        Command::Uninstall(args) => setup::uninstall(&global, args),
         Command::Config(ConfigCommand::Check) => config_check(&global),
     }
 }

@@ -8,17 +8,16 @@
 //! file is reported at once, each with its key path and line: a key that fails to
 //! deserialize is recorded and left out, and the rest is still built and validated.
 
+mod duration;
+mod read;
+
 use std::fmt;
 use std::fs;
 use std::io;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
-use serde::de::{DeserializeOwned, IntoDeserializer};
 use serde::{Deserialize, Serialize};
-use toml::Spanned;
-use toml::de::{DeArray, DeTable, DeValue};
+use toml::de::DeTable;
 
 use crate::addr::Cidr;
 use crate::ban::hosts_deny::is_valid_daemon;
@@ -273,140 +272,9 @@ impl Default for HostsDenyConfig {
     }
 }
 
-const MINUTE: u64 = 60;
-const HOUR: u64 = 60 * MINUTE;
-const DAY: u64 = 24 * HOUR;
-const WEEK: u64 = 7 * DAY;
-const UNITS: [(char, u64); 5] = [
-    ('w', WEEK),
-    ('d', DAY),
-    ('h', HOUR),
-    ('m', MINUTE),
-    ('s', 1),
-];
-
-/// A span of time written as `90s`, `10m`, `1h30m`, `7d`, `2w` or `0`, in whole seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Duration(pub std::time::Duration);
-
-impl Duration {
-    pub const ZERO: Duration = Duration(std::time::Duration::ZERO);
-
-    pub const fn from_secs(secs: u64) -> Duration {
-        Duration(std::time::Duration::from_secs(secs))
-    }
-
-    pub fn is_zero(&self) -> bool {
-        self.0.is_zero()
-    }
-}
-
-/// Why a text is not a [`Duration`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DurationError(String);
-
-impl fmt::Display for DurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "`{}` is not a duration: write numbers with units w, d, h, m, s from largest to \
-             smallest, like \"90s\", \"10m\", \"1h30m\", \"7d\", or \"0\"",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for DurationError {}
-
-impl FromStr for Duration {
-    type Err = DurationError;
-
-    fn from_str(text: &str) -> Result<Duration, DurationError> {
-        let err = || DurationError(text.to_owned());
-        if text == "0" {
-            return Ok(Duration::ZERO);
-        }
-        let mut rest = text;
-        let mut total: u64 = 0;
-        // Units must come from largest to smallest, each once: "1h30m", never "30m1h".
-        let mut next_unit = 0;
-        while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-            if digits == 0 || digits > 12 {
-                return Err(err());
-            }
-            let n: u64 = rest[..digits].parse().map_err(|_| err())?;
-            let unit = rest[digits..].chars().next().ok_or_else(err)?;
-            let pos = UNITS[next_unit..]
-                .iter()
-                .position(|&(u, _)| u == unit)
-                .ok_or_else(err)?;
-            let (_, secs) = UNITS[next_unit + pos];
-            next_unit += pos + 1;
-            total = n
-                .checked_mul(secs)
-                .and_then(|s| total.checked_add(s))
-                .ok_or_else(err)?;
-            rest = &rest[digits + 1..];
-        }
-        if text.is_empty() {
-            return Err(err());
-        }
-        Ok(Duration::from_secs(total))
-    }
-}
-
-impl fmt::Display for Duration {
-    /// The canonical short form: largest units first, zero parts left out (`1h30m`, `2w`).
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut secs = self.0.as_secs();
-        if secs == 0 {
-            return f.write_str("0");
-        }
-        for (unit, size) in UNITS {
-            if secs >= size {
-                write!(f, "{}{unit}", secs / size)?;
-                secs %= size;
-            }
-        }
-        Ok(())
-    }
-}
-
-impl<'de> Deserialize<'de> for Duration {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Duration;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration like \"10m\", \"1h30m\" or \"7d\"")
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-                v.parse().map_err(E::custom)
-            }
-
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                // A bare 0 is unambiguous; any other number needs its unit.
-                if v == 0 {
-                    Ok(Duration::ZERO)
-                } else {
-                    Err(E::custom(format!(
-                        "{v} has no unit: write a string such as \"{v}s\", \"{v}m\" or \"{v}d\""
-                    )))
-                }
-            }
-        }
-        de.deserialize_any(Visitor)
-    }
-}
-
-impl Serialize for Duration {
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        ser.collect_str(self)
-    }
-}
+use duration::{DAY, WEEK};
+pub use duration::{Duration, DurationError};
+use read::{build, line_of, plain, span_of};
 
 /// One thing wrong with the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -476,8 +344,6 @@ impl std::error::Error for ConfigError {
     }
 }
 
-/// Loads the configuration from `path`, or from [`DEFAULT_PATH`] if it exists. Returns the
-/// file actually used (`None`: built-in defaults). A file named explicitly must exist.
 /// Command-line choices that override or complete the configuration, applied in this one
 /// place for every command (and for a daemon's reload).
 #[derive(Debug, Clone, Default)]
@@ -511,6 +377,8 @@ impl Overrides {
     }
 }
 
+/// Loads the configuration from `path`, or from [`DEFAULT_PATH`] if it exists. Returns the
+/// file actually used (`None`: built-in defaults). A file named explicitly must exist.
 pub fn load(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
     load_from(path, Path::new(DEFAULT_PATH))
 }
@@ -770,179 +638,6 @@ impl Config {
         toml::to_string(self)
             .unwrap_or_else(|e| format!("# cannot show the configuration as TOML: {e}\n"))
     }
-}
-
-/// serde names Rust types; a sysadmin reads TOML.
-fn plain(message: &str) -> String {
-    message
-        .trim_end()
-        .replace("expected f64", "expected a number")
-        .replace("expected a sequence", "expected a list like [\"a\", \"b\"]")
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    let offset = offset.min(text.len());
-    memchr::memchr_iter(b'\n', &text.as_bytes()[..offset]).count() + 1
-}
-
-/// The span of the value at `key` (`a.b`, `a.b[2]`) in the document.
-fn span_of(doc: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
-    let mut table = doc;
-    let mut parts = key.split('.').peekable();
-    while let Some(part) = parts.next() {
-        let (name, index) = match part.split_once('[') {
-            Some((name, idx)) => (name, idx.strip_suffix(']')?.parse::<usize>().ok()),
-            None => (part, None),
-        };
-        let value = table.get(name)?;
-        let value = match (index, value.get_ref()) {
-            (Some(i), DeValue::Array(items)) => items.get(i)?,
-            (Some(_), _) => return None,
-            (None, _) => value,
-        };
-        if parts.peek().is_none() {
-            return Some(value.span());
-        }
-        match value.get_ref() {
-            DeValue::Table(t) => table = t,
-            _ => return None,
-        }
-    }
-    None
-}
-
-/// A path of keys from the document root to one value.
-type KeyPath<'i> = Vec<Spanned<toml::de::DeString<'i>>>;
-
-fn key_string(path: &[Spanned<toml::de::DeString<'_>>]) -> String {
-    path.iter()
-        .map(|k| k.get_ref().as_ref())
-        .collect::<Vec<&str>>()
-        .join(".")
-}
-
-fn try_build<T: DeserializeOwned>(
-    doc: DeTable<'_>,
-    span: Range<usize>,
-) -> Result<T, toml::de::Error> {
-    T::deserialize(Spanned::new(span, DeValue::Table(doc)).into_deserializer())
-}
-
-/// A document holding only `value` at `path` (with the spans of the original keys).
-fn only<'i>(path: &[Spanned<toml::de::DeString<'i>>], value: Spanned<DeValue<'i>>) -> DeTable<'i> {
-    let mut value = value;
-    for key in path[1..].iter().rev() {
-        let mut table = DeTable::new();
-        let span = value.span();
-        table.insert(key.clone(), value);
-        value = Spanned::new(span, DeValue::Table(table));
-    }
-    let mut root = DeTable::new();
-    root.insert(path[0].clone(), value);
-    root
-}
-
-/// Deserializes `T` from `doc`. Every key that fails is reported as a problem and left out,
-/// so one mistake hides no other and the rest still goes through validation. `None` only
-/// if `T` cannot be built even then.
-fn build<T: DeserializeOwned>(
-    doc: &Spanned<DeTable<'_>>,
-    text: &str,
-    problems: &mut Vec<Problem>,
-) -> Option<T> {
-    if let Ok(config) = try_build::<T>(doc.get_ref().clone(), doc.span()) {
-        return Some(config);
-    }
-    let mut bad = Vec::new();
-    find_bad::<T>(doc.get_ref(), &mut Vec::new(), text, problems, &mut bad);
-    let mut pruned = doc.get_ref().clone();
-    for path in &bad {
-        remove(&mut pruned, path);
-    }
-    match try_build::<T>(pruned, doc.span()) {
-        Ok(config) => Some(config),
-        Err(e) => {
-            problems.push(problem_from(String::new(), &e, text, None));
-            None
-        }
-    }
-}
-
-fn problem_from(
-    key: String,
-    e: &toml::de::Error,
-    text: &str,
-    fallback: Option<Range<usize>>,
-) -> Problem {
-    Problem {
-        key,
-        line: e.span().or(fallback).map(|s| line_of(text, s.start)),
-        message: plain(e.message()),
-    }
-}
-
-fn find_bad<'i, T: DeserializeOwned>(
-    table: &DeTable<'i>,
-    path: &mut KeyPath<'i>,
-    text: &str,
-    problems: &mut Vec<Problem>,
-    bad: &mut Vec<KeyPath<'i>>,
-) {
-    for (key, value) in table.iter() {
-        path.push(key.clone());
-        let span = value.span();
-        let attempt = |v: DeValue<'i>| {
-            try_build::<T>(only(path, Spanned::new(span.clone(), v)), span.clone())
-        };
-        if let Err(e) = attempt(value.get_ref().clone()) {
-            match value.get_ref() {
-                // The table itself is welcome; the trouble is inside it.
-                DeValue::Table(inner) if attempt(DeValue::Table(DeTable::new())).is_ok() => {
-                    find_bad::<T>(inner, path, text, problems, bad);
-                }
-                // An array is welcome; report each bad element, and drop the whole array.
-                DeValue::Array(items) if attempt(DeValue::Array(DeArray::new())).is_ok() => {
-                    for (i, item) in items.iter().enumerate() {
-                        let one: DeArray<'i> = std::iter::once(item.clone()).collect();
-                        if let Err(e) = attempt(DeValue::Array(one)) {
-                            // toml gives the array's span here; the element's is more useful.
-                            problems.push(Problem {
-                                key: format!("{}[{i}]", key_string(path)),
-                                line: Some(line_of(text, item.span().start)),
-                                message: plain(e.message()),
-                            });
-                        }
-                    }
-                    bad.push(path.clone());
-                }
-                _ => {
-                    // Unknown keys are reported at the key, bad values at the value.
-                    let fallback = if e.message().starts_with("unknown field") {
-                        key.span()
-                    } else {
-                        span.clone()
-                    };
-                    problems.push(problem_from(key_string(path), &e, text, Some(fallback)));
-                    bad.push(path.clone());
-                }
-            }
-        }
-        path.pop();
-    }
-}
-
-fn remove(table: &mut DeTable<'_>, path: &[Spanned<toml::de::DeString<'_>>]) {
-    let Some((last, parents)) = path.split_last() else {
-        return;
-    };
-    let mut table = table;
-    for key in parents {
-        match table.get_mut(key.get_ref().as_ref()).map(|v| v.get_mut()) {
-            Some(DeValue::Table(t)) => table = t,
-            _ => return,
-        }
-    }
-    table.remove(last.get_ref().as_ref());
 }
 
 #[cfg(test)]

@@ -96,7 +96,7 @@ impl Method {
 }
 
 /// The shape of sshd message an event came from: a short, stable id (the `msg` key of
-/// `check --json`). The catalogue numbers (M01…) refer to shared/openssh-messages.md.
+/// `check --json`). The numbers (M01…) are those of the parser's sshd message catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Msg {
     /// `Failed <method> for [invalid user ]U from A port N ssh2` (M01–M05).
@@ -273,11 +273,4 @@ pub struct Event<'a> {
     pub count: u32,
     /// The pid in the envelope, when the log has one.
     pub pid: Option<u32>,
-}
-
-impl Event<'_> {
-    /// The user name for display: lossy UTF-8.
-    pub fn user_lossy(&self) -> Option<std::borrow::Cow<'_, str>> {
-        self.user.map(String::from_utf8_lossy)
-    }
 }

@@ -1,9 +1,11 @@
 //! authban: protects a server against SSH brute force.
 //!
-//! Data flows one way through the modules, following DESIGN.md:
-//! [`source`] (bytes of log lines with where they came from) → [`parse`] (an [`Event`])
-//! → [`detect`] (a ban decision) → [`ban`] (hosts.deny), with [`store`] keeping what must
-//! survive between runs. [`cli`] wires them together for each command.
+//! Data flows one way through the modules (README, "Architecture"): [`source`] (bytes of
+//! log lines with where they came from) → [`parse`] (an [`Event`]) → [`detect`] (who is
+//! attacking) → [`decide`] (the bans, their length and target) → [`ban`] (the backends),
+//! with [`store`] keeping what must survive between runs. [`engine`] carries out
+//! `decide`'s orders for the daemon and [`cli`] for each command; nothing imports from a
+//! module above it.
 #![forbid(unsafe_code)]
 
 pub mod addr;

@@ -2,10 +2,12 @@
 //! run stopped even when it was rotated (renamed, compressed, copied and truncated).
 //!
 //! Owns: splitting bytes into lines (never assuming UTF-8, capping line length, one
-//! reusable buffer), the [`Cursor`] that identifies a position in a log file, and finding
-//! that file again among its rotated siblings. Must not: parse lines, decide anything,
-//! touch the store (the caller saves the returned cursor, after handling the lines), or
-//! run external programs (`.gz` is read with flate2).
+//! reusable buffer), the [`Cursor`] that identifies a position in a log file, finding
+//! that file again among its rotated siblings, following files as they grow ([`follow`])
+//! and reading the systemd journal through `journalctl` ([`journal`], the one external
+//! program run here, with a fixed argv). Must not: parse lines, decide anything, or touch
+//! the store (the caller saves the returned cursor, after handling the lines). `.gz` is
+//! read with flate2.
 //!
 //! Every line is delivered exactly once across runs provided the caller saves the
 //! returned cursor only after handling every line of that call, and rotation kept the

@@ -1,0 +1,292 @@
+//! `authban status | list | ban | unban | reload`: thin clients of the daemon's control
+//! socket (see [`crate::control`]). The clients check their arguments, send one request and
+//! print the answer ([`render`] makes the text); every decision is the daemon's.
+//!
+//! Exit codes: 0 done; 1 the daemon refused (its reason is printed); 64 a bad argument;
+//! 69 the daemon cannot be reached; 74 the conversation broke; 76 the daemon's answer is
+//! not the protocol.
+
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Global, exit};
+use crate::addr::Cidr;
+use crate::control::{self, ControlError, Request, Response};
+use crate::host::local_zone;
+use render::{render_bans, render_status};
+
+/// sysexits.h codes used only here.
+const UNAVAILABLE: u8 = 69;
+const PROTOCOL: u8 = 76;
+
+/// How long a client waits for the daemon: longer than the daemon's own limit for an
+/// answer from its engine (5 s), so its "busy" explanation arrives before we give up.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The socket option of every client command.
+#[derive(Debug, Clone, Args)]
+pub struct SocketArg {
+    /// The daemon's control socket [default: /run/authban/authban.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+impl SocketArg {
+    fn path(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(control::DEFAULT_SOCKET))
+    }
+
+    /// The socket to use: `--socket`, else the configuration's `daemon.socket` (a
+    /// configuration that does not load falls back to the default: the daemon could not
+    /// have started with it either).
+    fn resolve(&self, global: &Global) -> PathBuf {
+        if let Some(s) = &self.socket {
+            return s.clone();
+        }
+        global
+            .overrides()
+            .load()
+            .map(|(c, _)| c.daemon.socket)
+            .unwrap_or_else(|_| self.path())
+    }
+}
+
+/// Show what the daemon is doing.
+///
+/// Prints the log sources and their state, the ban backends (and why one fails), the number
+/// of active bans and tracked addresses, the events seen by kind, and the latest events.
+/// Any user who can open the socket may run it.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print the daemon's answer as JSON instead of a summary
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+/// List the bans in force.
+///
+/// One line per ban: address, when it was banned and when it expires (RFC 3339, local
+/// time), how often the address offended, and why.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Print the bans as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+/// Ban an address or network now.
+///
+/// The ban is recorded and applied like one the daemon decided, and lasts the configured
+/// ban time unless --for says otherwise. Needs root.
+#[derive(Debug, Clone, Args)]
+pub struct BanArgs {
+    /// The address (192.0.2.7, 2001:db8::7) or network (198.51.100.0/24) to ban
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    /// How long the ban lasts, like 90s, 10m, 1h30m, 7d, 2w [default: the configured ban.time]
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+/// Lift a ban now.
+///
+/// Give the address or network exactly as `authban list` shows it. Needs root.
+#[derive(Debug, Clone, Args)]
+pub struct UnbanArgs {
+    /// The banned address or network
+    #[arg(value_name = "ADDR")]
+    pub addr: String,
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+/// Make the daemon read its configuration again.
+///
+/// Same as `systemctl reload authban`. If the new configuration is invalid, the daemon
+/// keeps the old one and this command prints why. Needs root.
+#[derive(Debug, Clone, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub socket: SocketArg,
+}
+
+pub fn status(global: &Global, args: StatusArgs) -> u8 {
+    let response = match ask(&args.socket.resolve(global), &Request::Status) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match &response.status {
+        Some(s) if args.json => print_json(s),
+        Some(s) => {
+            print!(
+                "{}",
+                render_status(s, &local_zone(), jiff::Timestamp::now().as_second())
+            );
+            exit::OK
+        }
+        None => no_field("status"),
+    }
+}
+
+pub fn list(global: &Global, args: ListArgs) -> u8 {
+    let response = match ask(&args.socket.resolve(global), &Request::List) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let Some(bans) = &response.bans else {
+        return no_field("bans");
+    };
+    if args.json {
+        return print_json(bans);
+    }
+    print!("{}", render_bans(bans, &local_zone()));
+    exit::OK
+}
+
+pub fn ban(global: &Global, args: BanArgs) -> u8 {
+    let addr = match parse_target(&args.addr) {
+        Ok(a) => a,
+        Err(msg) => return usage(&msg),
+    };
+    let duration = match args.duration.as_deref().map(parse_duration).transpose() {
+        Ok(d) => d,
+        Err(msg) => return usage(&msg),
+    };
+    let request = Request::Ban {
+        addr: addr.to_string(),
+        duration: duration.map(|d| d.to_string()),
+    };
+    let done = match &request {
+        Request::Ban {
+            addr,
+            duration: Some(d),
+        } => format!("banned {addr} for {d}"),
+        _ => format!("banned {addr}"),
+    };
+    say(&args.socket.resolve(global), &request, &done)
+}
+
+pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
+    let addr = match parse_target(&args.addr) {
+        Ok(a) => a,
+        Err(msg) => return usage(&msg),
+    };
+    let request = Request::Unban {
+        addr: addr.to_string(),
+    };
+    say(
+        &args.socket.resolve(global),
+        &request,
+        &format!("unbanned {addr}"),
+    )
+}
+
+pub fn reload(global: &Global, args: ReloadArgs) -> u8 {
+    say(
+        &args.socket.resolve(global),
+        &Request::Reload,
+        "the daemon read its configuration again",
+    )
+}
+
+/// Parses an address or network for `ban`/`unban`, refusing what is surely a mistake.
+fn parse_target(text: &str) -> Result<Cidr, String> {
+    let target = Cidr::from_str(text).map_err(|e| e.to_string())?;
+    if target.net().prefix_len() == 0 {
+        return Err(format!(
+            "`{text}` is every address: refusing to ban the whole Internet"
+        ));
+    }
+    Ok(target)
+}
+
+fn parse_duration(text: &str) -> Result<crate::config::Duration, String> {
+    let d = crate::config::Duration::from_str(text.trim()).map_err(|e| format!("--for: {e}"))?;
+    if d.is_zero() {
+        return Err(
+            "--for 0 would lift the ban at once; leave --for out for the configured \
+                    ban time"
+                .into(),
+        );
+    }
+    Ok(d)
+}
+
+fn usage(msg: &str) -> u8 {
+    eprintln!("authban: {msg}");
+    exit::USAGE
+}
+
+/// Sends a request; on failure prints why and returns the exit code. A daemon that
+/// answered "no" is a failure too.
+fn ask(socket: &Path, request: &Request) -> Result<Response, u8> {
+    match control::request(socket, request, CLIENT_TIMEOUT) {
+        Ok(r) if r.ok => Ok(r),
+        Ok(r) => {
+            eprintln!(
+                "authban: {}",
+                r.error
+                    .as_deref()
+                    .unwrap_or("the daemon refused, without a reason")
+            );
+            Err(exit::FAILURE)
+        }
+        Err(e) => {
+            eprintln!("authban: {e}");
+            Err(match e {
+                ControlError::Protocol { .. } => PROTOCOL,
+                ControlError::Io { .. } => exit::IOERR,
+                _ => UNAVAILABLE,
+            })
+        }
+    }
+}
+
+/// Sends a mutating request and prints the daemon's message, or `done` if it had none.
+fn say(socket: &Path, request: &Request, done: &str) -> u8 {
+    match ask(socket, request) {
+        Ok(r) => {
+            println!("{}", r.message.as_deref().unwrap_or(done));
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+    {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("authban: writing to standard output: {e}");
+            exit::IOERR
+        }
+    }
+}
+
+fn no_field(field: &str) -> u8 {
+    eprintln!(
+        "authban: the authban daemon sent an invalid answer: `{field}` is missing \
+         (is it another version?)"
+    );
+    PROTOCOL
+}

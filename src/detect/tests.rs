@@ -1,0 +1,432 @@
+//! Scores, windows, one attempt counted once, exemptions and decisions, event by event.
+
+use super::*;
+use crate::event::Method;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn ev(
+    msg: Msg,
+    kind: Kind,
+    addr: &str,
+    port: Option<u16>,
+    user: Option<&'static str>,
+) -> Event<'static> {
+    Event {
+        time: None,
+        kind,
+        msg,
+        addr: ip(addr),
+        port,
+        user: user.map(str::as_bytes),
+        method: (msg == Msg::Failed || msg == Msg::Accepted).then_some(Method::Password),
+        count: 1,
+        pid: Some(100),
+    }
+}
+
+fn failed(addr: &str, port: u16, user: &'static str) -> Event<'static> {
+    ev(Msg::Failed, Kind::AuthFailure, addr, Some(port), Some(user))
+}
+
+const SEC: i64 = 1000;
+
+#[test]
+fn five_failures_in_the_window_ban() {
+    let mut d = Detector::new(Policy::default());
+    for i in 0..4 {
+        assert_eq!(
+            d.observe(
+                &failed("203.0.113.5", 40000 + i, "alice"),
+                i64::from(i) * SEC
+            ),
+            None
+        );
+    }
+    match d.observe(&failed("203.0.113.5", 40010, "alice"), 5 * SEC) {
+        Some(Decision::Ban(o)) => {
+            assert_eq!(o.addr, ip("203.0.113.5"));
+            assert_eq!(o.score, 500);
+            assert_eq!(o.by_kind[Kind::AuthFailure.index()], 5);
+        }
+        other => panic!("expected a ban, got {other:?}"),
+    }
+    // Banned once: further failures decide nothing new.
+    assert_eq!(
+        d.observe(&failed("203.0.113.5", 40011, "alice"), 6 * SEC),
+        None
+    );
+}
+
+#[test]
+fn failures_spread_wider_than_the_window_do_not_ban() {
+    let mut d = Detector::new(Policy::default());
+    for i in 0..20 {
+        // One failure every three minutes: never five inside ten minutes.
+        let out = d.observe(
+            &failed("203.0.113.6", 40000 + i, "alice"),
+            i64::from(i) * 180 * SEC,
+        );
+        assert_eq!(out, None, "failure {i}");
+    }
+}
+
+#[test]
+fn root_and_invalid_users_weigh_more() {
+    let mut d = Detector::new(Policy::default());
+    // 1.5 per attempt on root: the fourth reaches 6.0 >= 5.0.
+    for i in 0..3 {
+        assert_eq!(
+            d.observe(
+                &failed("198.51.100.1", 1000 + i, "root"),
+                i64::from(i) * SEC
+            ),
+            None
+        );
+    }
+    assert!(matches!(
+        d.observe(&failed("198.51.100.1", 1100, "root"), 4 * SEC),
+        Some(Decision::Ban(_))
+    ));
+}
+
+#[test]
+fn publickey_failures_of_an_existing_user_weigh_little() {
+    let mut d = Detector::new(Policy::default());
+    let mut e = failed("198.51.100.2", 2000, "git");
+    e.method = Some(Method::Publickey);
+    for i in 0..20 {
+        e.port = Some(2000 + i);
+        assert_eq!(d.observe(&e, i64::from(i) * SEC), None, "key {i}");
+    }
+}
+
+#[test]
+fn one_attempt_logged_in_four_lines_counts_once() {
+    let mut d = Detector::new(Policy::default());
+    let a = "192.0.2.10";
+    let lines = [
+        ev(
+            Msg::InvalidUser,
+            Kind::InvalidUser,
+            a,
+            Some(5000),
+            Some("admin"),
+        ),
+        ev(Msg::PamUnix, Kind::AuthFailure, a, None, None),
+        ev(Msg::Failed, Kind::InvalidUser, a, Some(5000), Some("admin")),
+        ev(
+            Msg::Disconnected,
+            Kind::InvalidUser,
+            a,
+            Some(5000),
+            Some("admin"),
+        ),
+    ];
+    for l in &lines {
+        d.observe(l, SEC);
+    }
+    assert_eq!(d.score(ip(a), SEC), 150);
+}
+
+#[test]
+fn every_failed_line_of_a_connection_counts() {
+    let mut d = Detector::new(Policy {
+        threshold: 10_000,
+        ..Policy::default()
+    });
+    let a = "192.0.2.11";
+    d.observe(
+        &ev(
+            Msg::InvalidUser,
+            Kind::InvalidUser,
+            a,
+            Some(5001),
+            Some("admin"),
+        ),
+        SEC,
+    );
+    for _ in 0..3 {
+        d.observe(&ev(Msg::PamUnix, Kind::AuthFailure, a, None, None), SEC);
+        d.observe(
+            &ev(Msg::Failed, Kind::InvalidUser, a, Some(5001), Some("admin")),
+            SEC,
+        );
+    }
+    d.observe(
+        &ev(
+            Msg::MaxAuthTries,
+            Kind::InvalidUser,
+            a,
+            Some(5001),
+            Some("admin"),
+        ),
+        SEC,
+    );
+    d.observe(
+        &ev(
+            Msg::ConnectionClosed,
+            Kind::InvalidUser,
+            a,
+            Some(5001),
+            Some("admin"),
+        ),
+        SEC,
+    );
+    assert_eq!(d.score(ip(a), SEC), 3 * 150);
+}
+
+#[test]
+fn keyboard_interactive_pam_in_a_forked_process_counts_once() {
+    let mut d = Detector::new(Policy {
+        threshold: 10_000,
+        ..Policy::default()
+    });
+    let a = "192.0.2.12";
+    // PAM line first, without a port (other pid), then the Failed line with the port.
+    d.observe(&ev(Msg::PamUnix, Kind::AuthFailure, a, None, None), SEC);
+    d.observe(&failed(a, 6000, "alice"), SEC);
+    assert_eq!(d.score(ip(a), SEC), 100);
+}
+
+#[test]
+fn repeated_message_counts_n_times_minus_the_opening() {
+    let mut d = Detector::new(Policy {
+        threshold: 10_000,
+        ..Policy::default()
+    });
+    let mut e = failed("192.0.2.13", 7000, "alice");
+    e.count = 4;
+    d.observe(&e, SEC);
+    assert_eq!(d.score(ip("192.0.2.13"), SEC), 400);
+}
+
+#[test]
+fn a_connection_that_logged_in_is_not_a_probe_when_it_closes() {
+    let mut d = Detector::new(Policy::default());
+    let a = "198.51.100.7";
+    d.observe(
+        &ev(Msg::Accepted, Kind::Success, a, Some(52100), Some("alice")),
+        SEC,
+    );
+    d.observe(
+        &ev(Msg::ConnectionClosed, Kind::Probe, a, Some(52100), None),
+        2 * SEC,
+    );
+    assert_eq!(d.score(ip(a), 2 * SEC), 0);
+}
+
+#[test]
+fn exempt_addresses_are_spared_not_banned() {
+    let policy = Policy {
+        allowlist: Allowlist::new(["10.0.0.0/8".parse().unwrap()]),
+        local: vec![ip("192.0.2.1")],
+        session_client: Some(ip("198.51.100.9")),
+        ..Policy::default()
+    };
+    let mut d = Detector::new(policy);
+    let cases = [
+        ("127.0.0.1", Exemption::Loopback),
+        ("::1", Exemption::Loopback),
+        ("192.0.2.1", Exemption::LocalAddress),
+        ("198.51.100.9", Exemption::SshSession),
+        (
+            "10.1.2.3",
+            Exemption::Allowlisted("10.0.0.0/8".parse().unwrap()),
+        ),
+    ];
+    for (addr, why) in cases {
+        let mut last = None;
+        for i in 0..4 {
+            last = d.observe(&failed(addr, 100 + i, "root"), SEC);
+        }
+        match last {
+            Some(Decision::Spared(o, w)) => {
+                assert_eq!(o.addr, ip(addr));
+                assert_eq!(w, why);
+            }
+            other => panic!("{addr}: expected spared, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_recent_login_protects_its_owner_from_typos() {
+    let mut d = Detector::new(Policy::default());
+    let a = "198.51.100.20";
+    d.observe(
+        &ev(Msg::Accepted, Kind::Success, a, Some(1), Some("alice")),
+        0,
+    );
+    let mut last = None;
+    for i in 0..5 {
+        last = d.observe(&failed(a, 10 + i, "alice"), 3600 * SEC);
+    }
+    assert!(
+        matches!(last, Some(Decision::Spared(_, Exemption::TrustedLogin(0)))),
+        "{last:?}"
+    );
+    // After the trust period the same failures ban.
+    let later = 8 * 24 * 3600 * SEC;
+    let mut last = None;
+    for i in 0..5 {
+        last = d.observe(&failed(a, 100 + i, "alice"), later);
+    }
+    assert!(matches!(last, Some(Decision::Ban(_))), "{last:?}");
+}
+
+#[test]
+fn trust_can_be_turned_off() {
+    let mut d = Detector::new(Policy {
+        trust_ms: 0,
+        ..Policy::default()
+    });
+    let a = "198.51.100.21";
+    d.observe(
+        &ev(Msg::Accepted, Kind::Success, a, Some(1), Some("alice")),
+        0,
+    );
+    let mut last = None;
+    for i in 0..5 {
+        last = d.observe(&failed(a, 10 + i, "alice"), SEC);
+    }
+    assert!(matches!(last, Some(Decision::Ban(_))), "{last:?}");
+}
+
+#[test]
+fn login_after_failures_is_reported() {
+    let mut d = Detector::new(Policy::default());
+    let a = "198.51.100.22";
+    d.observe(&failed(a, 10, "alice"), SEC);
+    let out = d.observe(
+        &ev(Msg::Accepted, Kind::Success, a, Some(11), Some("alice")),
+        2 * SEC,
+    );
+    assert_eq!(
+        out,
+        Some(Decision::LoginAfterFailures {
+            addr: ip(a),
+            score: 100,
+            at_ms: 2 * SEC
+        })
+    );
+}
+
+#[test]
+fn history_round_trip_adds_up_across_runs() {
+    let mut first = Detector::new(Policy::default());
+    for i in 0..3 {
+        first.observe(&failed("203.0.113.30", 10 + i, "alice"), i64::from(i) * SEC);
+    }
+    let saved = first.history(3 * SEC);
+    let mut second = Detector::new(Policy::default());
+    second.restore_history(saved);
+    assert_eq!(
+        second.observe(&failed("203.0.113.30", 20, "alice"), 60 * SEC),
+        None
+    );
+    assert!(matches!(
+        second.observe(&failed("203.0.113.30", 21, "alice"), 61 * SEC),
+        Some(Decision::Ban(_))
+    ));
+}
+
+#[test]
+fn already_banned_addresses_are_not_decided_again() {
+    let mut d = Detector::new(Policy::default());
+    d.set_banned([ip("203.0.113.40")]);
+    for i in 0..10 {
+        assert_eq!(
+            d.observe(&failed("203.0.113.40", 10 + i, "root"), SEC),
+            None
+        );
+    }
+}
+
+#[test]
+fn a_flood_of_distinct_addresses_stays_bounded_and_keeps_bans() {
+    let mut d = Detector::new(Policy::default());
+    d.set_max_tracked(1000);
+    // One address gets banned early; 200,000 others each fail once.
+    for i in 0..4 {
+        d.observe(&failed("192.0.2.77", 10 + i, "root"), 0);
+    }
+    for i in 0..200_000u32 {
+        let addr = IpAddr::V4(std::net::Ipv4Addr::from(0x6440_0000 + i));
+        let e = Event {
+            addr,
+            ..failed("192.0.2.1", 22, "alice")
+        };
+        d.observe(&e, i64::from(i));
+        assert!(d.tracked() <= 1000);
+    }
+    // The ban survives the flood: more failures decide nothing new.
+    assert_eq!(
+        d.observe(&failed("192.0.2.77", 99, "root"), 2_000_000),
+        None
+    );
+    // A recent attacker is still tracked and still banned at its fifth failure.
+    for i in 0..4 {
+        assert_eq!(
+            d.observe(&failed("203.0.113.99", 100 + i, "alice"), 2_000_000),
+            None
+        );
+    }
+    assert!(matches!(
+        d.observe(&failed("203.0.113.99", 200, "alice"), 2_000_001),
+        Some(Decision::Ban(_))
+    ));
+}
+
+#[test]
+fn touched_windows_are_reported_once() {
+    let mut d = Detector::new(Policy::default());
+    d.observe(&failed("192.0.2.5", 10, "alice"), SEC);
+    d.observe(&failed("192.0.2.6", 10, "alice"), SEC);
+    let t = d.take_touched();
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[0].1.len(), 1);
+    assert!(d.take_touched().is_empty());
+    d.unban(ip("192.0.2.5"));
+    assert_eq!(d.take_touched(), vec![(ip("192.0.2.5"), vec![])]);
+}
+
+#[test]
+fn tracked_address_state_stays_small() {
+    // The daemon promises under 200 bytes per tracked address: the map entry must
+    // leave room for the hash table's slack.
+    let entry = std::mem::size_of::<(IpAddr, AddrState)>();
+    assert!(entry <= 96, "an address's entry grew to {entry} bytes");
+    let mut f: Few<Mark> = Few::Empty;
+    for i in 0..3 {
+        f.push(Mark {
+            at_ms: i,
+            points: 1,
+            kind: Kind::Probe,
+        });
+    }
+    f.retain(|m| m.at_ms != 1);
+    assert_eq!(
+        f.as_slice().iter().map(|m| m.at_ms).collect::<Vec<_>>(),
+        [0, 2]
+    );
+    f.remove_first();
+    assert!(matches!(f, Few::One(Mark { at_ms: 2, .. })));
+    f.retain(|_| false);
+    assert!(f.is_empty());
+}
+
+#[test]
+fn prune_forgets_idle_addresses() {
+    let mut d = Detector::new(Policy::default());
+    for i in 0..1000u32 {
+        let addr = std::net::Ipv4Addr::from(0xCB00_7100 + i).to_string();
+        d.observe(&failed(&addr, 10, "alice"), 0);
+    }
+    assert_eq!(d.tracked(), 1000);
+    d.observe(&failed("192.0.2.99", 10, "alice"), 3600 * SEC);
+    d.prune();
+    assert_eq!(d.tracked(), 1);
+}
