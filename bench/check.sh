@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures `authban check` over a generated 1,000,000-line auth log (~120 MB), one core
 # (taskset), release build as the README builds it, output discarded; and `grep -cF` over
-# the same file, for scale. Each command runs RUNS times, interleaved, and its CPU time (user +
+# the same file, for scale, with the ratio of their CPU times. Each command runs RUNS times, interleaved, and its CPU time (user +
 # system, from getrusage) is taken per run: on a shared VM wall time mostly measures the
 # neighbours. Prints the median and the best run of each.
 # Usage: bench/check.sh [LINES] [RUNS]
@@ -42,5 +42,11 @@ for name, _ in commands:
     t = times[name]
     med, best = statistics.median(t), min(t)
     print(f"  {name:28} {size / med / 1e6:6.0f} MB/s {size / best / 1e6:6.0f} MB/s")
+# The ratio to grep, run by run (each authban run against the grep run beside it), is what
+# stays comparable across machines and neighbours.
+grep_t = times["grep -cF 'Failed password'"]
+for name in ("authban check --json", "authban check (table)"):
+    ratios = [a / g for a, g in zip(times[name], grep_t) if g > 0]
+    print(f"  {name:28} {statistics.median(ratios):.2f}x the CPU time of grep -cF (median of per-run ratios)")
 PY
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

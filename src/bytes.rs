@@ -10,13 +10,13 @@
 /// One in every byte.
 pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
 /// The high bit of every byte.
-pub(crate) const HIGHS: u64 = 0x8080_8080_8080_8080;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
 const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
 
 /// The high bit of each byte of `x` that is zero, and no other bit (no false positives, so
 /// the highest bit is as exact as the lowest).
 #[inline]
-pub(crate) fn zero_bytes(x: u64) -> u64 {
+fn zero_bytes(x: u64) -> u64 {
     !((x & LO7).wrapping_add(LO7) | x | LO7)
 }
 
@@ -104,14 +104,7 @@ pub(crate) fn rfind_byte(hay: &[u8], b: u8) -> Option<usize> {
     chunks.remainder().iter().rposition(|&c| c == b)
 }
 
-/// Nonzero if some byte of `w` is below `n` (`n` at most 0x80); exact when no byte has its
-/// high bit set, which the callers test as well.
-#[inline]
-pub(crate) fn bytes_below(w: u64, n: u8) -> u64 {
-    w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS
-}
-
-/// `w` with every byte `b`: XOR with it and [`zero_bytes`] finds the bytes equal to `b`.
+/// `w` with every byte `b`.
 #[inline]
 pub(crate) const fn splat(b: u8) -> u64 {
     ONES * b as u64

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::bytes::{HIGHS, ONES, bytes_below, splat, zero_bytes};
+use crate::bytes::{ONES, splat};
 use crate::event::LogTime;
 
 /// A position in the output buffer, kept in registers while an event is written (the
@@ -562,54 +562,18 @@ pub(super) fn offset_start(text: &[u8]) -> Option<usize> {
     ok.then_some(sign)
 }
 
-/// Whether `bad` finds nothing in `bytes`, read eight at a time. The end is read as a word
-/// overlapping the one before (bytes tested twice are no harm), and fewer than eight bytes
-/// as two overlapping halves, or three bytes padded with `a` (which no test here refuses):
-/// no loop over single bytes.
-#[inline(always)]
-pub(super) fn no_bad_words(bytes: &[u8], bad: impl Fn(u64) -> u64) -> bool {
-    let n = bytes.len();
-    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"));
-    let half = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            bytes[at..at + 4].try_into().expect("four bytes"),
-        ))
-    };
-    if n >= 8 {
-        let mut acc = bad(word(n - 8));
-        for c in bytes.chunks_exact(8) {
-            acc |= bad(u64::from_le_bytes(c.try_into().expect("eight bytes")));
-        }
-        acc == 0
-    } else if n >= 4 {
-        bad(half(0) | (half(n - 4) << 32)) == 0
-    } else if n > 0 {
-        let three =
-            u64::from(bytes[0]) | (u64::from(bytes[n / 2]) << 8) | (u64::from(bytes[n - 1]) << 16);
-        bad(splat(b'a') << 24 | three) == 0
-    } else {
-        true
-    }
-}
-
 /// Every byte printable ASCII other than `"` and `\`: a JSON string as it is.
 #[inline]
 pub(super) fn json_plain(bytes: &[u8]) -> bool {
-    no_bad_words(bytes, |w| {
-        (w & HIGHS)
-            | bytes_below(w, 0x20)
-            | zero_bytes(w ^ splat(0x7f))
-            | zero_bytes(w ^ splat(b'"'))
-            | zero_bytes(w ^ splat(b'\\'))
-    })
+    bytes
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Every byte `is_ascii_graphic` (0x21 to 0x7e).
 #[inline]
 pub(super) fn all_graphic(bytes: &[u8]) -> bool {
-    no_bad_words(bytes, |w| {
-        (w & HIGHS) | bytes_below(w, 0x21) | zero_bytes(w ^ splat(0x7f))
-    })
+    bytes.iter().all(u8::is_ascii_graphic)
 }
 
 /// A user name for the table: lossy UTF-8 with control characters and spaces escaped, so
