@@ -54,8 +54,6 @@ pub(crate) struct Printer<W: Write> {
     tail_room: usize,
     /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
     file_head: Padded<64>,
-    /// The last line number and its digits, to step from.
-    line: LineNumber,
     /// The last port printed (`u32::MAX` at first) and its text, as [`short_decimal`]:
     /// about half the ports are the one before (a connection's lines).
     port: u32,
@@ -119,7 +117,6 @@ impl<W: Write> Printer<W> {
             tails: Vec::new(),
             tail_room: 0,
             file_head: Padded::default(),
-            line: LineNumber::default(),
             port: u32::MAX,
             port_text: (0, 0),
             time_room: 0,
@@ -259,7 +256,7 @@ impl<W: Write> Printer<W> {
         let mut w = Cursor::new(&mut self.buf, self.at);
         if self.json {
             self.file_head.put(&mut w);
-            self.line.put(&mut w, line);
+            w.number(line);
             if ev.time.is_some() {
                 self.time_json.put(&mut w);
             } else {
@@ -332,7 +329,7 @@ impl<W: Write> Printer<W> {
             w.set_pos(start + len.max(16) + 1);
             tail.put(&mut w);
             self.file_head.put(&mut w);
-            self.line.put(&mut w, line);
+            w.number(line);
             w.lit(b"\n");
         }
         self.at = w.pos();
@@ -417,34 +414,5 @@ impl<W: Write> Printer<W> {
             return Err(e);
         }
         self.out.flush()
-    }
-}
-
-/// The last line number printed below 10^8 (0 at first) and its [`digit_values`], from
-/// which the next is mostly a few lines on: see [`digits_plus`].
-#[derive(Default)]
-struct LineNumber {
-    last: u64,
-    digits: u64,
-}
-
-impl LineNumber {
-    /// Writes `line` as [`Cursor::number`] does. Inlined always: as a call (it has two
-    /// callers) the cursor goes through memory and it costs more than it saves.
-    #[inline(always)]
-    fn put(&mut self, w: &mut Cursor<'_>, line: u64) {
-        if line >= 100_000_000 {
-            w.number(line);
-            return;
-        }
-        let delta = line.wrapping_sub(self.last);
-        self.digits = if delta < 10 {
-            digits_plus(self.digits, delta)
-        } else {
-            digit_values(line as u32)
-        };
-        self.last = line;
-        let (text, len) = decimal_text(self.digits);
-        w.put(&text.to_le_bytes(), len);
     }
 }

@@ -271,46 +271,7 @@ fn numbers_print_like_display() {
     }
 }
 
-#[test]
-fn digits_plus_carries_like_addition() {
-    for n in (0..2_000)
-        .chain(99_998_000..99_999_999)
-        .chain([9, 99, 999_999, 9_999_999])
-    {
-        for d in 0..10 {
-            if n + d < 100_000_000 {
-                assert_eq!(
-                    digits_plus(digit_values(n as u32), d),
-                    digit_values((n + d) as u32),
-                    "{n} + {d}"
-                );
-            }
-        }
-    }
-}
-
 proptest::proptest! {
-    #[test]
-    fn digits_plus_is_addition(n in 0u64..100_000_000, d in 0u64..10) {
-        proptest::prop_assume!(n + d < 100_000_000);
-        proptest::prop_assert_eq!(digits_plus(digit_values(n as u32), d), digit_values((n + d) as u32));
-    }
-
-    // Line numbers in steps, as in a log, across powers of ten and past 10^8.
-    #[test]
-    fn line_numbers_print_like_display(start in proptest::prop_oneof![0u64..100, 99_999_900u64..100_000_100, proptest::num::u64::ANY], steps in proptest::collection::vec(0u64..25, 1..200)) {
-        let mut buf = vec![0; 64];
-        let mut lines = LineNumber::default();
-        let mut line = start;
-        for step in steps {
-            line = line.wrapping_add(step);
-            let mut w = Cursor::new(&mut buf, 0);
-            lines.put(&mut w, line);
-            let len = w.pos();
-            proptest::prop_assert_eq!(String::from_utf8(buf[..len].to_vec()).unwrap(), line.to_string());
-        }
-    }
-
     #[test]
     fn any_number_prints_like_display(n in proptest::num::u64::ANY, small in 0u64..100_000_000) {
         proptest::prop_assert_eq!(number_text(n), n.to_string());

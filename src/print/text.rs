@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::bytes::{ONES, splat};
+use crate::bytes::splat;
 use crate::event::LogTime;
 
 /// A position in the output buffer, kept in registers while an event is written (the
@@ -153,18 +153,6 @@ pub(super) fn short_decimal(n: u32) -> (u64, usize) {
 pub(super) fn decimal_text(v: u64) -> (u64, usize) {
     let zeros = ((v.trailing_zeros() / 8) as usize).min(7);
     ((v | splat(b'0')) >> (8 * zeros), 8 - zeros)
-}
-
-/// The [`digit_values`] of `n + d` from those of `n`, for `d` below 10 and `n + d` below
-/// 10^8: the next event's line number is mostly a few lines on, and this is cheaper than
-/// dividing again. The digits are turned lowest first and each given 246 more, so that one
-/// addition carries from a digit that reaches 10 into the next; a digit that did not carry
-/// is then 246 too high, and has its high bit set.
-#[inline]
-pub(super) fn digits_plus(v: u64, d: u64) -> u64 {
-    let sum = v.swap_bytes() + d + splat(246);
-    let kept = (sum >> 7) & ONES;
-    (sum - kept * 246).swap_bytes()
 }
 
 /// A short text kept at the start of a fixed array of spaces, so that appending it is a copy
