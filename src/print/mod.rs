@@ -54,10 +54,6 @@ pub(crate) struct Printer<W: Write> {
     tail_room: usize,
     /// `{"file":"F","line":` for JSON or `F:` for the table, made once per file.
     file_head: Padded<64>,
-    /// The last port printed (`u32::MAX` at first) and its text, as [`short_decimal`]:
-    /// about half the ports are the one before (a connection's lines).
-    port: u32,
-    port_text: (u64, usize),
     /// The room of the two time pieces when `room` was last computed: the time changes on
     /// nearly every line of some logs, its room (but for a long text) never.
     time_room: usize,
@@ -117,8 +113,6 @@ impl<W: Write> Printer<W> {
             tails: Vec::new(),
             tail_room: 0,
             file_head: Padded::default(),
-            port: u32::MAX,
-            port_text: (0, 0),
             time_room: 0,
             room: 0,
             error: None,
@@ -288,13 +282,7 @@ impl<W: Write> Printer<W> {
                 }
             }
             match ev.port {
-                Some(p) => {
-                    if u32::from(p) != self.port {
-                        self.port = u32::from(p);
-                        self.port_text = short_decimal(u32::from(p));
-                    }
-                    w.put(&self.port_text.0.to_le_bytes(), self.port_text.1);
-                }
+                Some(p) => w.number(u64::from(p)),
                 None => w.lit(b"null"),
             }
             match ev.count {
