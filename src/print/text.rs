@@ -62,26 +62,12 @@ impl<'a> Cursor<'a> {
         self.buf[at..at + N].copy_from_slice(bytes);
     }
 
-    /// Copies `bytes` of any length; up to 16 in two word moves that may overlap, as
-    /// `memcpy` does for short lengths, but without the call (user names are short).
+    /// Copies `bytes` of any length.
     #[inline]
     pub(super) fn bytes(&mut self, bytes: &[u8]) {
         let n = bytes.len();
         let at = self.pos();
-        let dst = &mut self.buf[at..at + n];
-        if n > 16 {
-            dst.copy_from_slice(bytes);
-        } else if n >= 8 {
-            dst[..8].copy_from_slice(&bytes[..8]);
-            dst[n - 8..].copy_from_slice(&bytes[n - 8..]);
-        } else if n >= 4 {
-            dst[..4].copy_from_slice(&bytes[..4]);
-            dst[n - 4..].copy_from_slice(&bytes[n - 4..]);
-        } else if n > 0 {
-            dst[0] = bytes[0];
-            dst[n / 2] = bytes[n / 2];
-            dst[n - 1] = bytes[n - 1];
-        }
+        self.buf[at..at + n].copy_from_slice(bytes);
         self.set_pos(at + n);
     }
 
