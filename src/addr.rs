@@ -51,7 +51,7 @@ struct LastToken {
 
 impl LastToken {
     fn get(&self, token: &[u8]) -> Option<Option<IpAddr>> {
-        (self.len == token.len() && crate::bytes::same_bytes(&self.text[..token.len()], token))
+        (self.len == token.len() && self.text[..token.len()] == *token)
             .then_some(self.addr)
     }
 

@@ -48,28 +48,6 @@ pub(crate) fn find_byte(hay: &[u8], b: u8) -> Option<usize> {
         .map(|p| at + p)
 }
 
-/// Whether `a` and `b` are equal, compared eight bytes at a time (the last word overlapping
-/// the one before): slices of a length known only at run time are otherwise compared by a
-/// call to `memcmp`, which costs more than these 10–50 byte comparisons.
-#[inline]
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    if n < 8 {
-        return a.iter().zip(b).all(|(x, y)| x == y);
-    }
-    let mut at = 0;
-    while at + 8 < n {
-        if word(&a[at..at + 8]) != word(&b[at..at + 8]) {
-            return false;
-        }
-        at += 8;
-    }
-    word(&a[n - 8..]) == word(&b[n - 8..])
-}
-
 /// The value of `digits` if every byte is an ASCII digit, in one pass; at most 19 of them
 /// (a `u64` holds any 19-digit number), which callers bound more tightly.
 #[inline]
@@ -175,21 +153,6 @@ mod tests {
         ) {
             prop_assert_eq!(find_byte(&hay, b), hay.iter().position(|&c| c == b));
             prop_assert_eq!(rfind_byte(&hay, b), hay.iter().rposition(|&c| c == b));
-        }
-
-        #[test]
-        fn same_bytes_agrees_with_eq(
-            a in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b')], 0..40),
-            b in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b')], 0..40),
-        ) {
-            prop_assert_eq!(same_bytes(&a, &b), a == b);
-            prop_assert!(same_bytes(&a, &a.clone()));
-            // Equal lengths, one byte changed anywhere.
-            for i in 0..a.len() {
-                let mut c = a.clone();
-                c[i] ^= 1;
-                prop_assert!(!same_bytes(&a, &c));
-            }
         }
     }
 }

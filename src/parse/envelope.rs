@@ -16,7 +16,7 @@
 //! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
 
 use super::time::{self, RawTime};
-use crate::bytes::{self, decimal, find_byte, same_bytes, word};
+use crate::bytes::{self, decimal, find_byte, word};
 
 /// The parts of a line that belong to the log, not to sshd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +126,7 @@ impl SecondStamp {
         let digits = word(b.get(20..28)?);
         let end = 20 + self.digits;
         let tail = word(b.get(end..end + 8)?);
-        if !same_bytes(head, &self.head)
+        if *head != self.head
             || bytes::leading_digits(digits) != self.digits
             || (tail ^ self.tail) & self.tail_mask != 0
         {
@@ -164,7 +164,7 @@ impl StampCache {
     fn timestamp_again<'a>(&mut self, b: &'a [u8]) -> Option<(RawTime, &'a [u8])> {
         if let Some(raw) = self.raw
             && b.get(..self.len)
-                .is_some_and(|head| same_bytes(head, &self.text[..self.len]))
+                .is_some_and(|head| *head == self.text[..self.len])
         {
             return Some((raw, &b[self.len..]));
         }
