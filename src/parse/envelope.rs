@@ -286,36 +286,26 @@ fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
     } else {
         return None;
     };
-    let (n, pid) = leading_digits_word(digits).unwrap_or_else(|| leading_digits(digits));
+    let (n, pid) = leading_digits(digits);
     if n == 0 || n > 10 || digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
         return None;
     }
     Some((u32::try_from(pid).ok()?, &digits[n + 3..]))
 }
 
-/// How many decimal digits `d` starts with (at most 11: more refuse anyway) and their value.
+/// How many decimal digits `d` starts with (at most 11: more refuse anyway) and their
+/// value, in one pass.
 fn leading_digits(d: &[u8]) -> (usize, u64) {
-    let n = d.iter().take(11).take_while(|c| c.is_ascii_digit()).count();
-    (n, decimal(&d[..n]).expect("digits only"))
-}
-
-/// [`leading_digits`] for one to seven digits (every pid), from one 8-byte word: the
-/// digits are counted and summed by the word-at-a-time helpers the fraction of a timestamp
-/// is read with, instead of one step per digit. `None` (for the loop) when `d` is shorter
-/// than eight bytes or they are all digits.
-#[inline]
-fn leading_digits_word(d: &[u8]) -> Option<(usize, u64)> {
-    let w = word(d.get(..8)?);
-    match bytes::leading_digits(w) {
-        8 => None,
-        0 => Some((0, 0)),
-        // The digits moved to the top bytes with `0`s before them: the same number, now
-        // as eight digits.
-        n => {
-            let aligned = (w << (8 * (8 - n))) | (0x3030_3030_3030_3030 >> (8 * n));
-            Some((n, u64::from(bytes::eight_digits(aligned, 8))))
+    let mut v = 0u64;
+    let mut n = 0;
+    for &c in d.iter().take(11) {
+        if !c.is_ascii_digit() {
+            break;
         }
+        v = v * 10 + u64::from(c - b'0');
+        n += 1;
     }
+    (n, v)
 }
 
 /// [`tagged`] by the general loop.
