@@ -83,93 +83,9 @@ fn parse_ip_uncached(token: &[u8]) -> Option<IpAddr> {
         Some(_) => return None,
         None => token,
     };
-    // Hex groups and colons only (nearly every IPv6 address in a log): the byte-level
-    // parser. An embedded IPv4 tail (`::ffff:192.0.2.1`) or anything else goes to std.
-    let v6 = match parse_ipv6_hex(token) {
-        Hex::Addr(v6) => v6,
-        Hex::Invalid => return None,
-        Hex::Other => {
-            // With a colon the text can only be IPv6: skip std's IPv4 attempt.
-            let text = std::str::from_utf8(token).ok()?;
-            Ipv6Addr::from_str(text).ok()?
-        }
-    };
+    // With a colon the text can only be IPv6: skip std's IPv4 attempt.
+    let v6 = Ipv6Addr::from_str(std::str::from_utf8(token).ok()?).ok()?;
     Some(canonical(IpAddr::V6(v6)))
-}
-
-/// What [`parse_ipv6_hex`] found.
-#[derive(Debug, PartialEq, Eq)]
-enum Hex {
-    Addr(Ipv6Addr),
-    /// Only hex digits and colons, and not an address.
-    Invalid,
-    /// Some other byte: the caller asks std.
-    Other,
-}
-
-/// An IPv6 text of hex digits and colons, by std's exact rules (`Ipv6Addr::from_str`, a
-/// proptest holds the two together): groups of one to four hex digits separated by `:`,
-/// eight of them, or at most seven around one `::` that stands for at least one zero group.
-/// std's parser is generic over every form; this one reads bytes once, without UTF-8 checks.
-fn parse_ipv6_hex(t: &[u8]) -> Hex {
-    if !t.iter().all(|&c| c == b':' || c.is_ascii_hexdigit()) {
-        return Hex::Other;
-    }
-    let mut head = [0u16; 8];
-    let (head_len, mut at) = hex_groups(t, 0, &mut head);
-    if head_len == 8 {
-        return if at == t.len() {
-            Hex::Addr(Ipv6Addr::from(head))
-        } else {
-            Hex::Invalid
-        };
-    }
-    if t.get(at..at + 2) != Some(b"::") {
-        return Hex::Invalid;
-    }
-    at += 2;
-    let mut tail = [0u16; 7];
-    let (tail_len, end) = hex_groups(t, at, &mut tail[..7 - head_len]);
-    if end != t.len() {
-        return Hex::Invalid;
-    }
-    head[8 - tail_len..].copy_from_slice(&tail[..tail_len]);
-    Hex::Addr(Ipv6Addr::from(head))
-}
-
-/// Reads up to `out.len()` groups from `t[at..]`, each after a `:` but the first, as std's
-/// `read_groups`: a separator not followed by a group is left unread. Returns the number of
-/// groups and where reading stopped.
-fn hex_groups(t: &[u8], mut at: usize, out: &mut [u16]) -> (usize, usize) {
-    for (i, group) in out.iter_mut().enumerate() {
-        let start = at;
-        let mut p = at;
-        if i > 0 {
-            if t.get(p) != Some(&b':') {
-                return (i, start);
-            }
-            p += 1;
-        }
-        let mut value: u16 = 0;
-        let mut digits = 0;
-        while digits < 4 {
-            let d = match t.get(p) {
-                Some(&c @ b'0'..=b'9') => c - b'0',
-                Some(&c @ b'a'..=b'f') => c - b'a' + 10,
-                Some(&c @ b'A'..=b'F') => c - b'A' + 10,
-                _ => break,
-            };
-            value = (value << 4) | u16::from(d);
-            digits += 1;
-            p += 1;
-        }
-        if digits == 0 {
-            return (i, start);
-        }
-        *group = value;
-        at = p;
-    }
-    (out.len(), at)
 }
 
 /// A dotted quad exactly as `std::net::Ipv4Addr::from_str` accepts it: four parts of one to
@@ -517,38 +433,6 @@ mod proptests {
             ];
             for i in picks {
                 prop_assert_eq!(parse_ip(TOKENS[i]), parse_ip_uncached(TOKENS[i]));
-            }
-        }
-
-        // The byte-level IPv6 parser accepts exactly what std accepts, with the same value,
-        // on texts of hex digits and colons (runs of colons, long groups, too many groups).
-        #[test]
-        fn ipv6_hex_agrees_with_std(text in "[0-9a-fA-F:]{0,45}") {
-            let want = text.parse::<Ipv6Addr>().ok();
-            let got = match parse_ipv6_hex(text.as_bytes()) {
-                Hex::Addr(a) => Some(a),
-                Hex::Invalid => None,
-                Hex::Other => unreachable!("only hex and colons"),
-            };
-            prop_assert_eq!(got, want, "{}", text);
-        }
-
-        // And on every address std prints, compressed or not, and its variants.
-        #[test]
-        fn ipv6_hex_reads_every_address(bits in any::<u128>(), zeros in 0usize..8, upper in any::<bool>()) {
-            let mut groups = Ipv6Addr::from(bits).segments();
-            // Runs of zero groups, so `::` appears in every position.
-            for g in groups.iter_mut().skip(zeros).take(zeros % 4 + 1) {
-                *g = 0;
-            }
-            let addr = Ipv6Addr::from(groups);
-            let full = groups.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":");
-            for text in [addr.to_string(), full] {
-                let text = if upper { text.to_uppercase() } else { text };
-                if text.contains('.') {
-                    continue;
-                }
-                prop_assert_eq!(parse_ipv6_hex(text.as_bytes()), Hex::Addr(addr), "{}", text);
             }
         }
 
