@@ -97,18 +97,14 @@ pub(crate) fn leading_digits(w: u64) -> usize {
     (flagged.trailing_zeros() / 8) as usize
 }
 
-/// The first `n` (1 to 8) bytes of `w`, all digits, as an eight-digit number with zeros in
-/// place of the rest: pairs, then quads, then the eight, each step exact within its lane.
-pub(crate) fn eight_digits(w: u64, n: usize) -> u32 {
-    masked_digits(w, digit_mask(n))
-}
-
 /// The mask of the first `n` (1 to 8) bytes of a word.
 pub(crate) fn digit_mask(n: usize) -> u64 {
     u64::MAX >> (64 - 8 * n)
 }
 
-/// [`eight_digits`] with the mask of its first `n` bytes given.
+/// The bytes of `w` under `mask` (its first 1 to 8), all digits, as an eight-digit number
+/// with zeros in place of the rest: pairs, then quads, then the eight, each step exact
+/// within its lane.
 #[inline]
 pub(crate) fn masked_digits(w: u64, mask: u64) -> u32 {
     let mut d = w.wrapping_sub(ONES * 0x30) & mask;

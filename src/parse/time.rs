@@ -11,7 +11,6 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::{Offset, TimeZone};
 
-use crate::bytes::{eight_digits, leading_digits};
 use crate::event::LogTime;
 
 /// A timestamp as written, before the zone and year are applied.
@@ -121,42 +120,9 @@ fn clock(b: &[u8], at: usize) -> Option<(u8, u8, u8)> {
     Some((hour, minute, second.min(59)))
 }
 
-/// An optional `.fraction` at `at`: returns nanoseconds and the index after it.
-///
-/// When eight bytes follow the dot they are read as one word: its leading digits are
-/// counted and converted together (as [`fraction_by_bytes`] would, which the proptests
-/// check), and only a ninth and later digits are read one by one.
+/// An optional `.fraction` at `at`: returns nanoseconds and the index after it. Digits
+/// past nanoseconds are read and dropped.
 pub(crate) fn fraction(b: &[u8], at: usize) -> Option<(u32, usize)> {
-    if b.get(at) != Some(&b'.') {
-        return Some((0, at));
-    }
-    let Some(word) = b.get(at + 1..at + 9) else {
-        return fraction_by_bytes(b, at);
-    };
-    let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-    let n = leading_digits(w);
-    if n == 0 {
-        return None;
-    }
-    let mut nanos = eight_digits(w, n) * 10;
-    let mut i = at + 1 + n;
-    if n == 8 {
-        // The ninth digit counts; digits past nanoseconds are read and dropped.
-        if let Some(&c) = b.get(i)
-            && c.is_ascii_digit()
-        {
-            nanos += u32::from(c - b'0');
-            i += 1;
-            while b.get(i).is_some_and(u8::is_ascii_digit) {
-                i += 1;
-            }
-        }
-    }
-    Some((nanos, i))
-}
-
-/// [`fraction`] a byte at a time: for fractions near the end of the input, and the proptests.
-pub(crate) fn fraction_by_bytes(b: &[u8], at: usize) -> Option<(u32, usize)> {
     if b.get(at) != Some(&b'.') {
         return Some((0, at));
     }
@@ -167,7 +133,6 @@ pub(crate) fn fraction_by_bytes(b: &[u8], at: usize) -> Option<(u32, usize)> {
         if !c.is_ascii_digit() {
             break;
         }
-        // Digits past nanoseconds are read and dropped.
         nanos += u32::from(c - b'0') * scale;
         scale /= 10;
         i += 1;
