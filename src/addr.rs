@@ -51,8 +51,7 @@ struct LastToken {
 
 impl LastToken {
     fn get(&self, token: &[u8]) -> Option<Option<IpAddr>> {
-        (self.len == token.len() && self.text[..token.len()] == *token)
-            .then_some(self.addr)
+        (self.len == token.len() && self.text[..token.len()] == *token).then_some(self.addr)
     }
 
     fn set(&mut self, token: &[u8], addr: Option<IpAddr>) {

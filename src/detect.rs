@@ -8,8 +8,11 @@
 //! (loopback, this host, the SSH session running us, the allowlist, or a recent login).
 //!
 //! One attempt counts once although sshd logs it in several lines: the lines of one
-//! connection share the address and the source port, and each message shape has a
-//! [`Role`] saying how it relates to the connection's attempts.
+//! connection share the address and the pid of the sshd process logging them (the source
+//! port shows on some lines only: PAM's and old releases' `Invalid user` carry none), and
+//! each message shape has a [`Role`] saying how it relates to the connection's attempts.
+//! Two exceptions are followed: keyboard-interactive's PAM runs in a forked process with
+//! its own pid, and up to 5.8 the pre-auth child logs with the monitor's pid + 1.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -115,18 +118,23 @@ pub struct Offender {
     pub score: u32,
     /// Events per kind inside the window (index: [`Kind::index`]).
     pub by_kind: [u32; 4],
+    /// The points they added, per kind.
+    pub points_by_kind: [u32; 4],
     pub first_ms: i64,
     pub last_ms: i64,
 }
 
 impl Offender {
-    /// A one-line reason for logs and the store: `score 6.0 in 10m: 4 invalid-user, 1 auth-failure`.
+    /// A one-line reason for logs and the store, with the arithmetic: `score 6.0 within
+    /// 600s: 3 invalid-user = 4.5, 1 root = 1.5` (events counted by kind and the points they
+    /// added; lines repeating an attempt already counted add none and are not listed).
     pub fn reason(&self, window_ms: i64) -> String {
         let mut parts = Vec::new();
         for kind in Kind::ALL {
             let n = self.by_kind[kind.index()];
             if n > 0 {
-                parts.push(format!("{n} {kind}"));
+                let points = f64::from(self.points_by_kind[kind.index()]) / POINTS_PER_UNIT;
+                parts.push(format!("{n} {kind} = {points:.1}"));
             }
         }
         format!(
@@ -248,10 +256,63 @@ impl AddrState {
         marks.chain(conns).max().unwrap_or(i64::MIN)
     }
 
-    fn conn(&mut self, port: u16) -> &mut Conn {
-        if let Some(i) = self.conns.as_slice().iter().position(|c| c.port == port) {
-            return &mut self.conns.as_mut_slice()[i];
+    /// The connection a line of `pid` (the logging sshd process) and `port` belongs to:
+    /// the one of the same pid, else (no pid in the log) the one of the same port. A pid
+    /// seen again with another port, or with a line that opens or attempts after its
+    /// connection closed, is a new connection (the pid was reused); so is an unknown one.
+    fn conn(&mut self, pid: Option<u32>, port: Option<u16>, role: Role, at_ms: i64) -> &mut Conn {
+        let port_fits = |c: &Conn| match port {
+            Some(p) => c.port == 0 || c.port == p,
+            None => !c.closed || role == Role::Closing,
+        };
+        let key = pid.unwrap_or(0);
+        let conns = self.conns.as_slice();
+        let found = conns
+            .iter()
+            .position(|c| match pid {
+                Some(_) => c.pid == key && port_fits(c),
+                None => c.pid == 0 && port.is_some_and(|p| c.port == p),
+            })
+            .or_else(|| {
+                // Up to 5.8 the pre-auth child logs with its own pid, the monitor's + 1.
+                let parent = pid?.checked_sub(1)?;
+                (role == Role::Closing)
+                    .then(|| conns.iter().position(|c| c.pid == parent && port_fits(c)))
+                    .flatten()
+            });
+        let i = match found {
+            Some(i) => i,
+            None => {
+                let mut credit = 0;
+                if key != 0 {
+                    // The pid's old connection (another port) is over. A PAM line logged
+                    // before this line, without a port, was taken for the old connection's:
+                    // its credit is this connection's.
+                    if let Some(old) = self.conns.as_slice().iter().find(|c| c.pid == key) {
+                        credit = old.credit;
+                    }
+                    self.conns.retain(|c| c.pid != key);
+                }
+                self.push(Conn {
+                    pid: key,
+                    credit,
+                    pam_only: role == Role::Pam,
+                    ..Conn::default()
+                })
+            }
+        };
+        let conn = &mut self.conns.as_mut_slice()[i];
+        if let Some(p) = port {
+            conn.port = p;
         }
+        conn.closed |= role == Role::Closing;
+        conn.pam_only &= role == Role::Pam;
+        conn.last_ms = at_ms;
+        conn
+    }
+
+    /// Adds a connection, forgetting the oldest beyond [`MAX_CONNS`]; returns its index.
+    fn push(&mut self, conn: Conn) -> usize {
         if self.conns.len() >= MAX_CONNS {
             // An address juggling hundreds of connections: forget the oldest.
             let oldest = self
@@ -265,20 +326,20 @@ impl AddrState {
             self.conns
                 .retain(|c| gone || c.last_ms != oldest || !std::mem::replace(&mut gone, true));
         }
-        self.conns.push(Conn {
-            port,
-            ..Conn::default()
-        });
-        let last = self.conns.len() - 1;
-        &mut self.conns.as_mut_slice()[last]
+        self.conns.push(conn);
+        self.conns.len() - 1
     }
 }
 
-/// One connection of an address, known by its source port (0: a PAM line that came
-/// before any line with the port).
+/// One connection of an address, known by the pid of the sshd process that logs its lines
+/// (every line of a connection carries it, on every OpenSSH release), and by its source port
+/// once a line showed it (0 until then: PAM lines and old releases' `Invalid user` carry
+/// none).
 #[derive(Debug, Default, Clone, Copy)]
 struct Conn {
     last_ms: i64,
+    /// 0 when the log gives no pid.
+    pid: u32,
     /// Points counted ahead of the `Failed` line that will repeat them (by `Invalid user`
     /// or a PAM line); the next attempt consumes them instead of counting again.
     credit: u32,
@@ -287,11 +348,16 @@ struct Conn {
     counted: bool,
     /// The connection logged in: its closing lines are not probes.
     success: bool,
+    /// A closing line was seen: a later opening or attempt of the same pid without a port
+    /// belongs to a new connection.
+    closed: bool,
+    /// Only PAM lines so far: maybe the forked PAM process of keyboard-interactive.
+    pam_only: bool,
 }
 
 /// How long a connection's dedup state lives: longer than any LoginGraceTime.
 const CONN_TTL_MS: i64 = 15 * 60 * 1000;
-/// PAM lines are attached to the address's latest connection only if it is this recent.
+/// A forked PAM process's line gives its credit to an attempt only if it is this recent.
 const PAM_ATTACH_MS: i64 = 120 * 1000;
 /// Bound on remembered marks per address: enough for the threshold at the smallest weight,
 /// without letting one address grow without bound.
@@ -573,11 +639,13 @@ impl Detector {
             addr,
             score,
             by_kind: [0; 4],
+            points_by_kind: [0; 4],
             first_ms: at_ms,
             last_ms: at_ms,
         };
         for m in st.marks.as_slice() {
             offender.by_kind[m.kind.index()] += 1;
+            offender.points_by_kind[m.kind.index()] += m.points;
             offender.first_ms = offender.first_ms.min(m.at_ms);
             offender.last_ms = offender.last_ms.max(m.at_ms);
         }
@@ -595,10 +663,13 @@ impl Detector {
 
     fn login(&mut self, ev: &Event<'_>, at_ms: i64) -> Option<Decision> {
         let addr = ev.addr;
-        if let Some(port) = ev.port {
-            let conn = self.addrs.entry(addr).or_default().conn(port);
+        if ev.port.is_some() || ev.pid.is_some() {
+            let conn =
+                self.addrs
+                    .entry(addr)
+                    .or_default()
+                    .conn(ev.pid, ev.port, Role::Attempt, at_ms);
             conn.success = true;
-            conn.last_ms = at_ms;
         }
         if self.policy.trust_ms > 0 {
             let slot = self.trusted.entry(addr).or_insert(at_ms);
@@ -617,21 +688,8 @@ impl Detector {
     fn dedup(&mut self, ev: &Event<'_>, at_ms: i64, full: u32) -> u32 {
         let role = ev.msg.role();
         let st = self.addrs.entry(ev.addr).or_default();
-        let port = match (ev.port, role) {
-            (Some(p), _) => p,
-            // PAM lines carry no port: attach them to the address's latest connection.
-            (None, Role::Pam) => st
-                .conns
-                .as_slice()
-                .iter()
-                .filter(|c| c.port != 0)
-                .max_by_key(|c| c.last_ms)
-                .filter(|c| at_ms.saturating_sub(c.last_ms) <= PAM_ATTACH_MS)
-                .map_or(0, |c| c.port),
-            (None, _) => 0,
-        };
-        let conn = st.conn(port);
-        conn.last_ms = at_ms;
+        let conn = st.conn(ev.pid, ev.port, role, at_ms);
+        let pid = conn.pid;
         match role {
             Role::Opening => {
                 if conn.counted {
@@ -656,13 +714,24 @@ impl Detector {
             Role::Attempt => {
                 conn.counted = true;
                 let mut credit = std::mem::take(&mut conn.credit);
-                if credit == 0 && port != 0 {
-                    // A PAM line logged before the port was known (keyboard-interactive
-                    // runs PAM in a forked process) may hold the credit.
-                    if let Some(anon) = st.conns.as_mut_slice().iter_mut().find(|c| c.port == 0)
-                        && at_ms.saturating_sub(anon.last_ms) <= PAM_ATTACH_MS
+                if credit == 0 && ev.method == Some(Method::KeyboardInteractive) {
+                    // keyboard-interactive runs PAM in a forked process: its line, with
+                    // the child's pid and no port, holds the credit of this attempt. The
+                    // child is forked by this connection's process: of the PAM-only
+                    // connections, the one whose pid follows this one's most closely.
+                    if let Some(fork) = st
+                        .conns
+                        .as_mut_slice()
+                        .iter_mut()
+                        .filter(|c| {
+                            c.pam_only
+                                && c.pid != pid
+                                && c.credit > 0
+                                && at_ms.saturating_sub(c.last_ms) <= PAM_ATTACH_MS
+                        })
+                        .min_by_key(|c| c.pid.wrapping_sub(pid))
                     {
-                        credit = std::mem::take(&mut anon.credit);
+                        credit = std::mem::take(&mut fork.credit);
                     }
                 }
                 full.saturating_sub(credit)

@@ -636,3 +636,39 @@ fn scan_bans_an_ipv6_attackers_prefix_as_configured_and_libwrap_denies_it() {
     );
     assert_eq!(env.hosts_deny(), deny);
 }
+
+#[test]
+fn an_owner_who_mistypes_once_in_each_of_three_connections_is_not_banned() {
+    // The lines sshd 9.2 and PAM log for it (issue 14): PAM's line of each attempt has no
+    // port, and used to be credited to the previous connection, scoring 5.0.
+    let env = Env::new();
+    let mut lines = Vec::new();
+    for (i, pid) in [2201, 2205, 2209].into_iter().enumerate() {
+        let port = 50001 + i;
+        lines.push(format!("2026-03-03T04:1{i}:01.100000+00:00 web1 sshd[{pid}]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.9  user=alice"));
+        lines.push(format!("2026-03-03T04:1{i}:03.200000+00:00 web1 sshd[{pid}]: Failed password for alice from 198.51.100.9 port {port} ssh2"));
+        lines.push(format!("2026-03-03T04:1{i}:03.900000+00:00 web1 sshd[{pid}]: Connection closed by authenticating user alice 198.51.100.9 port {port} [preauth]"));
+    }
+    env.append("auth.log", &lines);
+    let out = env.scan("auth.log");
+    let said = stdout(&out);
+    assert!(said.contains("0 attacking addresses detected"), "{said}");
+    assert!(!env.hosts_deny().contains("198.51.100.9"));
+    // Two more such connections make five attempts: banned, and the reason shows why.
+    let more: Vec<String> = lines[..6]
+        .iter()
+        .map(|l| {
+            l.replace("04:11", "04:14")
+                .replace("04:10", "04:13")
+                .replace("sshd[22", "sshd[23")
+        })
+        .collect();
+    env.append("auth.log", &more);
+    let out = env.scan("auth.log");
+    let said = stdout(&out);
+    assert!(
+        said.contains("denied 198.51.100.9 in")
+            && said.contains("score 5.0 within 600s: 5 auth-failure = 5.0"),
+        "{said}"
+    );
+}
