@@ -181,3 +181,45 @@ fn install_failed(e: &InstallError) -> u8 {
         _ => exit::FAILURE,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::install::{CONFIG_PATH, UNIT_PATH};
+
+    fn global() -> Global {
+        Global {
+            config: None,
+            state_dir: None,
+            hosts_deny: None,
+        }
+    }
+
+    #[test]
+    fn install_then_uninstall_through_the_cli() {
+        let root = tempfile::tempdir().unwrap();
+        let args = InstallArgs {
+            root: root.path().to_path_buf(),
+            force: false,
+            allow_hosts_deny: true,
+            exec: Some(PathBuf::from("/usr/sbin/authban")),
+        };
+        assert_eq!(install(&global(), args.clone()), exit::OK);
+        let unit = std::fs::read_to_string(root.path().join(UNIT_PATH)).unwrap();
+        assert!(unit.lines().any(|l| l == "ReadWritePaths=/etc"), "{unit}");
+        assert_eq!(install(&global(), args), exit::OK);
+        let foreign = InstallArgs {
+            root: root.path().to_path_buf(),
+            force: false,
+            allow_hosts_deny: false,
+            exec: Some(PathBuf::from("/usr/sbin/authban")),
+        };
+        assert_eq!(install(&global(), foreign), exit::FAILURE);
+        let args = UninstallArgs {
+            root: root.path().to_path_buf(),
+        };
+        assert_eq!(uninstall(&global(), args), exit::OK);
+        assert!(!root.path().join(UNIT_PATH).exists());
+        assert!(root.path().join(CONFIG_PATH).exists());
+    }
+}

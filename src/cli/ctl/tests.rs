@@ -7,10 +7,9 @@ use clap::{Parser, Subcommand};
 
 use super::render::*;
 use super::*;
-use crate::cli::setup::{InstallArgs, UninstallArgs, install, uninstall};
+use crate::cli::setup::{InstallArgs, UninstallArgs};
 use crate::control::{BanInfo, Status};
 use crate::control::{Incoming, ServerOptions};
-use crate::install::{CONFIG_PATH, UNIT_PATH};
 
 /// The commands as the lead wires them, to check what clap makes of the arguments.
 #[derive(Debug, Parser)]
@@ -305,32 +304,4 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
-}
-
-#[test]
-fn install_then_uninstall_through_the_cli() {
-    let root = tempfile::tempdir().unwrap();
-    let args = InstallArgs {
-        root: root.path().to_path_buf(),
-        force: false,
-        allow_hosts_deny: true,
-        exec: Some(PathBuf::from("/usr/sbin/authban")),
-    };
-    assert_eq!(install(&global(), args.clone()), exit::OK);
-    let unit = std::fs::read_to_string(root.path().join(UNIT_PATH)).unwrap();
-    assert!(unit.lines().any(|l| l == "ReadWritePaths=/etc"), "{unit}");
-    assert_eq!(install(&global(), args), exit::OK);
-    let foreign = InstallArgs {
-        root: root.path().to_path_buf(),
-        force: false,
-        allow_hosts_deny: false,
-        exec: Some(PathBuf::from("/usr/sbin/authban")),
-    };
-    assert_eq!(install(&global(), foreign), exit::FAILURE);
-    let args = UninstallArgs {
-        root: root.path().to_path_buf(),
-    };
-    assert_eq!(uninstall(&global(), args), exit::OK);
-    assert!(!root.path().join(UNIT_PATH).exists());
-    assert!(root.path().join(CONFIG_PATH).exists());
 }
