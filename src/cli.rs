@@ -22,6 +22,8 @@ pub mod exit {
     /// An input log could not be opened.
     pub const NOINPUT: u8 = 66;
     pub const IOERR: u8 = 74;
+    /// Another authban works on the state directory (try again later, or use the daemon).
+    pub const TEMPFAIL: u8 = 75;
     /// The configuration is invalid.
     pub const CONFIG: u8 = 78;
 }

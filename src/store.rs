@@ -586,5 +586,8 @@ fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
+mod lock;
 #[cfg(test)]
 mod tests;
+
+pub use lock::{InstanceLock, LockError, Role as LockRole};

@@ -9,7 +9,7 @@
 use std::fs;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -294,22 +294,55 @@ fn restart_restores_bans_and_counts_no_line_twice() {
 }
 
 #[test]
-fn a_second_daemon_on_the_same_socket_is_refused() {
+fn a_second_instance_on_the_same_state_directory_or_socket_is_refused() {
     let env = Env::new("1h");
-    let _d = env.start();
-    let out = Command::new(BIN)
+    let d = env.start();
+    let second = |state: &str, socket: &Path, cmd: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(env.path("authban.toml"))
+            .arg("--state-dir")
+            .arg(env.path(state))
+            .arg("--hosts-deny")
+            .arg(env.path("hosts.deny"))
+            .args(cmd)
+            .arg("--socket")
+            .arg(socket)
+            .output()
+            .unwrap()
+    };
+    // The same state directory: refused before it touches the store or a backend, naming
+    // the daemon that holds it.
+    let out = second("state", &env.path("other.sock"), &["run"]);
+    assert_eq!(out.status.code(), Some(75));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let holder = format!("authban run pid {} already works on", d.child.id());
+    assert!(err.contains(&holder), "{err}");
+    assert!(!env.path("other.sock").exists());
+    // The cron job is refused too, and says to use the daemon.
+    let scan = Command::new(BIN)
         .arg("--config")
         .arg(env.path("authban.toml"))
         .arg("--state-dir")
         .arg(env.path("state"))
-        .arg("run")
-        .arg("--socket")
-        .arg(env.socket())
+        .arg("--hosts-deny")
+        .arg(env.path("hosts.deny"))
+        .arg("scan")
         .output()
         .unwrap();
+    assert_eq!(scan.status.code(), Some(75));
+    let err = String::from_utf8_lossy(&scan.stderr);
+    assert!(
+        err.contains(&holder) && err.contains("use it (authban status"),
+        "{err}"
+    );
+    // Another state directory but the same socket: refused by the socket.
+    let out = second("state2", &env.socket(), &["run"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&env.socket().display().to_string()), "{err}");
+    // The daemon is unharmed.
+    assert!(env.ask(Request::Status).ok);
 }
 
 #[test]

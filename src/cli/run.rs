@@ -32,6 +32,7 @@ pub fn run(global: &Global, args: RunArgs) -> u8 {
             match e {
                 DaemonError::Config(_) => exit::CONFIG,
                 DaemonError::NoSource(_) => exit::NOINPUT,
+                DaemonError::Locked(_) => exit::TEMPFAIL,
                 _ => exit::FAILURE,
             }
         }

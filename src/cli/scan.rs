@@ -8,9 +8,8 @@
 //! dies before the transaction, the next run re-reads the same lines.
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 
@@ -23,7 +22,7 @@ use crate::detect;
 use crate::host::{self, local_zone, reference_time};
 use crate::parse::Parser;
 use crate::source::{self, Cursor, DEFAULT_LOGS, JOURNAL, JournalOptions, SourceError};
-use crate::store::{self, BanRecord, Store, Update};
+use crate::store::{self, BanRecord, InstanceLock, LockError, LockRole, Store, Update};
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -101,8 +100,9 @@ struct Scan<'c> {
     config: &'c Config,
     dry_run: bool,
     now: jiff::Timestamp,
-    /// Held for the whole run: two scans must not read the same new lines twice.
-    _lock: Option<File>,
+    /// Held for the whole run: two scans must not read the same new lines twice, nor a scan
+    /// and the daemon.
+    _lock: Option<InstanceLock>,
     store: Option<Store>,
 }
 
@@ -113,7 +113,13 @@ impl<'c> Scan<'c> {
             // A dry run on a fresh system must not create the state directory.
             (None, None)
         } else {
-            let lock = lock_state(dir)?;
+            let lock = InstanceLock::acquire(dir, LockRole::Scan).map_err(|e| {
+                let code = match e {
+                    LockError::Daemon { .. } | LockError::Busy { .. } => exit::TEMPFAIL,
+                    LockError::Io { .. } => exit::FAILURE,
+                };
+                (code, e.to_string())
+            })?;
             let store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
             (Some(lock), Some(store))
         };
@@ -366,24 +372,4 @@ impl<'c> Scan<'c> {
 
 fn duration_ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Takes the exclusive scan lock in the state directory, waiting for a running scan.
-fn lock_state(dir: &Path) -> Result<File, Failure> {
-    let fail = |what: &str, e: std::io::Error| {
-        (
-            exit::FAILURE,
-            format!("cannot {what} {}: {e}", dir.display()),
-        )
-    };
-    std::fs::create_dir_all(dir).map_err(|e| fail("create the state directory", e))?;
-    let path = dir.join("scan.lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| fail("open the lock file in", e))?;
-    file.lock().map_err(|e| fail("lock", e))?;
-    Ok(file)
 }

@@ -39,7 +39,7 @@ use crate::decide::Core;
 use crate::host;
 use crate::parse::Parser;
 use crate::source::{Feed, Stop};
-use crate::store::{self, Store};
+use crate::store::{self, InstanceLock, LockRole, Store};
 use backends::Slot;
 
 const TICK: Duration = Duration::from_millis(500);
@@ -66,6 +66,8 @@ pub enum DaemonError {
     Config(config::ConfigError),
     Store(store::StoreError),
     Control(control::ControlError),
+    /// Another authban works on the state directory.
+    Locked(store::LockError),
     /// No log, no journal: nothing to protect with.
     NoSource(String),
     Io {
@@ -80,6 +82,7 @@ impl fmt::Display for DaemonError {
             DaemonError::Config(e) => write!(f, "{e}"),
             DaemonError::Store(e) => write!(f, "{e}"),
             DaemonError::Control(e) => write!(f, "{e}"),
+            DaemonError::Locked(e) => write!(f, "{e}"),
             DaemonError::NoSource(m) => f.write_str(m),
             DaemonError::Io { what, source } => write!(f, "cannot {what}: {source}"),
         }
@@ -92,6 +95,8 @@ impl std::error::Error for DaemonError {}
 pub struct Engine {
     options: Overrides,
     config: Config,
+    /// This process's hold on the state directory, for as long as it runs.
+    _lock: InstanceLock,
     store: Store,
     /// The decisions, and the bans in force (a cache of the store's).
     core: Core,
@@ -123,6 +128,9 @@ impl Engine {
     /// Opens the store, restores the bans into every backend and starts the sources.
     pub fn start(options: Overrides, feed_tx: Sender<Feed>) -> Result<Engine, DaemonError> {
         let (config, _) = options.load().map_err(DaemonError::Config)?;
+        // Before the store and any backend: a second instance must change nothing.
+        let lock = InstanceLock::acquire(&config.paths.state_dir, LockRole::Run)
+            .map_err(DaemonError::Locked)?;
         let store = Store::open(&config.paths.state_dir).map_err(DaemonError::Store)?;
         let now = host::now_s();
         let mut core = Core::new(
@@ -139,6 +147,7 @@ impl Engine {
             tz: host::local_zone(),
             options,
             config,
+            _lock: lock,
             store,
             core,
             parsers: HashMap::new(),
