@@ -949,3 +949,42 @@ fn uninstall_removes_only_authbans_firewall() {
     let rules = ns.must(&["iptables", "-S", "INPUT"]);
     assert!(!rules.contains("authban4"), "{rules}");
 }
+
+#[test]
+fn ipset_holds_a_ban_longer_than_its_longest_timeout_until_authban_lifts_it() {
+    if !prerequisites_met(
+        "ipset_holds_a_ban_longer_than_its_longest_timeout_until_authban_lifts_it",
+        &["ipset", "iptables", "ip6tables"],
+    ) {
+        return;
+    }
+    let ns = Netns::new();
+    let set4 = format!("abl4_{}", std::process::id());
+    let set6 = format!("abl6_{}", std::process::id());
+    let mut ipset = Ipset::new(ns.runner(), &set4, &set6, vec![22]).unwrap();
+    ipset.setup().unwrap();
+    let now = now();
+    // The default escalation reaches 4 weeks; ipset times out at most ~24.8 days and used
+    // to refuse the whole batch ("out of range 0-2147483").
+    ipset
+        .ban(
+            &[
+                order("203.0.113.28", Some(28 * 86_400), now),
+                order("203.0.113.1", Some(86_400), now),
+            ],
+            now,
+        )
+        .unwrap();
+    let elems = ipset_set(&ns, &set4);
+    assert_eq!(expiry_of(&elems, "203.0.113.28"), None, "{elems:?}");
+    let day = expiry_of(&elems, "203.0.113.1").expect("a one-day ban keeps its timeout");
+    assert!((86_000..=86_400).contains(&day), "{day}");
+    // So the engine lifts expired bans itself here.
+    assert!(!ipset.expires_by_itself());
+    ipset.unban(&[cidr("203.0.113.28")]).unwrap();
+    assert!(
+        !targets(&ipset_set(&ns, &set4)).contains(&"203.0.113.28".to_string()),
+        "still banned after the unban"
+    );
+    ipset.teardown().unwrap();
+}

@@ -6,7 +6,9 @@
 //! (`-exist` makes re-adding update the timeout and deleting an absent element a no-op);
 //! never one process per address. The sets are created with `timeout 0`: elements may carry
 //! their own timeout, and `timeout 0` on an element means permanent. The kernel expires the
-//! others by itself. Sets and rules are per network namespace, like nftables'.
+//! others by itself, up to ipset's longest timeout ([`MAX_TIMEOUT`], about 24.8 days); a
+//! longer ban is written without one and lifted by the engine, which therefore lifts every
+//! expired ban here. Sets and rules are per network namespace, like nftables'.
 //!
 //! `ipset restore` is not a transaction: it applies lines in order and stops at the first
 //! it refuses ("Error in line N"). The lines before it are in place, so a failed run is
@@ -33,6 +35,11 @@ const MAX_PORTS: usize = 15;
 /// chain that keeps matching after this many is not ours to fight over.
 const MAX_RULE_COPIES: usize = 16;
 /// Set capacity (ipset's default is 65,536): a big botnet may exceed that.
+/// The longest timeout ipset accepts, in seconds (`out of range 0-2147483`, about 24.8
+/// days): a ban that lasts longer (the default escalation reaches 28 days) is written
+/// without a timeout and lifted by the engine at its expiry.
+pub const MAX_TIMEOUT: u64 = 2_147_483;
+
 const MAXELEM: u32 = 1_048_576;
 
 /// One element of our sets, as the kernel holds it now.
@@ -244,8 +251,10 @@ impl Ipset {
         orders
             .iter()
             .map(|o| {
-                // `timeout 0` is ipset's "permanent".
-                let secs = o.remaining(now).unwrap_or(0);
+                // `timeout 0` is ipset's "permanent": for permanent bans, and for those
+                // longer than ipset can time (the engine lifts those itself, see
+                // `expires_by_itself`).
+                let secs = o.remaining(now).filter(|&s| s <= MAX_TIMEOUT).unwrap_or(0);
                 (
                     format!(
                         "add {} {} timeout {secs}\n",
@@ -261,8 +270,9 @@ impl Ipset {
 
 impl super::Backend for Ipset {
     fn expires_by_itself(&self) -> bool {
-        // Every element is added with its timeout; the kernel removes it on time.
-        true
+        // Not for bans longer than MAX_TIMEOUT, written without a timeout: the engine lifts
+        // every expired ban (deleting one the kernel already removed is a no-op).
+        false
     }
 
     fn name(&self) -> &'static str {

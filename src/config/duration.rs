@@ -33,17 +33,34 @@ impl Duration {
     }
 }
 
+/// The longest span accepted: 5,200 weeks (about 100 years). Every backend can hold a ban
+/// this long (nftables timeouts end near 550 years; ipset's near 25 days, past which the
+/// ipset backend writes the ban without a timeout and lifts it itself), and anything longer
+/// is meant as permanent (`ban.permanent-after`).
+pub const MAX: Duration = Duration::from_secs(5200 * WEEK);
+
 /// Why a text is not a [`Duration`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DurationError(String);
+pub struct DurationError {
+    text: String,
+    too_long: bool,
+}
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.too_long {
+            return write!(
+                f,
+                "`{}` is longer than the longest duration authban accepts ({MAX}, about 100 \
+                 years); ban.permanent-after makes repeat offenders' bans permanent",
+                self.text
+            );
+        }
         write!(
             f,
             "`{}` is not a duration: write numbers with units w, d, h, m, s from largest to \
              smallest, like \"90s\", \"10m\", \"1h30m\", \"7d\", or \"0\"",
-            self.0
+            self.text
         )
     }
 }
@@ -54,7 +71,10 @@ impl FromStr for Duration {
     type Err = DurationError;
 
     fn from_str(text: &str) -> Result<Duration, DurationError> {
-        let err = || DurationError(text.to_owned());
+        let err = || DurationError {
+            text: text.to_owned(),
+            too_long: false,
+        };
         if text == "0" {
             return Ok(Duration::ZERO);
         }
@@ -83,6 +103,12 @@ impl FromStr for Duration {
         }
         if text.is_empty() {
             return Err(err());
+        }
+        if total > MAX.0.as_secs() {
+            return Err(DurationError {
+                text: text.to_owned(),
+                too_long: true,
+            });
         }
         Ok(Duration::from_secs(total))
     }

@@ -400,3 +400,19 @@ fn the_default_configuration_is_the_default_policy() {
     );
     assert_eq!(c.ban_policy(), crate::decide::BanPolicy::default());
 }
+
+#[test]
+fn durations_longer_than_any_backend_holds_are_refused_with_the_bound() {
+    // `[ban] time = "100000w"` used to pass and then never be enforced (nft refused it).
+    let p = problems("[ban]\ntime = \"100000w\"\n");
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!((p[0].key.as_str(), p[0].line), ("ban.time", Some(2)));
+    assert!(
+        p[0].message
+            .contains("longer than the longest duration authban accepts (5200w"),
+        "{}",
+        p[0].message
+    );
+    assert_eq!("5200w".parse::<Duration>(), Ok(duration::MAX));
+    assert!("5200w1s".parse::<Duration>().is_err());
+}
