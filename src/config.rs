@@ -21,6 +21,7 @@ use toml::de::DeTable;
 
 use crate::addr::Cidr;
 use crate::ban::hosts_deny::is_valid_daemon;
+use crate::ban::is_valid_name;
 use crate::{decide, detect};
 
 /// The configuration file read when no `--config` is given; its absence means defaults.
@@ -566,21 +567,31 @@ impl Config {
                 problems.push(Problem::new(format!("ban.ports[{i}]"), "0 is not a port"));
             }
         }
-        // Table and set names end up in nft and ipset commands.
-        for (key, name, max) in [
-            ("nftables.table", &self.nftables.table, 64),
-            ("ipset.set4", &self.ipset.set4, 31),
-            ("ipset.set6", &self.ipset.set6, 31),
+        // Table and set names end up in nft and ipset commands: the backends' own rule
+        // (`ban::is_valid_name`) decides, so a name accepted here is one they take.
+        for (key, name) in [
+            ("nftables.table", &self.nftables.table),
+            ("ipset.set4", &self.ipset.set4),
+            ("ipset.set6", &self.ipset.set6),
         ] {
-            if name.is_empty()
-                || name.len() > max
-                || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
-            {
+            if !is_valid_name(name) {
                 problems.push(Problem::new(
                     key,
-                    format!("{name:?} must be 1 to {max} letters, digits or `_`"),
+                    format!(
+                        "{name:?} must be 1 to 31 letters, digits or `_`, not starting with a \
+                         digit"
+                    ),
                 ));
             }
+        }
+        if self.ipset.set4 == self.ipset.set6 {
+            problems.push(Problem::new(
+                "ipset.set6",
+                format!(
+                    "the IPv4 and IPv6 sets must have different names (both are `{}`)",
+                    self.ipset.set4
+                ),
+            ));
         }
         if b.backends.contains(&BackendKind::Command) && self.command.ban.is_empty() {
             problems.push(Problem::new(

@@ -416,3 +416,16 @@ fn durations_longer_than_any_backend_holds_are_refused_with_the_bound() {
     assert_eq!("5200w".parse::<Duration>(), Ok(duration::MAX));
     assert!("5200w1s".parse::<Duration>().is_err());
 }
+
+#[test]
+fn names_the_backends_refuse_are_refused_here() {
+    // These passed `config check` and left the daemon with no backend at all.
+    let p = problems(
+        "[nftables]\ntable = \"1table\"\n[ipset]\nset4 = \"a_name_much_longer_than_31_bytes_x\"\nset6 = \"same\"\n",
+    );
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["nftables.table", "ipset.set4"], "{p:?}");
+    let p = problems("[ipset]\nset4 = \"same\"\nset6 = \"same\"\n");
+    assert_eq!(p[0].key, "ipset.set6");
+    assert!(p[0].message.contains("different names"), "{}", p[0].message);
+}
