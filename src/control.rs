@@ -185,6 +185,12 @@ pub struct Status {
     pub started_at: i64,
     pub sources: Vec<SourceInfo>,
     pub backends: Vec<BackendInfo>,
+    /// Why the state database cannot be written, while it cannot (decided bans wait in
+    /// memory and are saved when it works again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
+    /// Bans decided but not yet in the database.
+    pub unsaved_bans: u64,
     pub active_bans: u64,
     /// Addresses the detector currently keeps a score for.
     pub tracked_addresses: u64,

@@ -394,3 +394,81 @@ fn the_command_backend_runs_the_users_program_on_ban_and_unban() {
         calls().contains("unban 2001:db8::77")
     });
 }
+
+/// A tmpfs mounted at a path for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn bans_decided_while_the_disk_is_full_are_saved_when_it_is_not() {
+    if !nix::unistd::geteuid().is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test mounts a tmpfs and needs root under CI"
+        );
+        eprintln!("skipping bans_decided_while_the_disk_is_full…: needs root to mount a tmpfs");
+        return;
+    }
+    let env = Env::new("1h");
+    let state = env.path("state");
+    fs::create_dir_all(&state).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "cannot mount a tmpfs at {}",
+        state.display()
+    );
+    let _tmpfs = Tmpfs(state.clone());
+    let d = env.start();
+    // Fill the state directory's file system to the last byte.
+    let filler = state.join("filler");
+    {
+        let mut f = fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {}
+        let _ = f.sync_all();
+    }
+    env.append(&failures("203.0.113.66", 3, 0));
+    // Enforced at once though it cannot be saved, and the status says so.
+    wait_until("the ban in hosts.deny", Duration::from_secs(5), || {
+        denies(&env.hosts_deny(), "203.0.113.66")
+    });
+    let status = || env.ask(Request::Status).status.expect("a status");
+    wait_until(
+        "status to show the store failing",
+        Duration::from_secs(5),
+        || status().store_error.is_some(),
+    );
+    let s = status();
+    assert!(
+        s.store_error.as_deref().unwrap_or("").contains("full"),
+        "{:?}",
+        s.store_error
+    );
+    assert_eq!(s.unsaved_bans, 1);
+    // Space returns: the waiting ban is saved on the next retry.
+    fs::remove_file(&filler).unwrap();
+    wait_until("the store to work again", Duration::from_secs(10), || {
+        status().store_error.is_none()
+    });
+    assert_eq!(status().unsaved_bans, 0);
+    // A kill -9 now loses nothing: the ban is in the database.
+    drop(d);
+    let store = authban::store::Store::open(&state).unwrap();
+    let bans = store.bans().unwrap();
+    assert!(
+        bans.iter().any(|b| b.addr.to_string() == "203.0.113.66"),
+        "{bans:?}"
+    );
+}

@@ -95,6 +95,8 @@ pub(crate) fn sample_status() -> Status {
         version: "0.1.0".into(),
         pid: 42,
         started_at: 1_700_000_000,
+        store_error: None,
+        unsaved_bans: 0,
         sources: vec![SourceInfo {
             name: "/var/log/auth.log".into(),
             state: "following".into(),

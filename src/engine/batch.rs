@@ -4,6 +4,8 @@
 //! Enforcement comes before the save: an SQLite commit (and now and then a WAL checkpoint)
 //! must not stand between the line that crossed the threshold and the drop rule.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use super::{Engine, RECENT, list, log};
@@ -15,7 +17,7 @@ use crate::detect;
 use crate::host;
 use crate::parse::Parser;
 use crate::source::{self, Position};
-use crate::store::{BanRecord, Update};
+use crate::store::{BanRecord, Mark, Update};
 
 /// A parser older than this is replaced: RFC 3164 lines have no year, and the parser
 /// infers it from its reference time, which must follow the clock (a parser made in
@@ -67,6 +69,16 @@ impl Engine {
         self.enforce(&ban_orders(&orders.bans));
         let records: Vec<BanRecord> = orders.bans.into_iter().map(|b| b.record).collect();
         let history = self.core.detector_mut().take_touched();
+        let failing = self.unsaved.error.is_some();
+        let logins = orders.logins;
+        // While the store fails, this batch joins what is waiting and all of it is saved
+        // together (this batch's values win); otherwise it is saved as it is.
+        let (records, history, logins) = if failing {
+            self.unsaved.absorb(records, history, logins);
+            self.unsaved.contents()
+        } else {
+            (records, history, logins)
+        };
         let mut cursors = Vec::new();
         let mut positions = Vec::new();
         match &batch.position {
@@ -80,18 +92,61 @@ impl Engine {
             bans: &records,
             history_for: &history,
             positions: &positions,
-            trusted: &orders.logins,
+            trusted: &logins,
             // Logins older than the trust period protect nobody: forget them as new ones
             // come, so the table stays the size of the recent users.
-            forget_trusted_before_ms: (!orders.logins.is_empty())
-                .then(|| now_ms.saturating_sub(trust_ms)),
+            forget_trusted_before_ms: (!logins.is_empty()).then(|| now_ms.saturating_sub(trust_ms)),
             ..Update::default()
         };
-        if let Err(e) = self.store.save(&update) {
-            // Nothing of this batch is recorded; the bans are enforced (the attack is
-            // real) and the lines are read again after a restart.
-            log(&format!("cannot save state: {e}"));
+        let result = self.store.save(&update);
+        if result.is_err() && !failing {
+            self.unsaved.absorb(records, history, logins);
         }
+        self.saved(result);
+    }
+
+    /// Records the outcome of a save of everything unsaved: on success it is forgotten,
+    /// on failure kept (the bans stay enforced: the attack is real) and said.
+    fn saved(&mut self, result: Result<(), crate::store::StoreError>) {
+        match result {
+            Ok(()) => {
+                if self.unsaved.error.take().is_some() {
+                    log(&format!(
+                        "state saved again, with the {} bans decided while it could not be",
+                        self.unsaved.bans.len()
+                    ));
+                }
+                self.unsaved.clear();
+            }
+            Err(e) => {
+                log(&format!(
+                    "cannot save state: {e}; {} decided bans are kept in memory and saved when \
+                     the store can be written",
+                    self.unsaved.bans.len()
+                ));
+                self.unsaved.error = Some(e.to_string());
+                self.unsaved.failed_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Tries again to save what a failed save left.
+    fn retry_save(&mut self) {
+        let due = self
+            .unsaved
+            .failed_at
+            .is_some_and(|t| t.elapsed() >= SAVE_RETRY);
+        if !due {
+            return;
+        }
+        let (records, history, logins) = self.unsaved.contents();
+        let result = self.store.save(&Update {
+            bans: &records,
+            history_for: &history,
+            trusted: &logins,
+            ..Update::default()
+        });
+        self.saved(result);
     }
 
     /// Lifts bans that expired, and tends the backends.
@@ -108,6 +163,60 @@ impl Engine {
             ));
         }
         self.tend_backends();
+        self.retry_save();
+    }
+}
+
+/// How often a failed save is retried.
+const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Bans, windows and logins, as [`Update`] takes them.
+type Contents = (Vec<BanRecord>, Vec<(IpAddr, Vec<Mark>)>, Vec<(IpAddr, i64)>);
+
+/// Decided state the store has not taken yet.
+#[derive(Debug, Default)]
+pub(super) struct Unsaved {
+    bans: HashMap<IpAddr, BanRecord>,
+    history: HashMap<IpAddr, Vec<Mark>>,
+    logins: HashMap<IpAddr, i64>,
+    /// The store's last error, while it fails.
+    pub(super) error: Option<String>,
+    failed_at: Option<Instant>,
+}
+
+impl Unsaved {
+    fn absorb(
+        &mut self,
+        bans: Vec<BanRecord>,
+        history: Vec<(IpAddr, Vec<Mark>)>,
+        logins: Vec<(IpAddr, i64)>,
+    ) {
+        self.bans.extend(bans.into_iter().map(|b| (b.addr, b)));
+        self.history.extend(history);
+        for (a, at) in logins {
+            let slot = self.logins.entry(a).or_insert(at);
+            *slot = (*slot).max(at);
+        }
+    }
+
+    /// Everything to save, as the store takes it.
+    fn contents(&self) -> Contents {
+        (
+            self.bans.values().cloned().collect(),
+            self.history.iter().map(|(a, m)| (*a, m.clone())).collect(),
+            self.logins.iter().map(|(a, t)| (*a, *t)).collect(),
+        )
+    }
+
+    fn clear(&mut self) {
+        self.bans.clear();
+        self.history.clear();
+        self.logins.clear();
+        self.failed_at = None;
+    }
+
+    pub(super) fn ban_count(&self) -> usize {
+        self.bans.len()
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Engine {
     store: Store,
     /// The decisions, and the bans in force (a cache of the store's).
     core: Core,
+    /// What could not be saved yet (the store failed): kept, merged into the next save and
+    /// retried on ticks, so no decided ban is lost while the disk is full.
+    unsaved: batch::Unsaved,
     tz: jiff::tz::TimeZone,
     /// One parser per source, with when it was made (see [`batch`]).
     parsers: HashMap<String, (Parser, Instant)>,
@@ -150,6 +153,7 @@ impl Engine {
             _lock: lock,
             store,
             core,
+            unsaved: batch::Unsaved::default(),
             parsers: HashMap::new(),
             slots: Vec::new(),
             sources: BTreeMap::new(),

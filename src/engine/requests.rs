@@ -152,6 +152,8 @@ impl Engine {
                     pending: if s.dirty { active } else { 0 },
                 })
                 .collect(),
+            store_error: self.unsaved.error.clone(),
+            unsaved_bans: self.unsaved.ban_count() as u64,
             active_bans: active,
             tracked_addresses: self.core.detector().tracked() as u64,
             events: control::EventCounts {

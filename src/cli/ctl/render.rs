@@ -69,6 +69,13 @@ pub(super) fn render_status(s: &Status, tz: &jiff::tz::TimeZone, now: i64) -> St
         }
         line(format!("  {:width$}  {state}", b.name));
     }
+    match &s.store_error {
+        None => line("Store:             ok".into()),
+        Some(e) => line(format!(
+            "Store:             FAILING: {e} ({} bans kept in memory until it is written)",
+            s.unsaved_bans
+        )),
+    }
     line(String::new());
     line(format!("Active bans:       {}", s.active_bans));
     line(format!("Tracked addresses: {}", s.tracked_addresses));

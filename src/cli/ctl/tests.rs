@@ -285,6 +285,8 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
             success: 1,
         },
         lines: 1234,
+        store_error: Some("database or disk is full".into()),
+        unsaved_bans: 2,
         recent: vec![crate::control::RecentEvent {
             time: None,
             kind: "invalid-user".into(),
@@ -297,6 +299,7 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
         "authban 0.1.0 (pid 42), running since 2023-11-14T22:13:20+00:00 (1h 1m)",
         "  /var/log/auth.log  following, 1234 lines",
         "  nftables  FAILING: nft: Operation not permitted (3 bans not applied yet)",
+        "Store:             FAILING: database or disk is full (2 bans kept in memory until it is written)",
         "Active bans:       3",
         "Tracked addresses: 17",
         "Events:            10 auth failures, 5 invalid users, 2 probes, 1 logins",
