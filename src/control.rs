@@ -221,6 +221,9 @@ pub struct BackendInfo {
     pub error: Option<String>,
     /// Bans recorded in the store but not yet applied by this backend.
     pub pending: u64,
+    /// Working, but more slowly than designed (why: "netlink unavailable: …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 /// Events seen since the start, by kind.

@@ -1143,3 +1143,69 @@ fn e2e_daemon_failing_nft_is_reported_retried_and_reconciled() {
         "the friend after the reconciliation",
     );
 }
+
+/// Bans reach the kernel over netlink, not by running `nft` (issue 8, item 9): the `nft`
+/// the daemon is given records its arguments, and a ban by hand adds no invocation that
+/// writes elements; status reports no slow path.
+#[test]
+fn e2e_daemon_bans_take_the_netlink_path() {
+    let test = "e2e_daemon_bans_take_the_netlink_path";
+    if !can_run(test, &["nft"]) {
+        return;
+    }
+    let real_nft = find_program("nft").unwrap();
+    let lab = Lab::start("dnl");
+    let nft = lab.path("nft");
+    let calls = lab.path("nft-calls");
+    fs::write(
+        &nft,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            calls.display(),
+            real_nft.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&nft, fs::Permissions::from_mode(0o755)).unwrap();
+    let extra = format!("[nftables]\nnft = \"{}\"\n", nft.display());
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "1h", "\"nftables\"", &extra),
+        &lab.hosts_deny(),
+    );
+    let daemon = setup.start();
+    let st = daemon.status();
+    assert!(backend_ok(&st, "nftables"), "{st:?}\n{}", setup.stderr());
+    let before = fs::read_to_string(&calls).unwrap_or_default();
+    for addr in ["203.0.113.77", "203.0.113.78"] {
+        let r = daemon.ask(&Request::Ban {
+            addr: addr.into(),
+            duration: None,
+        });
+        assert!(r.ok, "{r:?}");
+    }
+    assert!(
+        poll(Duration::from_secs(2), || {
+            let set = nft_ban4(&lab.server);
+            set.contains(&"203.0.113.77".to_owned()) && set.contains(&"203.0.113.78".to_owned())
+        })
+        .is_some(),
+        "the bans did not reach the set: {:?}",
+        nft_ban4(&lab.server)
+    );
+    let after = fs::read_to_string(&calls).unwrap_or_default();
+    let new: Vec<&str> = after[before.len()..].lines().collect();
+    assert!(
+        new.iter().all(|c| !c.contains("-f")),
+        "bans went through nft: {new:?}"
+    );
+    let b = daemon
+        .status()
+        .backends
+        .into_iter()
+        .find(|b| b.name == "nftables")
+        .unwrap();
+    assert!(b.ok && b.degraded.is_none(), "{b:?}\n{}", setup.stderr());
+    assert!(!setup.stderr().contains("instead"), "{}", setup.stderr());
+}

@@ -179,6 +179,12 @@ pub trait Backend: Send {
     fn expires_by_itself(&self) -> bool {
         false
     }
+
+    /// Why the backend works more slowly than it should (a fast path that is off), for
+    /// `status`; `None` when all is as designed.
+    fn degraded(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a finished program returned.

@@ -68,6 +68,8 @@ pub struct Nftables {
     ports: Vec<u16>,
     /// The fast path for adds; `None`: everything through `nft`.
     netlink: Option<netlink::Socket>,
+    /// Why bans last went through `nft` instead of netlink; logged once per cause.
+    fallback: Option<String>,
 }
 
 impl fmt::Debug for Nftables {
@@ -122,6 +124,7 @@ impl Nftables {
             table: table.to_owned(),
             ports: unique,
             netlink: None,
+            fallback: None,
         })
     }
 
@@ -129,8 +132,23 @@ impl Nftables {
     /// netlink socket can be opened; `nft` stays the fallback for whatever the kernel
     /// refuses. Not for a runner that runs `nft` elsewhere (another namespace).
     pub fn with_netlink(mut self) -> Nftables {
-        self.netlink = netlink::Socket::open().ok();
+        match netlink::Socket::open() {
+            Ok(sock) => self.netlink = Some(sock),
+            Err(e) => self.fell_back(format!("netlink unavailable: {e}")),
+        }
         self
+    }
+
+    /// Notes (and logs, once per cause) that bans go through `nft`: slower, and at 20,000
+    /// bans in force much slower, so an operator must hear of it.
+    fn fell_back(&mut self, why: String) {
+        if self.fallback.as_deref() != Some(why.as_str()) {
+            eprintln!(
+                "authban: nftables: {why}; bans go through {} instead",
+                self.nft
+            );
+            self.fallback = Some(why);
+        }
     }
 
     /// Adds `orders` over netlink in one transaction, after flushing the sets if `flush`.
@@ -149,7 +167,10 @@ impl Nftables {
                 let ms = o.remaining(now).map(|s| s.saturating_mul(1000));
                 match netlink::range(&o.target, ms) {
                     Some(r) => ranges.push(r),
-                    None => return false,
+                    None => {
+                        self.fell_back(format!("netlink cannot encode {}", o.target));
+                        return false;
+                    }
                 }
             }
             if flush {
@@ -157,7 +178,16 @@ impl Nftables {
             }
             batch.add(&self.table, set, &ranges);
         }
-        sock.run(batch).is_ok()
+        match sock.run(batch) {
+            Ok(_) => {
+                self.fallback = None;
+                true
+            }
+            Err(e) => {
+                self.fell_back(format!("netlink refused the bans ({e})"));
+                false
+            }
+        }
     }
 
     /// The targets in our sets now (IPv4 first).
@@ -294,6 +324,10 @@ impl Nftables {
 }
 
 impl super::Backend for Nftables {
+    fn degraded(&self) -> Option<String> {
+        self.fallback.clone()
+    }
+
     fn expires_by_itself(&self) -> bool {
         // Every element is added with its timeout; the kernel removes it on time.
         true

@@ -107,6 +107,7 @@ pub(crate) fn sample_status() -> Status {
             ok: false,
             error: Some("nft: cannot open netlink".into()),
             pending: 3,
+            degraded: None,
         }],
         active_bans: 3,
         tracked_addresses: 17,

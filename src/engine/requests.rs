@@ -150,6 +150,7 @@ impl Engine {
                     ok: s.error.is_none() && !s.dirty,
                     error: s.error.clone(),
                     pending: if s.dirty { active } else { 0 },
+                    degraded: s.backend.degraded(),
                 })
                 .collect(),
             store_error: self.unsaved.error.clone(),

@@ -67,6 +67,9 @@ pub(super) fn render_status(s: &Status, tz: &jiff::tz::TimeZone, now: i64) -> St
         if b.pending > 0 {
             state.push_str(&format!(" ({} bans not applied yet)", b.pending));
         }
+        if let Some(why) = &b.degraded {
+            state.push_str(&format!(" (slow path: {why})"));
+        }
         line(format!("  {:width$}  {state}", b.name));
     }
     match &s.store_error {

@@ -270,12 +270,22 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
             state: "following".into(),
             lines: 1234,
         }],
-        backends: vec![crate::control::BackendInfo {
-            name: "nftables".into(),
-            ok: false,
-            error: Some("nft: Operation not permitted".into()),
-            pending: 3,
-        }],
+        backends: vec![
+            crate::control::BackendInfo {
+                name: "nftables".into(),
+                ok: false,
+                error: Some("nft: Operation not permitted".into()),
+                pending: 3,
+                degraded: None,
+            },
+            crate::control::BackendInfo {
+                name: "nftables2".into(),
+                ok: true,
+                error: None,
+                pending: 0,
+                degraded: Some("netlink unavailable: EPERM".into()),
+            },
+        ],
         active_bans: 3,
         tracked_addresses: 17,
         events: crate::control::EventCounts {
@@ -298,7 +308,8 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
     for want in [
         "authban 0.1.0 (pid 42), running since 2023-11-14T22:13:20+00:00 (1h 1m)",
         "  /var/log/auth.log  following, 1234 lines",
-        "  nftables  FAILING: nft: Operation not permitted (3 bans not applied yet)",
+        "  nftables   FAILING: nft: Operation not permitted (3 bans not applied yet)",
+        "  nftables2  ok (slow path: netlink unavailable: EPERM)",
         "Store:             FAILING: database or disk is full (2 bans kept in memory until it is written)",
         "Active bans:       3",
         "Tracked addresses: 17",
