@@ -672,3 +672,28 @@ fn an_owner_who_mistypes_once_in_each_of_three_connections_is_not_banned() {
         "{said}"
     );
 }
+
+#[test]
+fn check_on_a_truncated_gz_reports_the_error_and_counts_what_it_read() {
+    use flate2::{Compression, write::GzEncoder};
+    let env = Env::new();
+    let lines = failures("203.0.113.90", "root", 400, 0).join("\n") + "\n";
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(lines.as_bytes()).unwrap();
+    let whole = gz.finish().unwrap();
+    // Cut in the middle, as a copy interrupted by a full disk leaves it.
+    fs::write(env.path("auth.log.2.gz"), &whole[..whole.len() / 2]).unwrap();
+    let file = env.path("auth.log.2.gz");
+    let out = env.authban(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(74), "{}", text(&out));
+    let printed = stdout(&out)
+        .lines()
+        .filter(|l| l.contains("203.0.113.90"))
+        .count();
+    assert!(printed > 0, "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("after line"), "{err}");
+    // The summary counts the lines that were read, not 0.
+    assert!(!err.contains(" 0 lines ("), "{err}");
+    assert!(err.contains(&format!(" {printed} events")), "{err}");
+}

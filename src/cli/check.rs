@@ -124,9 +124,15 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
             tz.clone(),
             reference_time((!stdin).then_some(file.as_path())),
         );
+        // Where reading got to, for the summary when it stops at an error (a truncated
+        // `.gz`): the lines before it were printed and count.
+        let mut reached = (0u64, 0u64, 0u64);
         let mut on_line = |line: Line<'_>| {
+            reached.0 = line.number;
+            reached.1 = line.end;
             // A line cut at the cap lost its end, where most shapes keep the address.
             if line.truncated {
+                reached.2 += 1;
                 return;
             }
             if let Some(ev) = parser.parse(line.bytes) {
@@ -147,7 +153,10 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
                 summary.truncated += stats.truncated;
             }
             Err(e) => {
-                eprintln!("authban: {e}");
+                summary.lines += reached.0;
+                summary.bytes += reached.1;
+                summary.truncated += reached.2;
+                eprintln!("authban: {e} (after line {} of {name})", reached.0);
                 code = match e {
                     SourceError::NotFound { .. } | SourceError::Open { .. } => exit::NOINPUT,
                     _ => exit::IOERR,
