@@ -21,7 +21,7 @@
 //! (at most [`ServerOptions::max_connections`]), a deadline for reading its request and
 //! writing the answer, and a cap on the request size.
 //!
-//! The protocol's types, its errors and the client are here; the server is [`server`].
+//! The protocol's types, its errors and the client are here; the server is `server`.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};

@@ -13,8 +13,8 @@
 
 //!
 //! This file holds the lifecycle (start, the loop, stop, systemd notification, threads);
-//! [`batch`] handles lines and ticks, [`backends`] builds and tends the backends,
-//! [`sources`] the log followers, [`requests`] the control requests and reloads.
+//! `batch` handles lines and ticks, `backends` builds and tends the backends,
+//! `sources` the log followers, `requests` the control requests and reloads.
 
 mod backends;
 mod batch;
