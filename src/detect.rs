@@ -271,7 +271,9 @@ impl AddrState {
             .iter()
             .position(|c| match pid {
                 Some(_) => c.pid == key && port_fits(c),
-                None => c.pid == 0 && port.is_some_and(|p| c.port == p),
+                // Without pids (`sshd -E`), by port; portless lines share one connection
+                // whose credit the next attempt takes.
+                None => c.pid == 0 && c.port == port.unwrap_or(0),
             })
             .or_else(|| {
                 // Up to 5.8 the pre-auth child logs with its own pid, the monitor's + 1.
@@ -714,19 +716,24 @@ impl Detector {
             Role::Attempt => {
                 conn.counted = true;
                 let mut credit = std::mem::take(&mut conn.credit);
-                if credit == 0 && ev.method == Some(Method::KeyboardInteractive) {
+                let forked = ev.method == Some(Method::KeyboardInteractive);
+                if credit == 0 && (forked || pid == 0) {
                     // keyboard-interactive runs PAM in a forked process: its line, with
                     // the child's pid and no port, holds the credit of this attempt. The
                     // child is forked by this connection's process: of the PAM-only
                     // connections, the one whose pid follows this one's most closely.
+                    // A log without pids has its portless lines' credit in the one
+                    // portless connection.
                     if let Some(fork) = st
                         .conns
                         .as_mut_slice()
                         .iter_mut()
                         .filter(|c| {
-                            c.pam_only
-                                && c.pid != pid
-                                && c.credit > 0
+                            (if pid == 0 {
+                                c.pid == 0 && c.port == 0
+                            } else {
+                                c.pam_only && c.pid != pid
+                            }) && c.credit > 0
                                 && at_ms.saturating_sub(c.last_ms) <= PAM_ATTACH_MS
                         })
                         .min_by_key(|c| c.pid.wrapping_sub(pid))

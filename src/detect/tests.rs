@@ -430,3 +430,53 @@ fn prune_forgets_idle_addresses() {
     d.prune();
     assert_eq!(d.tracked(), 1);
 }
+
+#[test]
+fn logs_without_a_pid_still_count_one_attempt_once() {
+    // `sshd -E` writes no envelope, so no pid: the lines of an attempt are tied by the
+    // port where they have one, and a portless PAM or `Invalid user` line gives its
+    // credit to the attempt that follows.
+    let mut d = Detector::new(Policy {
+        threshold: 10_000,
+        ..Policy::default()
+    });
+    let a = "192.0.2.30";
+    let no_pid = |mut e: Event<'static>| {
+        e.pid = None;
+        e
+    };
+    for port in [5100, 5101] {
+        d.observe(
+            &no_pid(ev(Msg::PamUnix, Kind::AuthFailure, a, None, Some("alice"))),
+            SEC,
+        );
+        d.observe(&no_pid(failed(a, port, "alice")), SEC);
+    }
+    assert_eq!(d.score(ip(a), SEC), 200);
+    let b = "192.0.2.31";
+    d.observe(
+        &no_pid(ev(
+            Msg::InvalidUser,
+            Kind::InvalidUser,
+            b,
+            None,
+            Some("admin"),
+        )),
+        SEC,
+    );
+    d.observe(
+        &no_pid(ev(Msg::PamUnix, Kind::AuthFailure, b, None, None)),
+        SEC,
+    );
+    d.observe(
+        &no_pid(ev(
+            Msg::Failed,
+            Kind::InvalidUser,
+            b,
+            Some(5200),
+            Some("admin"),
+        )),
+        SEC,
+    );
+    assert_eq!(d.score(ip(b), SEC), 150);
+}
