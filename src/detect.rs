@@ -161,6 +161,17 @@ pub enum Decision {
     },
 }
 
+/// What the detector made of the last event it observed: the connection it was tied to
+/// and the points it added (`check --score` shows them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scored {
+    /// The pid of the connection's sshd process (0: the log has none) and its source port
+    /// (0: no line of it showed one yet).
+    pub conn_pid: u32,
+    pub conn_port: u16,
+    pub points: u32,
+}
+
 /// One scored event inside an address's window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mark {
@@ -385,6 +396,7 @@ pub struct Detector {
     touched: std::collections::HashSet<IpAddr, Hasher>,
     /// Most addresses with state; beyond it the least recently active are forgotten.
     max_tracked: usize,
+    last: Scored,
 }
 
 impl Detector {
@@ -398,6 +410,7 @@ impl Detector {
             observed: 0,
             touched: Default::default(),
             max_tracked: usize::MAX,
+            last: Scored::default(),
         }
     }
 
@@ -599,9 +612,15 @@ impl Detector {
         }
     }
 
+    /// The connection and points of the last event observed.
+    pub fn last_scored(&self) -> Scored {
+        self.last
+    }
+
     /// Feeds one event that happened at log time `at_ms` (the caller substitutes the time
     /// of reading for lines without a timestamp).
     pub fn observe(&mut self, ev: &Event<'_>, at_ms: i64) -> Option<Decision> {
+        self.last = Scored::default();
         self.latest_ms = self.latest_ms.max(at_ms);
         self.observed += 1;
         if self.observed.is_multiple_of(1 << 16) {
@@ -619,6 +638,7 @@ impl Detector {
         if points == 0 || self.banned.contains(&addr) {
             return None;
         }
+        self.last.points = points;
         let window = self.policy.window_ms;
         let threshold = self.policy.threshold;
         self.touched.insert(addr);
@@ -672,6 +692,7 @@ impl Detector {
                     .or_default()
                     .conn(ev.pid, ev.port, Role::Attempt, at_ms);
             conn.success = true;
+            (self.last.conn_pid, self.last.conn_port) = (conn.pid, conn.port);
         }
         if self.policy.trust_ms > 0 {
             let slot = self.trusted.entry(addr).or_insert(at_ms);
@@ -689,9 +710,12 @@ impl Detector {
     /// counted.
     fn dedup(&mut self, ev: &Event<'_>, at_ms: i64, full: u32) -> u32 {
         let role = ev.msg.role();
+        let horizon = at_ms.saturating_sub(self.policy.window_ms);
         let st = self.addrs.entry(ev.addr).or_default();
+        let seen = role == Role::Summary && st.marks.as_slice().iter().any(|m| m.at_ms > horizon);
         let conn = st.conn(ev.pid, ev.port, role, at_ms);
         let pid = conn.pid;
+        (self.last.conn_pid, self.last.conn_port) = (pid, conn.port);
         match role {
             Role::Opening => {
                 if conn.counted {
@@ -742,6 +766,14 @@ impl Detector {
                     }
                 }
                 full.saturating_sub(credit)
+            }
+            // Once it counts, the window holds it: later verdicts add nothing.
+            Role::Summary => {
+                if seen {
+                    0
+                } else {
+                    full
+                }
             }
             Role::Closing => {
                 if conn.counted || conn.success {

@@ -206,6 +206,7 @@ impl Msg {
             Msg::Accepted => Role::Attempt,
             Msg::InvalidUser => Role::Opening,
             Msg::PamFailure | Msg::PamUnix => Role::Pam,
+            Msg::Penalty => Role::Summary,
             _ => Role::Closing,
         }
     }
@@ -232,6 +233,10 @@ pub enum Role {
     /// `Connection closed by … [preauth]`, probes): counts only when nothing else of the
     /// connection did.
     Closing,
+    /// sshd's own verdict on an address (`srclimit_penalise: … activating … penalty`), logged
+    /// by the listener for attempts its connections logged already: counts only when
+    /// nothing of the address counts inside the window (the attempts were not visible).
+    Summary,
 }
 
 /// When a line was logged: an instant plus the UTC offset the log wrote (or the local
@@ -263,6 +268,9 @@ pub struct Event<'a> {
     pub msg: Msg,
     /// The remote address, canonical (IPv4-mapped IPv6 written as IPv4, no zone).
     pub addr: IpAddr,
+    /// The line names no address (or a host name): `addr` is the one an earlier line of the
+    /// same sshd process named.
+    pub by_pid: bool,
     /// The remote port, where the message has one.
     pub port: Option<u16>,
     /// The user name exactly as logged (still escaped by sshd), where the message has one.

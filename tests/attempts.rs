@@ -3,7 +3,7 @@
 //! scored by the real detector. The score of an address is exactly the sum of the weights
 //! of the attempts its connections made, however many lines sshd and PAM log about them,
 //! whether the connections run one after another or in parallel, interleaved with other
-//! addresses, and when a pid is reused.
+//! addresses, and when a pid is reused; on servers that log host names (UseDNS) too.
 
 use std::net::IpAddr;
 
@@ -25,11 +25,25 @@ enum Era {
     V7_4,
     /// 7.5–9.7: remote ids (`authenticating user root A port N`), MaxAuthTries errors.
     V9_2,
-    /// 9.8–9.9 and 10.x: the same, logged as `sshd-session`.
+    /// 9.8–9.9: the same, logged as `sshd-session`.
     V9_8,
+    /// 10.1+: the listener logs its own verdict, `srclimit_penalise: A/32: activating ipv4
+    /// penalty …`, once the address's failures add up (after three failing connections).
+    V10,
 }
 
-const ERAS: [Era; 6] = [Era::V5, Era::V6, Era::V7_2, Era::V7_4, Era::V9_2, Era::V9_8];
+const ERAS: [Era; 7] = [
+    Era::V5,
+    Era::V6,
+    Era::V7_2,
+    Era::V7_4,
+    Era::V9_2,
+    Era::V9_8,
+    Era::V10,
+];
+
+/// The pid of sshd's listener (which logs penalties).
+const LISTENER: u32 = 900;
 
 /// What one connection tries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,30 +61,39 @@ enum Try {
     MaxAuthTries,
     /// Three passwords for root, the last two folded by rsyslog into `message repeated`.
     Repeats,
+    /// One key of an existing user refused (logged at INFO once MaxAuthTries/2 keys failed).
+    Publickey,
 }
 
-const TRIES: [Try; 6] = [
+const TRIES: [Try; 7] = [
     Try::Password,
     Try::InvalidUser,
     Try::Root,
     Try::KeyboardInteractive,
     Try::MaxAuthTries,
     Try::Repeats,
+    Try::Publickey,
 ];
 
 /// Points (100 to a weight of 1.0) that the attempts of one connection are worth.
-fn worth(t: Try, w: &Weights) -> u32 {
+fn worth(era: Era, t: Try, w: &Weights) -> u32 {
     match t {
         Try::Password | Try::KeyboardInteractive => w.auth_failure,
         Try::InvalidUser => w.invalid_user,
+        // Up to 6.6 the keys past MaxAuthTries/2 show as `Failed publickey` lines.
+        Try::MaxAuthTries if era == Era::V5 => 3 * w.publickey,
         Try::Root | Try::MaxAuthTries => w.root,
         Try::Repeats => 3 * w.root,
+        Try::Publickey => w.publickey,
     }
 }
 
+/// What a server with `UseDNS yes` (the default up to 6.7) gives PAM as `rhost`.
+const HOST_NAME: &str = "client.example.net";
+
 /// The lines sshd (and PAM) log for one connection, without the syslog envelope: (pid,
-/// message).
-fn connection(era: Era, t: Try, a: &str, pid: u32, port: u16) -> Vec<(u32, String)> {
+/// message). `dns`: the server runs with UseDNS, so PAM names the client by host name.
+fn connection(era: Era, t: Try, a: &str, pid: u32, port: u16, dns: bool) -> Vec<(u32, String)> {
     let child = if era == Era::V5 { pid + 1 } else { pid };
     let pre = if era == Era::V5 { "" } else { " [preauth]" };
     let invalid = match era {
@@ -86,10 +109,16 @@ fn connection(era: Era, t: Try, a: &str, pid: u32, port: u16) -> Vec<(u32, Strin
         Era::V7_4 => Some(format!("Disconnected from {a} port {port} [preauth]")),
         _ => Some(format!("Disconnected from {who}{a} port {port} [preauth]")),
     };
+    let rhost = if dns { HOST_NAME } else { a };
     let pam = |user: &str| {
         format!(
-            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={a}{user}"
+            "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={rhost}{user}"
         )
+    };
+    let key = match era {
+        Era::V5 => "",
+        Era::V6 => ": RSA 0e:ff:12:34:56:78:9a:bc:de:f0:12:34:56:78:9a:bc",
+        _ => ": ED25519 SHA256:K9gG0pAexample0key0fingerprint0000000000000",
     };
     let mut out: Vec<(u32, String)> = Vec::new();
     let mut push = |p: u32, m: String| out.push((p, m));
@@ -132,12 +161,20 @@ fn connection(era: Era, t: Try, a: &str, pid: u32, port: u16) -> Vec<(u32, Strin
             push(child, bye.clone());
         }
         Try::MaxAuthTries => match era {
-            // Before 6.7 sshd logs only `Disconnecting: Too many authentication failures for
-            // root [preauth]`, without the address: see `KNOWN_GAPS`.
-            Era::V5 => push(
-                child,
-                format!("Disconnecting: Too many authentication failures for root{pre}"),
-            ),
+            // Up to 6.6 the keys past MaxAuthTries/2 are logged, and the child's
+            // `Disconnecting: Too many authentication failures for root` names no address.
+            Era::V5 => {
+                for _ in 0..3 {
+                    push(
+                        pid,
+                        format!("Failed publickey for root from {a} port {port} ssh2{key}"),
+                    );
+                }
+                push(
+                    child,
+                    format!("Disconnecting: Too many authentication failures for root{pre}"),
+                );
+            }
             // 6.8–7.3: the error line names the address, the disconnect no longer the user.
             Era::V6 | Era::V7_2 | Era::V7_4 => {
                 push(
@@ -187,25 +224,47 @@ fn connection(era: Era, t: Try, a: &str, pid: u32, port: u16) -> Vec<(u32, Strin
             push(
                 pid,
                 format!(
-                    "PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost={a}  user=root"
+                    "PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost={rhost}  user=root"
                 ),
             );
             push(child, bye.clone());
+        }
+        Try::Publickey => {
+            push(
+                pid,
+                format!("Failed publickey for git from {a} port {port} ssh2{key}"),
+            );
+            push(child, bye.clone());
+            if let Some(g) = gone("authenticating user git ") {
+                push(pid, g);
+            }
         }
     }
     out
 }
 
+/// The listener's verdict (10.1+) once an address's failures add up.
+fn penalty(a: &str) -> String {
+    let (family, bits) = if a.contains(':') {
+        ("ipv6", 128)
+    } else {
+        ("ipv4", 32)
+    };
+    format!(
+        "srclimit_penalise: {a}/{bits}: activating {family} penalty of 15.000 seconds for penalty: failed authentication"
+    )
+}
+
 /// The full log line, in the envelope of the era (RFC 3164 before Debian 12's rsyslog).
 fn line(era: Era, second: u32, pid: u32, msg: &str) -> String {
-    let tag = if era == Era::V9_8 {
+    let tag = if matches!(era, Era::V9_8 | Era::V10) && pid != LISTENER {
         "sshd-session"
     } else {
         "sshd"
     };
     let (m, s) = (second / 60, second % 60);
     match era {
-        Era::V9_2 | Era::V9_8 => {
+        Era::V9_2 | Era::V9_8 | Era::V10 => {
             format!("2026-03-03T04:{m:02}:{s:02}.100000+00:00 web1 {tag}[{pid}]: {msg}")
         }
         _ => format!("Mar  3 04:{m:02}:{s:02} pi {tag}[{pid}]: {msg}"),
@@ -251,20 +310,20 @@ const UNIT: Weights = Weights {
     publickey: 100,
 };
 
-/// Three connections one after another, 20 seconds apart, pids 2201, 2205, 2209.
-fn three(era: Era, t: Try, addr: &str) -> Vec<String> {
+/// Three connections one after another, 20 seconds apart, pids 2201, 2205, 2209 (and, from
+/// 10.1, the listener's penalty after the third).
+fn three(era: Era, t: Try, addr: &str, dns: bool) -> Vec<String> {
     let mut out = Vec::new();
     for i in 0..3u32 {
-        for (pid, msg) in connection(era, t, addr, 2201 + 4 * i, 50001 + i as u16) {
+        for (pid, msg) in connection(era, t, addr, 2201 + 4 * i, 50001 + i as u16, dns) {
             out.push(line(era, 20 * i, pid, &msg));
         }
     }
+    if era == Era::V10 {
+        out.push(line(era, 59, LISTENER, &penalty(addr)));
+    }
     out
 }
-
-/// What is not counted yet: lines without an address are dropped by the parser, so a
-/// connection whose attempts show only there counts nothing (issue 14, item 4).
-const KNOWN_GAPS: [(Era, Try); 1] = [(Era::V5, Try::MaxAuthTries)];
 
 #[test]
 fn every_era_and_every_kind_of_attempt_scores_its_attempts_exactly() {
@@ -272,16 +331,15 @@ fn every_era_and_every_kind_of_attempt_scores_its_attempts_exactly() {
     for weights in [UNIT, Weights::default()] {
         let policy = counting(weights);
         for era in ERAS {
-            for t in TRIES
-                .into_iter()
-                .filter(|t| !KNOWN_GAPS.contains(&(era, *t)))
-            {
-                let got = score(&policy, &three(era, t, "198.51.100.9"), "198.51.100.9");
-                let want = 3 * worth(t, &weights);
-                if got != want {
-                    wrong.push(format!(
-                        "{era:?} {t:?} {weights:?}: {got} points, want {want}"
-                    ));
+            for t in TRIES {
+                for dns in [false, true] {
+                    let got = score(&policy, &three(era, t, "198.51.100.9", dns), "198.51.100.9");
+                    let want = 3 * worth(era, t, &weights);
+                    if got != want {
+                        wrong.push(format!(
+                            "{era:?} {t:?} UseDNS {dns} {weights:?}: {got} points, want {want}"
+                        ));
+                    }
                 }
             }
         }
@@ -292,7 +350,7 @@ fn every_era_and_every_kind_of_attempt_scores_its_attempts_exactly() {
 #[test]
 fn the_owner_mistyping_in_three_connections_is_not_banned() {
     // The issue's first log, as Debian 12 writes it: 3.0 points, below the default 5.
-    let log = three(Era::V9_2, Try::Password, "198.51.100.9");
+    let log = three(Era::V9_2, Try::Password, "198.51.100.9", false);
     assert_eq!(score(&counting(UNIT), &log, "198.51.100.9"), 300);
     assert_eq!(
         score(&counting(Weights::default()), &log, "198.51.100.9"),
@@ -318,7 +376,14 @@ fn a_raspbian_jessie_attack_of_three_connections_scores_three_attempts() {
         .enumerate()
     {
         let i = i as u32;
-        for (pid, msg) in connection(Era::V6, t, "198.51.100.7", 1201 + 2 * i, 40001 + i as u16) {
+        for (pid, msg) in connection(
+            Era::V6,
+            t,
+            "198.51.100.7",
+            1201 + 2 * i,
+            40001 + i as u16,
+            false,
+        ) {
             log.push(line(Era::V6, 3 * i, pid, &msg));
         }
     }
@@ -327,6 +392,57 @@ fn a_raspbian_jessie_attack_of_three_connections_scores_three_attempts() {
         score(&counting(Weights::default()), &log, "198.51.100.7"),
         450
     );
+}
+
+#[test]
+fn attempts_that_only_pam_shows_with_a_host_name_count_once() {
+    // A keyboard-interactive attempt of an existing user: its first `Failed` lines are below
+    // INFO (MaxAuthTries/2), so PAM's lines are all there is, and with UseDNS they name a
+    // host. With LogLevel VERBOSE, the connection's first line names the address of the
+    // monitor, which also logs `error: PAM: Authentication failure … from <host>`.
+    let a = "198.51.100.9";
+    for era in ERAS {
+        let mut log = Vec::new();
+        for i in 0..3u32 {
+            let (pid, port) = (2201 + 4 * i, 50001 + i as u16);
+            let child = if era == Era::V5 { pid + 1 } else { pid };
+            let start = match era {
+                Era::V5 => format!("Connection from {a} port {port}"),
+                _ => format!("Connection from {a} port {port} on 192.0.2.1 port 22"),
+            };
+            let mut push = |p: u32, m: String| log.push(line(era, 20 * i, p, &m));
+            push(pid, start);
+            push(
+                pid + 7,
+                format!(
+                    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost={HOST_NAME}  user=alice"
+                ),
+            );
+            push(
+                pid,
+                format!("error: PAM: Authentication failure for alice from {HOST_NAME}"),
+            );
+            let pre = if era == Era::V5 { "" } else { " [preauth]" };
+            push(
+                child,
+                match era {
+                    Era::V5 | Era::V6 => format!("Connection closed by {a}{pre}"),
+                    Era::V7_2 | Era::V7_4 => format!("Connection closed by {a} port {port}{pre}"),
+                    _ => format!(
+                        "Connection closed by authenticating user alice {a} port {port} [preauth]"
+                    ),
+                },
+            );
+        }
+        for weights in [UNIT, Weights::default()] {
+            assert_eq!(
+                score(&counting(weights), &log, a),
+                3 * weights.auth_failure,
+                "{era:?} {weights:?}\n{}",
+                log.join("\n")
+            );
+        }
+    }
 }
 
 fn era() -> impl Strategy<Value = Era> {
@@ -349,16 +465,15 @@ proptest! {
         conns in proptest::collection::vec((0usize..3, attempt()), 1..10),
         picks in proptest::collection::vec(0usize..10, 0..200),
         reuse in any::<bool>(),
+        dns in any::<bool>(),
     ) {
-        // The known gaps count nothing; the property is about what is counted.
-        prop_assume!(!conns.iter().any(|(_, t)| KNOWN_GAPS.contains(&(era, *t))));
         let addrs = ["203.0.113.1", "203.0.113.2", "2001:db8::3"];
         // Each connection's lines, in order; a pid of its own, or (reuse) the pid of the
         // connection two before it, which has then ended.
         let mut queues: Vec<Vec<(u32, String)>> = Vec::new();
         for (i, (who, t)) in conns.iter().enumerate() {
             let pid = if reuse && i >= 2 { 3000 + 10 * (i as u32 - 2) } else { 3000 + 10 * i as u32 };
-            queues.push(connection(era, *t, addrs[*who], pid, 41000 + i as u16));
+            queues.push(connection(era, *t, addrs[*who], pid, 41000 + i as u16, dns));
         }
         // With pid reuse, a connection starts only after the one whose pid it takes ended.
         let mut order: Vec<usize> = Vec::new();
@@ -404,7 +519,7 @@ proptest! {
             let want: u32 = conns
                 .iter()
                 .filter(|(w, _)| *w == who)
-                .map(|(_, t)| worth(*t, &policy.weights))
+                .map(|(_, t)| worth(era, *t, &policy.weights))
                 .sum();
             prop_assert_eq!(score(&policy, &lines, a), want, "{}\n{}", a, lines.join("\n"));
         }

@@ -19,6 +19,7 @@ fn failed(addr: IpAddr, port: u16) -> Event<'static> {
         kind: Kind::AuthFailure,
         msg: Msg::Failed,
         addr,
+        by_pid: false,
         port: Some(port),
         user: Some(b"admin"),
         method: Some(Method::Password),

@@ -19,6 +19,7 @@ fn ev(
         kind,
         msg,
         addr: ip(addr),
+        by_pid: false,
         port,
         user: user.map(str::as_bytes),
         method: (msg == Msg::Failed || msg == Msg::Accepted).then_some(Method::Password),

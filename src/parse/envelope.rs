@@ -22,6 +22,10 @@ use crate::bytes::{self, decimal, find_byte, word};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Envelope<'a> {
     pub time: Option<RawTime>,
+    /// What stands between the timestamp and the tag (the host name, and a facility field
+    /// where the log writes one), empty when nothing does: with the pid, it tells the
+    /// processes of an aggregated log apart.
+    pub host: &'a [u8],
     pub pid: Option<u32>,
     pub body: &'a [u8],
 }
@@ -258,9 +262,10 @@ fn timestamp(b: &[u8]) -> Option<(RawTime, &[u8])> {
 
 /// After the timestamp: `[host] [facility] tag[pid]: body`.
 fn tagged(time: Option<RawTime>, rest: &[u8]) -> Option<Envelope<'_>> {
-    if let Some((pid, after)) = host_sshd(rest) {
+    if let Some((host, pid, after)) = host_sshd(rest) {
         return Some(Envelope {
             time,
+            host,
             pid: Some(pid),
             body: body(after)?,
         });
@@ -273,7 +278,7 @@ fn tagged(time: Option<RawTime>, rest: &[u8]) -> Option<Envelope<'_>> {
 /// (one word, not ending in `:`), takes `sshd[pid]:` as the tag and the same body; anything
 /// else, including a pid it would refuse, is left to it (a proptest compares the two).
 #[inline]
-fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
+fn host_sshd(rest: &[u8]) -> Option<(&[u8], u32, &[u8])> {
     let h = find_byte(rest, b' ')?;
     if h == 0 || rest[h - 1] == b':' {
         return None;
@@ -290,7 +295,7 @@ fn host_sshd(rest: &[u8]) -> Option<(u32, &[u8])> {
     if n == 0 || n > 10 || digits.get(n..)?.first_chunk::<3>() != Some(b"]: ") {
         return None;
     }
-    Some((u32::try_from(pid).ok()?, &digits[n + 3..]))
+    Some((&rest[..h], u32::try_from(pid).ok()?, &digits[n + 3..]))
 }
 
 /// How many decimal digits `d` starts with (at most 11: more refuse anyway) and their
@@ -310,6 +315,10 @@ fn leading_digits(d: &[u8]) -> (usize, u64) {
 
 /// [`tagged`] by the general loop.
 fn tagged_slow(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
+    while let [b' ', tail @ ..] = rest {
+        rest = tail;
+    }
+    let start = rest;
     for _ in 0..=MAX_SKIPPED {
         while let [b' ', tail @ ..] = rest {
             rest = tail;
@@ -319,8 +328,10 @@ fn tagged_slow(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
         let token = &rest[..end];
         if token.last() == Some(&b':') && !is_ipv6_host(token) {
             let pid = sshd_tag(token)?;
+            let host = start[..start.len() - rest.len()].trim_ascii_end();
             return Some(Envelope {
                 time,
+                host,
                 pid: Some(pid),
                 body: body(&rest[end + 1..])?,
             });
@@ -387,6 +398,7 @@ fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
     if first.ends_with(b"]:") {
         return Some(Envelope {
             time: None,
+            host: b"",
             pid: Some(sshd_tag(first)?),
             body: body(&line[first_end? + 1..])?,
         });
@@ -398,6 +410,7 @@ fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
             if second.ends_with(b"]:") {
                 return Some(Envelope {
                     time: None,
+                    host: first,
                     pid: Some(sshd_tag(second)?),
                     body: body(&rest[second_end + 1..])?,
                 });
@@ -409,6 +422,7 @@ fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
     // boundary.
     Some(Envelope {
         time: None,
+        host: b"",
         pid: None,
         body: line,
     })
@@ -422,7 +436,7 @@ fn rfc5424(b: &[u8]) -> Option<Envelope<'_>> {
         let (t, rest) = time::parse_rfc3339(b)?;
         (Some(t), rest.strip_prefix(b" ")?)
     };
-    let (_host, rest) = field(rest)?;
+    let (host, rest) = field(rest)?;
     let (app, rest) = field(rest)?;
     if !matches!(app, b"sshd" | b"sshd-session" | b"sshd-auth") {
         return None;
@@ -440,6 +454,7 @@ fn rfc5424(b: &[u8]) -> Option<Envelope<'_>> {
     let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
     Some(Envelope {
         time,
+        host,
         pid: Some(pid),
         body: body(msg)?,
     })

@@ -9,31 +9,38 @@
 //!    format puts it (the module comment explains the injection defences).
 //!
 //! The timestamp is resolved last ([`time`]), only for lines that are events.
+//!
+//! A line that names no address takes the one an earlier line of the same sshd process
+//! named ([`procs`]), or gives nothing.
 
 mod envelope;
+mod procs;
 mod sshd;
 mod time;
 
+#[cfg(test)]
+mod by_pid_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use sshd::{Message, TRUNCATED_AT, parse_message};
+pub use sshd::{Message, Origin, TRUNCATED_AT, parse_message};
 
-use crate::event::Event;
+use crate::event::{Event, Kind, Msg};
 
 /// The most a `message repeated N times` line may stand for: a larger N is a corrupt or
 /// forged line, and the detector only needs to know it is a lot.
 pub const MAX_REPEAT: u32 = 1_000_000;
 
 /// Turns lines into events. Holds the time zone used for timestamps without one, the
-/// reference instant used to infer the year of RFC 3164 timestamps, and a small cache of
-/// zone offsets per local hour.
+/// reference instant used to infer the year of RFC 3164 timestamps, a small cache of
+/// zone offsets per local hour, and the address each sshd process named last.
 #[derive(Debug)]
 pub struct Parser {
     clock: time::Clock,
     stamps: envelope::StampCache,
+    procs: procs::Procs,
 }
 
 impl Parser {
@@ -44,6 +51,7 @@ impl Parser {
         Parser {
             clock: time::Clock::new(tz, reference),
             stamps: envelope::StampCache::default(),
+            procs: procs::Procs::default(),
         }
     }
 
@@ -54,16 +62,38 @@ impl Parser {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let env = envelope::split_with(line, &mut self.stamps)?;
         let (body, count) = unwrap_repeated(env.body)?;
-        let m = sshd::parse_message(body)?;
+        let Some(m) = sshd::parse_message(body) else {
+            if let (Some(pid), Some(b'C' | b'R' | b'D')) = (env.pid, body.first()) {
+                match sshd::boundary(body) {
+                    Some(sshd::Boundary::Start(addr)) => {
+                        let time = env.time.and_then(|raw| self.clock.resolve(raw));
+                        self.procs.started(env.host, pid, addr, time);
+                    }
+                    Some(sshd::Boundary::End(addr)) => self.procs.ended(env.host, pid, Some(addr)),
+                    None => {}
+                }
+            }
+            return None;
+        };
         let time = match env.time {
             Some(raw) => self.clock.resolve(raw),
             None => None,
         };
+        let (addr, by_pid) = match m.addr {
+            sshd::Origin::Named(addr) => (addr, false),
+            _ => self.unnamed(&env, &m, time)?,
+        };
+        if let Some(pid) = env.pid {
+            let ended = m.kind == Kind::Success || ends_connection(m.msg);
+            self.procs
+                .saw(env.host, pid, (!by_pid).then_some(addr), ended, time);
+        }
         Some(Event {
             time,
             kind: m.kind,
             msg: m.msg,
-            addr: m.addr,
+            addr,
+            by_pid,
             port: m.port,
             user: m.user,
             method: m.method,
@@ -71,6 +101,46 @@ impl Parser {
             pid: env.pid,
         })
     }
+
+    /// The address of a line that names none, or only doubtfully (see [`sshd::Origin`]),
+    /// and whether it came from the process's earlier lines.
+    #[cold]
+    #[inline(never)]
+    fn unnamed(
+        &self,
+        env: &envelope::Envelope<'_>,
+        m: &sshd::Message<'_>,
+        time: Option<crate::event::LogTime>,
+    ) -> Option<(std::net::IpAddr, bool)> {
+        let known = |pid: u32| self.procs.addr(env.host, pid, time);
+        match (m.addr, env.pid) {
+            (sshd::Origin::Named(addr), _) | (sshd::Origin::Doubtful(addr), None) => {
+                Some((addr, false))
+            }
+            (sshd::Origin::Doubtful(addr), Some(pid)) => match known(pid) {
+                Some(k) if k != addr => Some((k, true)),
+                _ => Some((addr, false)),
+            },
+            (sshd::Origin::SameProcess { or_parent }, Some(pid)) => {
+                let parent = || or_parent.then(|| known(pid.checked_sub(1)?))?;
+                Some((known(pid).or_else(parent)?, true))
+            }
+            (sshd::Origin::SameProcess { .. }, None) => None,
+        }
+    }
+}
+
+/// Lines after which a process logs nothing more of the connection's attempts.
+fn ends_connection(msg: Msg) -> bool {
+    matches!(
+        msg,
+        Msg::ConnectionClosed
+            | Msg::ConnectionReset
+            | Msg::Disconnected
+            | Msg::ReceivedDisconnect
+            | Msg::TimedOut
+            | Msg::GraceTimeout
+    )
 }
 
 /// rsyslog's `message repeated N times: [ <msg>]` (with its leading space inside the brackets):

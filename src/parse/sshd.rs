@@ -14,10 +14,13 @@
 //! - a body of 500 bytes or more was cut by sshd's `syslog(…, "%.500s", …)` (§4.5): its end
 //!   may be text the attacker chose, so end-anchored shapes yield nothing from it.
 //!
-//! Every address token must be a complete IP literal ([`crate::addr::parse_ip`]); host names
-//! (UseDNS) never give an event. Lines without an address give nothing here: M06, M13, M15,
-//! M19, M20, M26, M45, M46, M49, M53 (sshd logs the address on another line of the same pid,
-//! which the detector can correlate; we do not guess).
+//! Every address token must be a complete IP literal ([`crate::addr::parse_ip`]); a host
+//! name (UseDNS) is never banned nor mined for an address. The attempts that sshd and PAM
+//! log without an address, or with a host name, are reported as [`Origin::SameProcess`]:
+//! M06 and M10 (too many authentication failures) and M24, M25, M27 (PAM) with a host
+//! name. The parser takes their address from an earlier line of the same sshd process, or
+//! drops them. Other address-less lines (M13, M15, M19, M20, M26, M45, M46, M49, M53) add
+//! nothing a line with the address does not already count, and give nothing.
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
@@ -54,10 +57,26 @@ const REASONS: [(&[u8], bool); 4] = [
 pub struct Message<'a> {
     pub kind: Kind,
     pub msg: Msg,
-    pub addr: IpAddr,
+    pub addr: Origin,
     pub port: Option<u16>,
     pub user: Option<&'a [u8]>,
     pub method: Option<Method>,
+}
+
+/// Where the address of a message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// At the place the message's format puts it.
+    Named(IpAddr),
+    /// Nowhere in the message (or a host name, which we never ban): on another line of the
+    /// same sshd process, which the parser remembers (see [`super::Parser`]). `or_parent`:
+    /// the line may come from a ≤ 5.8 pre-auth child, whose pid is the monitor's + 1.
+    SameProcess { or_parent: bool },
+    /// 6.7's `Disconnecting: Too many authentication failures for U from A port N ssh2`
+    /// names A, but ≤ 6.6 writes `… for U` with the user name last, so a user name such as
+    /// `x from 192.0.2.7 port 22 ssh2` makes the same line: the address the same process
+    /// named before wins over this one.
+    Doubtful(IpAddr),
 }
 
 /// Which process logged the line, as told by the suffix the monitor adds (§1.3).
@@ -318,7 +337,7 @@ fn auth_outcome(rest: &[u8], success: bool, ctx: Ctx) -> Option<Message<'_>> {
         return Some(Message {
             kind: kind_for(true),
             msg,
-            addr,
+            addr: Origin::Named(addr),
             port,
             user: Some(user),
             method,
@@ -368,7 +387,7 @@ fn auth_outcome(rest: &[u8], success: bool, ctx: Ctx) -> Option<Message<'_>> {
     Some(Message {
         kind: kind_for(user.is_none()),
         msg,
-        addr,
+        addr: Origin::Named(addr),
         port,
         user,
         method,
@@ -421,7 +440,7 @@ fn max_auth_tries(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     Some(Message {
         kind,
         msg: Msg::MaxAuthTries,
-        addr,
+        addr: Origin::Named(addr),
         port,
         user: Some(user),
         method: None,
@@ -438,7 +457,7 @@ fn invalid_user(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     Some(Message {
         kind: Kind::InvalidUser,
         msg: Msg::InvalidUser,
-        addr,
+        addr: Origin::Named(addr),
         port,
         user: Some(user),
         method: None,
@@ -457,7 +476,7 @@ fn prohibited(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     Some(Message {
         kind: Kind::AuthFailure,
         msg: Msg::Prohibited,
-        addr,
+        addr: Origin::Named(addr),
         port,
         user: Some(user),
         method: None,
@@ -473,17 +492,8 @@ fn d_family(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
         let (addr, port) = exact_addr(rest)?;
         return Some(probe(Msg::NoIdent, addr, port));
     }
-    if let Some(rest) = text.strip_prefix(b"Disconnecting: Too many authentication failures for ") {
-        // M07 (6.7 only). The ≤6.6 form without address (M06) does not reach here.
-        let (kind, user, addr, port) = user_from_tail(rest, ctx)?;
-        return Some(Message {
-            kind,
-            msg: Msg::MaxAuthTries,
-            addr,
-            port,
-            user: Some(user),
-            method: None,
-        });
+    if let Some(rest) = text.strip_prefix(b"Disconnecting: Too many authentication failures") {
+        return too_many_failures(rest, ctx);
     }
     if let Some(rest) = text.strip_prefix(b"Disconnecting ") {
         return disconnecting(rest, ctx);
@@ -496,6 +506,47 @@ fn d_family(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
         return closing(rest, Msg::Disconnected, ctx);
     }
     None
+}
+
+/// `Disconnecting: Too many authentication failures…`: M07 (6.7) ` for U from A port N ssh2`,
+/// M06 (≤ 6.6) ` for U`, M10 (6.8–7.4) nothing more. Only M07 names an address, and an M06
+/// user name can imitate it ([`Origin::Doubtful`]).
+fn too_many_failures(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
+    let or_parent = ctx.suffix == Suffix::Plain;
+    if rest.is_empty() {
+        return Some(Message {
+            kind: Kind::AuthFailure,
+            msg: Msg::TooManyFailures,
+            addr: Origin::SameProcess { or_parent },
+            port: None,
+            user: None,
+            method: None,
+        });
+    }
+    let rest = rest.strip_prefix(b" for ")?;
+    if let Some((kind, user, addr, port)) = user_from_tail(rest, ctx) {
+        return Some(Message {
+            kind,
+            msg: Msg::MaxAuthTries,
+            addr: Origin::Doubtful(addr),
+            port,
+            user: Some(user),
+            method: None,
+        });
+    }
+    // M06: the user name is the rest (`%.100s`, so a cut line only loses its end).
+    let (kind, user) = match rest.strip_prefix(b"invalid user ") {
+        Some(u) => (Kind::InvalidUser, u),
+        None => (Kind::AuthFailure, rest),
+    };
+    Some(Message {
+        kind,
+        msg: Msg::MaxAuthTries,
+        addr: Origin::SameProcess { or_parent },
+        port: None,
+        user: Some(user),
+        method: None,
+    })
 }
 
 /// The one occurrence of a [`REASONS`] separator in `rest` (which one, and where), or
@@ -556,7 +607,7 @@ fn disconnecting(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
         } else {
             Msg::Disconnecting
         },
-        addr,
+        addr: Origin::Named(addr),
         port,
         user: pre.user(),
         method: None,
@@ -578,11 +629,52 @@ fn closing<'a>(rest: &'a [u8], msg: Msg, ctx: Ctx) -> Option<Message<'a>> {
     Some(Message {
         kind: pre.kind(),
         msg,
-        addr,
+        addr: Origin::Named(addr),
         port,
         user: pre.user(),
         method: None,
     })
+}
+
+/// A line that gives no event but starts or ends a connection, for tying the lines of one
+/// process together (see [`super::Parser`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boundary {
+    /// M66, the VERBOSE `Connection from A port N on L port P[ rdomain "R"]`
+    /// (`Connection from A port N` ≤ 6.4): the address of the process's later lines.
+    Start(IpAddr),
+    /// A close that is not an event (a ≤ 5.8 child's or a logged-in session's): the
+    /// connection from this address is over.
+    End(IpAddr),
+}
+
+/// The [`Boundary`] a message that gave no event marks, if any. `body` is the whole message.
+pub fn boundary(body: &[u8]) -> Option<Boundary> {
+    let text = body
+        .strip_suffix(b" [preauth]")
+        .or_else(|| body.strip_suffix(b" [postauth]"))
+        .unwrap_or(body);
+    if let Some(rest) = text.strip_prefix(b"Connection from ") {
+        let (token, tail) = split_space(rest);
+        let tail = tail?.strip_prefix(b"port ")?;
+        let (digits, tail) = split_space(tail);
+        port(digits)?;
+        if let Some(local) = tail {
+            local.strip_prefix(b"on ")?;
+        }
+        return parse_ip(token).map(Boundary::Start);
+    }
+    if let Some(rest) = text.strip_prefix(b"Received disconnect from ") {
+        return addr_then_colon(rest).map(|(addr, _, _)| Boundary::End(addr));
+    }
+    let rest = [
+        &b"Disconnected from "[..],
+        b"Connection closed by ",
+        b"Connection reset by ",
+    ]
+    .iter()
+    .find_map(|p| text.strip_prefix(*p))?;
+    remote_id(rest).map(|(_, addr, _)| Boundary::End(addr))
 }
 
 fn c_family(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
@@ -635,7 +727,7 @@ fn r_family(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
         return Some(Message {
             kind: Kind::AuthFailure,
             msg: Msg::RootRefused,
-            addr,
+            addr: Origin::Named(addr),
             port,
             user: None,
             method: None,
@@ -780,10 +872,22 @@ fn pam_error(rest: &[u8], ctx: Ctx) -> Option<Message<'_>> {
             Kind::AuthFailure
         },
         msg: Msg::PamFailure,
-        addr: parse_ip(host)?,
+        addr: host_origin(host)?,
         port: None,
         user: Some(user),
         method: None,
+    })
+}
+
+/// A host as PAM and UseDNS write it: an address, or a host name (then the address is on
+/// another line of the same process; never taken from the name). Empty: nothing.
+fn host_origin(host: &[u8]) -> Option<Origin> {
+    if host.is_empty() {
+        return None;
+    }
+    Some(match parse_ip(host) {
+        Some(addr) => Origin::Named(addr),
+        None => Origin::SameProcess { or_parent: false },
     })
 }
 
@@ -836,7 +940,7 @@ fn pam_more(rest: &[u8]) -> Option<Message<'_>> {
 /// `logname=%s uid=%d euid=%d tty=%s ruser=%s rhost=%s[ [ ]user=%s]`: each value is one word,
 /// and `rhost` is read only at its fixed place after `ruser=`. A second ` rhost=` anywhere
 /// means some value held a space and the line is ambiguous.
-fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
+fn pam_fields(s: &[u8]) -> Option<(Origin, Option<&[u8]>)> {
     let mut rest = s;
     for key in [&b"logname="[..], b"uid=", b"euid=", b"tty=", b"ruser="] {
         rest = rest.strip_prefix(key)?;
@@ -854,7 +958,7 @@ fn pam_fields(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
         return None;
     }
     let (host, after) = split_space(rest);
-    let addr = parse_ip(host)?;
+    let addr = host_origin(host)?;
     let user = after
         .map(trim_start)
         .and_then(|a| a.strip_prefix(b"user="))
@@ -887,7 +991,7 @@ fn u_family(text: &[u8]) -> Option<Message<'_>> {
         return Some(Message {
             kind: Kind::AuthFailure,
             msg: Msg::NotAllowed,
-            addr: parse_ip(host)?,
+            addr: Origin::Named(parse_ip(host)?),
             port: None,
             user: Some(user),
             method: None,
@@ -907,7 +1011,7 @@ fn probe(msg: Msg, addr: IpAddr, port: Option<u16>) -> Message<'static> {
     Message {
         kind: Kind::Probe,
         msg,
-        addr,
+        addr: Origin::Named(addr),
         port,
         user: None,
         method: None,
@@ -1056,7 +1160,7 @@ mod tests {
     use proptest::prelude::*;
 
     /// The searcher-based reading `pam_fields` had before its word-at-a-time scan.
-    fn pam_fields_reference(s: &[u8]) -> Option<(IpAddr, Option<&[u8]>)> {
+    fn pam_fields_reference(s: &[u8]) -> Option<(Origin, Option<&[u8]>)> {
         let mut rest = s;
         for key in [&b"logname="[..], b"uid=", b"euid=", b"tty=", b"ruser="] {
             rest = rest.strip_prefix(key)?;
@@ -1068,7 +1172,7 @@ mod tests {
             return None;
         }
         let (host, after) = split_space(rest);
-        let addr = parse_ip(host)?;
+        let addr = host_origin(host)?;
         let user = after
             .map(trim_start)
             .and_then(|a| a.strip_prefix(b"user="))

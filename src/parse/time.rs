@@ -396,6 +396,7 @@ impl Clock {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn resolve(&mut self, raw: RawTime) -> Option<LogTime> {
         match raw {
             RawTime::Offset(w, off) => Some(LogTime {
@@ -488,6 +489,7 @@ impl Clock {
 }
 
 impl HourSlot {
+    #[inline]
     fn at(&self, c: Civil) -> Option<LogTime> {
         let secs = self.base + i64::from(c.minute) * 60 + i64::from(c.second);
         Some(LogTime {

@@ -472,6 +472,7 @@ proptest::proptest! {
                 kind: Kind::ALL[*kind],
                 msg: MSGS[*msg],
                 addr: *addr,
+                by_pid: false,
                 port: *port,
                 user: user.as_deref(),
                 method: method.map(|m| METHODS[m]),
