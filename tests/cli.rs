@@ -697,3 +697,67 @@ fn check_on_a_truncated_gz_reports_the_error_and_counts_what_it_read() {
     assert!(!err.contains(" 0 lines ("), "{err}");
     assert!(err.contains(&format!(" {printed} events")), "{err}");
 }
+
+#[test]
+fn check_score_shows_each_events_connection_and_points() {
+    // The issue's second log (OpenSSH 6.7, Raspbian Jessie), on a server with UseDNS: PAM
+    // names the client by host name, and `Disconnecting` names no one.
+    let env = Env::new();
+    let log = "\
+Mar  3 04:10:01 pi sshd[1201]: Invalid user support from 198.51.100.7
+Mar  3 04:10:01 pi sshd[1201]: input_userauth_request: invalid user support [preauth]
+Mar  3 04:10:01 pi sshd[1201]: pam_unix(sshd:auth): check pass; user unknown
+Mar  3 04:10:01 pi sshd[1201]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=client.example.net
+Mar  3 04:10:03 pi sshd[1201]: Failed password for invalid user support from 198.51.100.7 port 40001 ssh2
+Mar  3 04:10:03 pi sshd[1201]: Received disconnect from 198.51.100.7: 11: Bye Bye [preauth]
+Mar  3 04:10:04 pi sshd[1203]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=198.51.100.7  user=root
+Mar  3 04:10:06 pi sshd[1203]: Failed password for root from 198.51.100.7 port 40002 ssh2
+Mar  3 04:10:06 pi sshd[1203]: Disconnecting: Too many authentication failures for root [preauth]
+";
+    fs::write(env.path("auth.log"), log).unwrap();
+    let file = env.path("auth.log");
+    let out = env.authban(&["check", "--json", "--score", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let by_line = |n: u64| {
+        events
+            .iter()
+            .find(|e| e["line"] == n)
+            .unwrap_or_else(|| panic!("no event for line {n}: {}", text(&out)))
+    };
+    // Invalid user counts 1.5; PAM (by host name, tied by pid) and `Failed` add nothing.
+    assert_eq!(by_line(1)["points"], 1.5);
+    assert_eq!(by_line(4)["by_pid"], true);
+    assert_eq!(by_line(4)["addr"], "198.51.100.7");
+    assert_eq!(by_line(4)["conn"]["pid"], 1201);
+    assert_eq!(by_line(4)["points"], 0.0);
+    assert_eq!(by_line(5)["points"], 0.0);
+    assert_eq!(by_line(5)["conn"]["port"], 40001);
+    // Root: PAM's line counts 1.5 for the attempt its `Failed` line repeats.
+    assert_eq!(by_line(7)["points"], 1.5);
+    assert_eq!(by_line(8)["points"], 0.0);
+    assert_eq!(by_line(8)["conn"]["pid"], 1203);
+    let last = by_line(9);
+    assert_eq!(
+        (
+            &last["by_pid"],
+            &last["msg"],
+            &last["points"],
+            &last["score"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!("max-auth-tries"),
+            &serde_json::json!(0.0),
+            &serde_json::json!(3.0)
+        )
+    );
+    assert!(events.iter().all(|e| e.get("ban").is_none()));
+    // Without --score, the same events and no score.
+    let plain = env.authban(&["check", "--json", file.to_str().unwrap()]);
+    assert_eq!(stdout(&plain).lines().count(), events.len());
+    assert!(!stdout(&plain).contains("\"points\""));
+}

@@ -9,7 +9,9 @@ use std::time::Instant;
 use clap::Args;
 
 use super::{Global, exit};
-use crate::event::Kind;
+use crate::detect::{Decision, Detector};
+use crate::event::{Event, Kind};
+use crate::host;
 use crate::host::{local_zone, reference_time};
 use crate::parse::Parser;
 use crate::print::Printer;
@@ -17,9 +19,15 @@ use crate::source::{self, Line, SourceError};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Print one JSON object per event per line (keys: file, line, time, kind, addr, user, msg, method, count)
+    /// Print one JSON object per event per line (keys: file, line, time, kind, addr, user, msg, method, count; by_pid: true when the line names no address and the one an earlier line of the same sshd process named is shown)
     #[arg(long)]
     pub json: bool,
+    /// Also score the events with the configured policy, as `scan` over these files alone
+    /// would: each event's connection (sshd pid and port), the points it added, the
+    /// address's score after it, and `ban` (or `spared`, for an exempt address) where it
+    /// reached the threshold
+    #[arg(long)]
+    pub score: bool,
     /// Log files to read (plain or gzip); `-` or nothing reads standard input
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -100,8 +108,18 @@ impl<T: Ord> Distinct<T> {
     }
 }
 
-pub fn run(_global: &Global, args: CheckArgs) -> u8 {
+pub fn run(global: &Global, args: CheckArgs) -> u8 {
     let started = Instant::now();
+    let mut scorer = if args.score {
+        match super::load_config(global) {
+            Ok(config) => Some(Scorer::new(Detector::new(
+                config.detect_policy(host::local_addresses(), host::session_client()),
+            ))),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
     let stdout = io::stdout();
     let mut out = Printer::new(stdout.lock(), args.json);
     let mut summary = Summary::default();
@@ -138,7 +156,10 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
             if let Some(ev) = parser.parse(line.bytes) {
                 summary.by_kind[ev.kind.index()] += u64::from(ev.count.max(1));
                 summary.saw(ev.addr);
-                out.event(line.number, &ev);
+                match scorer.as_mut() {
+                    Some(s) => out.event_with(line.number, &ev, s.observe(&ev, args.json)),
+                    None => out.event(line.number, &ev),
+                }
             }
         };
         let result = if stdin {
@@ -174,6 +195,69 @@ pub fn run(_global: &Global, args: CheckArgs) -> u8 {
     let distinct = summary.distinct_addrs();
     print_summary(&summary, distinct, started.elapsed().as_secs_f64());
     code
+}
+
+/// Runs the detector over `check`'s events and writes what it made of each.
+struct Scorer {
+    detector: Detector,
+    text: Vec<u8>,
+    /// The time given to events of a log without timestamps: the time of reading.
+    now_ms: i64,
+}
+
+impl Scorer {
+    fn new(detector: Detector) -> Scorer {
+        Scorer {
+            detector,
+            text: Vec::with_capacity(128),
+            now_ms: jiff::Timestamp::now().as_millisecond(),
+        }
+    }
+
+    /// The text to append to the event's line: JSON members, or words for the table.
+    fn observe(&mut self, ev: &Event<'_>, json: bool) -> &[u8] {
+        let at = ev.time.map_or(self.now_ms, |t| t.unix_ms());
+        let decision = self.detector.observe(ev, at);
+        let s = self.detector.last_scored();
+        // A decision starts the window over: its score is the one that reached the threshold.
+        let (score, verdict) = match decision {
+            Some(Decision::Ban(o)) => (o.score, if json { ",\"ban\":true" } else { " ban" }),
+            Some(Decision::Spared(o, _)) => {
+                (o.score, if json { ",\"spared\":true" } else { " spared" })
+            }
+            _ => (self.detector.score(ev.addr, at), ""),
+        };
+        let points = |p: u32| format!("{}.{:02}", p / 100, p % 100);
+        let null = |n: u64| {
+            if n == 0 {
+                "null".to_string()
+            } else {
+                n.to_string()
+            }
+        };
+        self.text.clear();
+        let t = if json {
+            format!(
+                ",\"conn\":{{\"pid\":{},\"port\":{}}},\"points\":{},\"score\":{}{}",
+                null(s.conn_pid.into()),
+                null(s.conn_port.into()),
+                points(s.points),
+                points(score),
+                verdict
+            )
+        } else {
+            format!(
+                " conn={}/{} points={} score={}{}",
+                s.conn_pid,
+                s.conn_port,
+                points(s.points),
+                points(score),
+                verdict
+            )
+        };
+        self.text.extend_from_slice(t.as_bytes());
+        &self.text
+    }
 }
 
 fn broken_output(e: io::Error) -> u8 {
