@@ -38,7 +38,7 @@ impl Followed {
         cursor: Option<Cursor>,
         poll: Duration,
     ) -> Followed {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(1024);
         let stop = Stop::new();
         let opts = FollowOptions {
             poll,
@@ -356,4 +356,91 @@ fn stop_ends_the_follower_promptly() {
     let t = Instant::now();
     f.finish();
     assert!(t.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn a_follower_ahead_of_its_reader_waits_and_still_stops_promptly() {
+    // The engine's queue is bounded: a flood waits in the file, not in memory (issue 8,
+    // item 7). Here the queue holds one batch and nobody reads it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "").unwrap();
+    let (tx, rx) = mpsc::sync_channel(1);
+    let stop = Stop::new();
+    let opts = FollowOptions {
+        poll: SLOW_POLL,
+        max_batch_lines: 100,
+    };
+    let handle = follow_file(path.clone(), None, tx, stop.clone(), opts).unwrap();
+    // Wait until it follows, then append 20,000 lines: 200 batches.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(Feed::Status {
+                state: SourceState::Following { .. },
+                ..
+            }) => break,
+            Ok(_) => {}
+            Err(e) => panic!("never followed: {e}"),
+        }
+    }
+    let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    append(&path, text.as_bytes());
+    std::thread::sleep(Duration::from_millis(300));
+    let queued = rx.try_iter().count();
+    assert!(
+        queued <= 2,
+        "{queued} feeds queued for a reader that reads nothing"
+    );
+    // Blocked on the full queue, it still stops at once.
+    let t = Instant::now();
+    stop.stop();
+    handle.join().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    drop(rx);
+}
+
+#[test]
+fn a_slow_reader_gets_every_line_of_a_flood_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "").unwrap();
+    let (tx, rx) = mpsc::sync_channel(1);
+    let stop = Stop::new();
+    let opts = FollowOptions {
+        poll: SLOW_POLL,
+        max_batch_lines: 500,
+    };
+    let handle = follow_file(path.clone(), None, tx, stop.clone(), opts).unwrap();
+    let mut appended = false;
+    let mut got = Vec::new();
+    let deadline = Instant::now() + WAIT * 4;
+    while got.len() < 20_000 {
+        let feed = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|e| panic!("{e} after {} lines", got.len()));
+        match feed {
+            Feed::Status {
+                state: SourceState::Following { .. },
+                ..
+            } if !appended => {
+                let text: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+                append(&path, text.as_bytes());
+                appended = true;
+            }
+            Feed::Lines(b) => {
+                got.extend(b.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+                // A reader slower than the follower.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, l)| *l == format!("line {i}"))
+    );
+    stop.stop();
+    handle.join().unwrap();
 }

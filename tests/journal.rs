@@ -279,7 +279,7 @@ exec sleep 30"#,
         journalctl: script(dir.path(), &body),
         ..JournalOptions::default()
     };
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(1024);
     let stop = Stop::new();
     let handle = follow_journal(opts, None, tx, stop.clone()).unwrap();
 
@@ -339,7 +339,7 @@ exec sleep 30"#,
 
 #[test]
 fn follower_without_journalctl_reports_and_keeps_trying() {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(1024);
     let stop = Stop::new();
     let opts = JournalOptions {
         journalctl: "/nonexistent/journalctl".into(),
@@ -384,7 +384,7 @@ fn follower_reads_entries_appended_to_a_journal_file() {
         files: vec![file.clone()],
         ..JournalOptions::default()
     };
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::sync_channel(1024);
     let stop = Stop::new();
     let handle = follow_journal(opts, None, tx, stop.clone()).unwrap();
     // Started with --lines=0: the first entry is old news.
@@ -444,7 +444,7 @@ exec sleep 30"#,
         ..JournalOptions::default()
     };
     let began = jiff::Timestamp::now().as_second();
-    let (tx, _rx) = mpsc::channel();
+    let (tx, _rx) = mpsc::sync_channel(1024);
     let stop = Stop::new();
     let handle = follow_journal(opts, None, tx, stop.clone()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -29,7 +29,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,8 @@ use crate::store::{self, InstanceLock, LockRole, Store};
 use backends::Slot;
 
 const TICK: Duration = Duration::from_millis(500);
+/// Inputs (batches of at most 256 KiB, signals, control requests) waiting for the engine.
+const INPUT_QUEUE: usize = 4;
 /// Events kept for `status`.
 const RECENT: usize = 10;
 
@@ -116,7 +118,7 @@ pub struct Engine {
     started_at: i64,
     last_check: Instant,
     /// The channel sources feed, kept to start new sources on reload.
-    feed_tx: Sender<Feed>,
+    feed_tx: SyncSender<Feed>,
 }
 
 impl fmt::Debug for Engine {
@@ -129,7 +131,7 @@ impl fmt::Debug for Engine {
 
 impl Engine {
     /// Opens the store, restores the bans into every backend and starts the sources.
-    pub fn start(options: Overrides, feed_tx: Sender<Feed>) -> Result<Engine, DaemonError> {
+    pub fn start(options: Overrides, feed_tx: SyncSender<Feed>) -> Result<Engine, DaemonError> {
         let (config, _) = options.load().map_err(DaemonError::Config)?;
         // Before the store and any backend: a second instance must change nothing.
         let lock = InstanceLock::acquire(&config.paths.state_dir, LockRole::Run)
@@ -249,8 +251,11 @@ pub fn run(options: Overrides) -> Result<(), DaemonError> {
         source: e.into(),
     })?;
 
-    let (tx, rx) = mpsc::channel::<Input>();
-    let (feed_tx, feed_rx) = mpsc::channel::<Feed>();
+    // Bounded, so a flood of lines waits in the log file, not in memory: the readers
+    // block (they give up on a stop), and a control request waits behind at most
+    // INPUT_QUEUE batches.
+    let (tx, rx) = mpsc::sync_channel::<Input>(INPUT_QUEUE);
+    let (feed_tx, feed_rx) = mpsc::sync_channel::<Feed>(1);
     forward(feed_rx, tx.clone(), Input::Feed);
     {
         let tx = tx.clone();
@@ -323,7 +328,7 @@ fn serve(engine: &mut Engine, rx: &Receiver<Input>) {
 }
 
 /// Moves messages of one channel into the engine's channel.
-fn forward<T: Send + 'static>(rx: Receiver<T>, tx: Sender<Input>, wrap: fn(T) -> Input) {
+fn forward<T: Send + 'static>(rx: Receiver<T>, tx: SyncSender<Input>, wrap: fn(T) -> Input) {
     let _ = thread::Builder::new()
         .name("forward".into())
         .spawn(move || {

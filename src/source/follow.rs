@@ -38,7 +38,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -150,14 +150,21 @@ impl Default for FollowOptions {
     }
 }
 
-/// Most bytes of lines in one batch: 4096 lines at the 64 KiB cap would be 256 MiB.
-const MAX_BATCH_BYTES: usize = 1 << 20;
+/// Most bytes of lines in one batch: 4096 lines at the 64 KiB cap would be 256 MiB. With
+/// the bounded channel to the engine, this bounds the memory a flood holds in flight.
+const MAX_BATCH_BYTES: usize = 256 << 10;
+
+/// How long a sender waits between tries while the engine's queue is full.
+const FULL_QUEUE_WAIT: Duration = Duration::from_millis(1);
 
 /// Collects lines into batches and sends them.
 #[derive(Debug)]
 pub(crate) struct Batcher {
     source: String,
-    tx: Sender<Feed>,
+    /// Bounded: when the engine falls behind, reading waits (the file keeps the lines).
+    tx: SyncSender<Feed>,
+    /// A sender waiting on a full queue gives up when the source is stopped.
+    stop: Stop,
     max_lines: usize,
     origin: PathBuf,
     first_line: u64,
@@ -171,10 +178,16 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(source: String, tx: Sender<Feed>, max_lines: usize) -> Batcher {
+    pub(crate) fn new(
+        source: String,
+        tx: SyncSender<Feed>,
+        stop: Stop,
+        max_lines: usize,
+    ) -> Batcher {
         Batcher {
             source,
             tx,
+            stop,
             max_lines: max_lines.max(1),
             origin: PathBuf::new(),
             first_line: 0,
@@ -238,8 +251,24 @@ impl Batcher {
             dropped: std::mem::take(&mut self.dropped),
             position,
         };
-        if self.tx.send(Feed::Lines(batch)).is_err() {
-            self.closed = true;
+        self.deliver(Feed::Lines(batch));
+    }
+
+    /// Sends `feed`, waiting while the queue is full; a stop or a gone receiver ends the
+    /// follower instead (an undelivered batch is not saved, so it is read again).
+    fn deliver(&mut self, mut feed: Feed) {
+        loop {
+            match self.tx.try_send(feed) {
+                Ok(()) => return,
+                Err(TrySendError::Full(back)) if !self.stop.is_stopped() => {
+                    feed = back;
+                    thread::sleep(FULL_QUEUE_WAIT);
+                }
+                Err(_) => {
+                    self.closed = true;
+                    return;
+                }
+            }
         }
     }
 
@@ -254,9 +283,7 @@ impl Batcher {
             source: self.source.clone(),
             state,
         };
-        if self.tx.send(feed).is_err() {
-            self.closed = true;
-        }
+        self.deliver(feed);
     }
 
     pub(crate) fn closed(&self) -> bool {
@@ -292,7 +319,7 @@ impl<R: Read> Read for FlushBeforeRead<'_, R> {
 /// interrupted, so the reading happens on an inner thread: the returned thread ends
 /// within 100 ms of a stop request (for a prompt join), while the inner one ends at
 /// stdin's next line or end, sending nothing more.
-pub fn follow_stdin(tx: Sender<Feed>, stop: Stop) -> JoinHandle<()> {
+pub fn follow_stdin(tx: SyncSender<Feed>, stop: Stop) -> JoinHandle<()> {
     thread::spawn(move || {
         let inner = {
             let stop = stop.clone();
@@ -304,8 +331,8 @@ pub fn follow_stdin(tx: Sender<Feed>, stop: Stop) -> JoinHandle<()> {
     })
 }
 
-fn read_stdin(tx: Sender<Feed>, stop: &Stop) {
-    let batcher = std::cell::RefCell::new(Batcher::new("-".into(), tx, 4096));
+fn read_stdin(tx: SyncSender<Feed>, stop: &Stop) {
+    let batcher = std::cell::RefCell::new(Batcher::new("-".into(), tx, stop.clone(), 4096));
     batcher
         .borrow_mut()
         .status(SourceState::Following { path: "-".into() });
@@ -334,7 +361,7 @@ fn read_stdin(tx: Sender<Feed>, stop: &Stop) {
 pub fn follow_file(
     path: PathBuf,
     start: Option<Cursor>,
-    tx: Sender<Feed>,
+    tx: SyncSender<Feed>,
     stop: Stop,
     opts: FollowOptions,
 ) -> io::Result<JoinHandle<()>> {
@@ -342,7 +369,7 @@ pub fn follow_file(
     let source = super::source_key(&path);
     let mut f = Follower {
         watcher: Watcher::new(&path),
-        batcher: Batcher::new(source.clone(), tx, opts.max_batch_lines),
+        batcher: Batcher::new(source.clone(), tx, stop.clone(), opts.max_batch_lines),
         path,
         sp: Splitter::new(),
         cur: None,

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -305,7 +305,7 @@ const HEALTHY: Duration = Duration::from_secs(10);
 pub fn follow_journal(
     opts: JournalOptions,
     start: Option<String>,
-    tx: Sender<Feed>,
+    tx: SyncSender<Feed>,
     stop: Stop,
 ) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
@@ -313,8 +313,13 @@ pub fn follow_journal(
         .spawn(move || run_journal(&opts, start, tx, &stop))
 }
 
-fn run_journal(opts: &JournalOptions, mut cursor: Option<String>, tx: Sender<Feed>, stop: &Stop) {
-    let mut status = Batcher::new(JOURNAL.into(), tx.clone(), 1);
+fn run_journal(
+    opts: &JournalOptions,
+    mut cursor: Option<String>,
+    tx: SyncSender<Feed>,
+    stop: &Stop,
+) {
+    let mut status = Batcher::new(JOURNAL.into(), tx.clone(), stop.clone(), 1);
     status.status(SourceState::Waiting {
         why: "journalctl not started yet".into(),
     });
@@ -395,11 +400,11 @@ fn run_journal(opts: &JournalOptions, mut cursor: Option<String>, tx: Sender<Fee
 fn read_entries(
     stdout: impl Read,
     identifiers: &[String],
-    tx: Sender<Feed>,
+    tx: SyncSender<Feed>,
     stop: &Stop,
     number: u64,
 ) -> (Option<String>, u64, bool) {
-    let batcher = RefCell::new(Batcher::new(JOURNAL.into(), tx, 4096));
+    let batcher = RefCell::new(Batcher::new(JOURNAL.into(), tx, stop.clone(), 4096));
     let mut reader = FlushBeforeRead {
         inner: stdout,
         batcher: &batcher,
