@@ -156,10 +156,12 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
             if let Some(ev) = parser.parse(line.bytes) {
                 summary.by_kind[ev.kind.index()] += u64::from(ev.count.max(1));
                 summary.saw(ev.addr);
-                match scorer.as_mut() {
-                    Some(s) => out.event_with(line.number, &ev, s.observe(&ev, args.json)),
-                    None => out.event(line.number, &ev),
-                }
+                // One call: the printer is inlined here once.
+                let extra = match scorer.as_mut() {
+                    Some(s) => s.observe(&ev, args.json),
+                    None => b"",
+                };
+                out.event(line.number, &ev, extra);
             }
         };
         let result = if stdin {

@@ -41,21 +41,22 @@ const PAM_NAME: &str = "pam_unix(sshd:auth): authentication failure; logname= ui
 #[test]
 fn an_addressless_line_takes_the_address_of_its_process() {
     let a = ip("198.51.100.7");
+    // In the order sshd logs them: PAM's lines of an attempt, the disconnect, PAM's summary.
     let got = feed(&[
         (0, "pi", 1201, FAILED),
-        (1, "pi", 1201, M06),
-        (2, "pi", 1201, PAM_NAME),
+        (1, "pi", 1201, PAM_NAME),
         (
-            3,
+            2,
             "pi",
             1201,
-            "PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=host.example.net  user=root",
+            "error: PAM: Authentication failure for root from host.example.net",
         ),
+        (3, "pi", 1201, M06),
         (
             4,
             "pi",
             1201,
-            "error: PAM: Authentication failure for root from host.example.net",
+            "PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=host.example.net  user=root",
         ),
         (
             5,
@@ -109,6 +110,20 @@ fn an_ended_connection_or_an_old_one_lends_nothing_to_its_reused_pid() {
         (2, "pi", 1201, PAM_NAME),
     ]);
     assert_eq!(closed[2], None);
+    // What follows the end of a connection still does.
+    let summary = feed(&[
+        (0, "pi", 1201, FAILED),
+        (1, "pi", 1201, M06),
+        (
+            2,
+            "pi",
+            1201,
+            "PAM 2 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=host.example.net  user=root",
+        ),
+        (3, "pi", 1201, PAM_NAME),
+    ]);
+    assert_eq!(summary[2], Some((ip("198.51.100.7"), true)));
+    assert_eq!(summary[3], None);
     let old = feed(&[(0, "pi", 1201, FAILED), (11 * 60, "pi", 1201, PAM_NAME)]);
     assert_eq!(old[1], None);
     // A login: the session's lines are not attempts.

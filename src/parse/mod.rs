@@ -85,8 +85,7 @@ impl Parser {
         };
         if let Some(pid) = env.pid {
             let ended = m.kind == Kind::Success || ends_connection(m.msg);
-            self.procs
-                .saw(env.host, pid, (!by_pid).then_some(addr), ended, time);
+            self.procs.saw(env.host, pid, addr, by_pid, ended, time);
         }
         Some(Event {
             time,
@@ -112,7 +111,8 @@ impl Parser {
         m: &sshd::Message<'_>,
         time: Option<crate::event::LogTime>,
     ) -> Option<(std::net::IpAddr, bool)> {
-        let known = |pid: u32| self.procs.addr(env.host, pid, time);
+        let role = m.msg.role();
+        let known = |pid: u32| self.procs.addr(env.host, pid, time, role);
         match (m.addr, env.pid) {
             (sshd::Origin::Named(addr), _) | (sshd::Origin::Doubtful(addr), None) => {
                 Some((addr, false))
@@ -130,11 +130,14 @@ impl Parser {
     }
 }
 
-/// Lines after which a process logs nothing more of the connection's attempts.
+/// Lines after which a process logs nothing more of the connection's attempts (sshd
+/// disconnects at once once MaxAuthTries is reached).
 fn ends_connection(msg: Msg) -> bool {
     matches!(
         msg,
-        Msg::ConnectionClosed
+        Msg::MaxAuthTries
+            | Msg::TooManyFailures
+            | Msg::ConnectionClosed
             | Msg::ConnectionReset
             | Msg::Disconnected
             | Msg::ReceivedDisconnect

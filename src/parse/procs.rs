@@ -5,13 +5,14 @@
 //! A small direct-mapped table keyed by pid: sshd keeps at most `MaxStartups` (100 by
 //! default) connections before authentication, which is when these lines are written, so a
 //! collision only forgets an entry, and a forgotten entry only drops a line, as before. An
-//! entry is forgotten when its connection ends, when a login succeeds on it (a session's
-//! lines are not attempts), and after [`TTL_SECS`], so a pid the kernel hands to a new
-//! connection never lends it an old connection's address.
+//! entry lends its address to no line that could start a connection once its connection
+//! ended or logged in (a session's lines are not attempts), and to none after
+//! [`TTL_SECS`], so a pid the kernel hands to a new connection never takes an old
+//! connection's address.
 
 use std::net::IpAddr;
 
-use crate::event::LogTime;
+use crate::event::{LogTime, Role};
 
 /// Longer than sshd's LoginGraceTime (120 s by default) with room: the attempts of a
 /// connection are all logged within it.
@@ -27,6 +28,10 @@ struct Slot {
     /// Log time in seconds, `None` for a log without timestamps.
     at: Option<i64>,
     addr: IpAddr,
+    /// The connection ended: only the lines that follow an end (PAM's `PAM N more
+    /// authentication failures`) still take its address, not those that would start a
+    /// connection of a reused pid.
+    ended: bool,
 }
 
 #[derive(Debug)]
@@ -43,34 +48,40 @@ impl Default for Procs {
 }
 
 impl Procs {
-    /// A line of `pid` on `host` at `time`: it named `addr` (`None`: it named none), or it
-    /// `ended` its connection (then its address lends itself to no later line; up to 5.8
-    /// the pre-auth child, the monitor's pid + 1, logs the end, so the monitor's entry
-    /// goes too when it names the same address).
+    /// A line of `pid` on `host` at `time`, about the connection from `addr` (`by_pid`:
+    /// the line named no address, this table gave it). A line that `ended` its connection
+    /// makes its address lend itself to no later line (up to 5.8 the pre-auth child, the
+    /// monitor's pid + 1, logs the end, so the monitor's entry goes too when it names the
+    /// same address); any other line that named its address is remembered.
     #[inline]
     pub fn saw(
         &mut self,
         host: &[u8],
         pid: u32,
-        addr: Option<IpAddr>,
+        addr: IpAddr,
+        by_pid: bool,
         ended: bool,
         time: Option<LogTime>,
     ) {
         if ended {
-            self.ended(host, pid, addr);
-        } else if let Some(addr) = addr {
+            self.ended(host, pid, Some(addr));
+        } else if !by_pid {
             let at = time.map(|t| t.instant.as_second());
             let slot = &mut self.slots[index(pid)];
             match slot {
                 // The connection's next line: the same process and address (on another host
                 // they would still be this address), so the hash is not needed.
-                Some(s) if s.pid == pid && s.addr == addr => s.at = at,
+                Some(s) if s.pid == pid && s.addr == addr => {
+                    s.at = at;
+                    s.ended = false;
+                }
                 _ => {
                     *slot = Some(Slot {
                         pid,
                         host: host_key(host),
                         at,
                         addr,
+                        ended: false,
                     })
                 }
             }
@@ -84,30 +95,34 @@ impl Procs {
             host: host_key(host),
             at: time.map(|t| t.instant.as_second()),
             addr,
+            ended: false,
         });
     }
 
     pub fn ended(&mut self, host: &[u8], pid: u32, addr: Option<IpAddr>) {
         // The pid (and the address) first: most ends find their own entry or none, and the
         // host's hash is only needed to tell two hosts' processes apart.
-        let i = index(pid);
-        if self.slots[i].is_some_and(|s| s.pid == pid && s.host == host_key(host)) {
-            self.slots[i] = None;
+        if let Some(s) = &mut self.slots[index(pid)]
+            && s.pid == pid
+            && s.host == host_key(host)
+        {
+            s.ended = true;
         }
-        if let (Some(monitor), Some(addr)) = (pid.checked_sub(1), addr) {
-            let i = index(monitor);
-            if self.slots[i]
-                .is_some_and(|s| s.pid == monitor && s.addr == addr && s.host == host_key(host))
-            {
-                self.slots[i] = None;
-            }
+        if let (Some(monitor), Some(addr)) = (pid.checked_sub(1), addr)
+            && let Some(s) = &mut self.slots[index(monitor)]
+            && s.pid == monitor
+            && s.addr == addr
+            && s.host == host_key(host)
+        {
+            s.ended = true;
         }
     }
 
-    /// The address `pid` on `host` named within [`TTL_SECS`] of `time`.
-    pub fn addr(&self, host: &[u8], pid: u32, time: Option<LogTime>) -> Option<IpAddr> {
+    /// The address `pid` on `host` named within [`TTL_SECS`] of `time`, for a line of
+    /// `role` (after the connection ended, only a closing line takes it).
+    pub fn addr(&self, host: &[u8], pid: u32, time: Option<LogTime>, role: Role) -> Option<IpAddr> {
         let s = self.slots[index(pid)]?;
-        if s.pid != pid || s.host != host_key(host) {
+        if s.pid != pid || s.host != host_key(host) || (s.ended && role != Role::Closing) {
             return None;
         }
         let fresh = match (s.at, time) {

@@ -941,11 +941,18 @@ fn pam_more(rest: &[u8]) -> Option<Message<'_>> {
 /// and `rhost` is read only at its fixed place after `ruser=`. A second ` rhost=` anywhere
 /// means some value held a space and the line is ambiguous.
 fn pam_fields(s: &[u8]) -> Option<(Origin, Option<&[u8]>)> {
+    // What sshd's PAM conversation nearly always gives, compared at once; the loop reads
+    // the same fields one by one for every other value.
+    const USUAL: &[u8] = b"logname= uid=0 euid=0 tty=ssh ruser= ";
     let mut rest = s;
-    for key in [&b"logname="[..], b"uid=", b"euid=", b"tty=", b"ruser="] {
-        rest = rest.strip_prefix(key)?;
-        let sp = find_byte(rest, b' ')?;
-        rest = &rest[sp + 1..];
+    if let Some(after) = s.strip_prefix(USUAL) {
+        rest = after;
+    } else {
+        for key in [&b"logname="[..], b"uid=", b"euid=", b"tty=", b"ruser="] {
+            rest = rest.strip_prefix(key)?;
+            let sp = find_byte(rest, b' ')?;
+            rest = &rest[sp + 1..];
+        }
     }
     // `s[sp..]` is the genuine ` rhost=`; another one cannot overlap it (the pattern has
     // one space), so it lies wholly before or wholly after. Before it there is none: each

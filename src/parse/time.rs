@@ -398,15 +398,11 @@ impl Clock {
 
     #[inline(always)]
     pub(crate) fn resolve(&mut self, raw: RawTime) -> Option<LogTime> {
-        match raw {
-            RawTime::Offset(w, off) => Some(LogTime {
-                instant: Timestamp::new(w.secs, w.nanos as i32).ok()?,
-                offset: Offset::from_seconds(off).ok()?,
-            }),
-            RawTime::Unix(secs, nanos) => Some(LogTime {
-                instant: Timestamp::new(secs, nanos as i32).ok()?,
-                offset: Offset::UTC,
-            }),
+        // One `Timestamp::new` for every form: copies of it inlined here make the compiler
+        // stop inlining.
+        let (secs, nanos, offset) = match raw {
+            RawTime::Offset(w, off) => (w.secs, w.nanos, Offset::from_seconds(off).ok()?),
+            RawTime::Unix(secs, nanos) => (secs, nanos, Offset::UTC),
             RawTime::NoYear(c) => {
                 let key = hour_key(0, c);
                 let slot = match self.lookup(key) {
@@ -429,7 +425,11 @@ impl Clock {
                 };
                 slot.at(c)
             }
-        }
+        };
+        Some(LogTime {
+            instant: Timestamp::new(secs, nanos as i32).ok()?,
+            offset,
+        })
     }
 
     fn lookup(&self, key: u64) -> Option<HourSlot> {
@@ -489,13 +489,11 @@ impl Clock {
 }
 
 impl HourSlot {
-    #[inline]
-    fn at(&self, c: Civil) -> Option<LogTime> {
+    /// The seconds, nanoseconds and offset of `c`, a time of this hour.
+    #[inline(always)]
+    fn at(&self, c: Civil) -> (i64, u32, Offset) {
         let secs = self.base + i64::from(c.minute) * 60 + i64::from(c.second);
-        Some(LogTime {
-            instant: Timestamp::new(secs, c.nanos as i32).ok()?,
-            offset: self.offset,
-        })
+        (secs, c.nanos, self.offset)
     }
 }
 

@@ -222,16 +222,10 @@ impl<W: Write> Printer<W> {
         (UserText::Escaped, self.escaped.len())
     }
 
-    #[inline]
-    pub fn event(&mut self, line: u64, ev: &Event<'_>) {
-        self.event_with(line, ev, b"");
-    }
-
-    /// [`Printer::event`] with `extra` written at the end of the line: JSON members after a
-    /// comma (`,"points":1.00`) in JSON, words after a space in the table. Inlined, so
-    /// that `event`'s empty `extra` costs nothing.
-    #[inline(always)]
-    pub fn event_with(&mut self, line: u64, ev: &Event<'_>, extra: &[u8]) {
+    /// Writes one event, with `extra` at the end of its line (empty, or what `check --score`
+    /// adds: JSON members after a comma, `,"points":1.00`, or words after a space in the
+    /// table).
+    pub fn event(&mut self, line: u64, ev: &Event<'_>, extra: &[u8]) {
         if self.error.is_some() {
             return;
         }

@@ -479,7 +479,7 @@ proptest::proptest! {
                 count: *count,
                 pid: None,
             };
-            p.event(*line, &ev);
+            p.event(*line, &ev, b"");
             expected.push_str(&reference(file, *line, &ev, json));
         }
         p.finish().unwrap();
