@@ -147,6 +147,10 @@ pub(crate) fn load_config(global: &Global) -> Result<crate::config::Config, u8> 
 
 fn config_check(global: &Global) -> u8 {
     match global.overrides().load() {
+        Ok((config, _)) if let Err(e) = crate::engine::check_backends(&config) => {
+            eprintln!("authban: {e}");
+            exit::CONFIG
+        }
         Ok((config, file)) => {
             match file {
                 Some(path) => eprintln!("authban: {} is valid", path.display()),

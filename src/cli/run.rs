@@ -30,7 +30,7 @@ pub fn run(global: &Global, args: RunArgs) -> u8 {
         Err(e) => {
             eprintln!("authban: {e}");
             match e {
-                DaemonError::Config(_) => exit::CONFIG,
+                DaemonError::Config(_) | DaemonError::Backend(_) => exit::CONFIG,
                 DaemonError::NoSource(_) => exit::NOINPUT,
                 DaemonError::Locked(_) => exit::TEMPFAIL,
                 _ => exit::FAILURE,

@@ -48,9 +48,18 @@ impl Slot {
     }
 }
 
+/// Whether every configured backend can exist with this configuration (names, lengths,
+/// ports, commands): what `config check` and `run` refuse, before anything is touched.
+/// Running nothing, it cannot see runtime failures (no `nft` yet, a kernel refusal),
+/// which are retried and reported instead.
+pub fn check(config: &Config) -> Result<(), ban::BackendError> {
+    build(config).map(drop)
+}
+
 /// Builds the configured backends. "auto" means nftables where `nft` can be found,
-/// hosts.deny otherwise.
-fn build(config: &Config) -> Vec<Box<dyn Backend>> {
+/// hosts.deny otherwise. The constructors only check the configuration; the first one
+/// that refuses it is the error.
+fn build(config: &Config) -> Result<Vec<Box<dyn Backend>>, ban::BackendError> {
     let mut kinds: Vec<BackendKind> = Vec::new();
     for k in &config.ban.backends {
         let k = match k {
@@ -96,13 +105,9 @@ fn build(config: &Config) -> Vec<Box<dyn Backend>> {
             .map(|b| Box::new(b) as Box<dyn Backend>),
             BackendKind::Auto => continue,
         };
-        match built {
-            Ok(b) => out.push(b),
-            // Configuration validation makes this rare; the others still protect.
-            Err(e) => log(&format!("cannot use a backend: {e}")),
-        }
+        out.push(built?);
     }
-    out
+    Ok(out)
 }
 
 /// Removes authban's firewall objects (the nftables table, the ipsets and their iptables
@@ -150,10 +155,15 @@ fn program_exists(program: &Path) -> bool {
 }
 
 impl Engine {
-    /// (Re)creates the backends and loads every ban in force into them.
+    /// (Re)creates the backends and loads every ban in force into them. The configuration
+    /// passed [`check`] (at start and on reload), so building cannot fail here.
     pub(super) fn install_backends(&mut self) {
         let now = Instant::now();
-        self.slots = build(&self.config)
+        let built = build(&self.config).unwrap_or_else(|e| {
+            log(&format!("cannot use the backends: {e}"));
+            Vec::new()
+        });
+        self.slots = built
             .into_iter()
             .map(|backend| Slot {
                 backend,
@@ -279,6 +289,36 @@ impl Engine {
         for slot in &mut self.slots {
             if let Err(e) = slot.backend.teardown() {
                 log(&format!("cannot remove {}: {e}", slot.backend.name()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // One notion of validity: whatever configuration `config check` accepts, every
+        // backend it enables can be built (issue 8, item 4).
+        #[test]
+        fn a_configuration_that_loads_builds_its_backends(
+            backend in proptest::sample::select(vec!["nftables", "ipset", "hosts-deny", "command"]),
+            table in "[A-Za-z0-9_.-]{0,34}",
+            set4 in "[A-Za-z0-9_.-]{0,34}",
+            set6 in "[A-Za-z0-9_.-]{0,34}",
+            port in 0u32..70000,
+            command in proptest::sample::select(vec!["", "/bin/true", " "]),
+            prefix in proptest::sample::select(vec![32u32, 48, 56, 64, 128]),
+        ) {
+            let text = format!(
+                "[ban]\nbackends = [\"{backend}\"]\nports = [{port}]\nipv6-prefix = {prefix}\n\
+                 [nftables]\ntable = \"{table}\"\n[ipset]\nset4 = \"{set4}\"\nset6 = \"{set6}\"\n\
+                 [command]\nban = [\"{command}\", \"{{addr}}\"]\nunban = [\"{command}\", \"{{addr}}\"]\n"
+            );
+            if let Ok(config) = crate::config::parse(&text, Path::new("test.toml")) {
+                prop_assert!(check(&config).is_ok(), "{text}\n{:?}", check(&config).err().map(|e| e.to_string()));
             }
         }
     }

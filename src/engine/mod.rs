@@ -21,7 +21,7 @@ mod batch;
 mod requests;
 mod sources;
 
-pub use backends::remove_firewall;
+pub use backends::{check as check_backends, remove_firewall};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -70,6 +70,8 @@ pub enum DaemonError {
     Control(control::ControlError),
     /// Another authban works on the state directory.
     Locked(store::LockError),
+    /// A configured backend cannot exist with this configuration.
+    Backend(crate::ban::BackendError),
     /// No log, no journal: nothing to protect with.
     NoSource(String),
     Io {
@@ -85,6 +87,7 @@ impl fmt::Display for DaemonError {
             DaemonError::Store(e) => write!(f, "{e}"),
             DaemonError::Control(e) => write!(f, "{e}"),
             DaemonError::Locked(e) => write!(f, "{e}"),
+            DaemonError::Backend(e) => write!(f, "{e}"),
             DaemonError::NoSource(m) => f.write_str(m),
             DaemonError::Io { what, source } => write!(f, "cannot {what}: {source}"),
         }
@@ -133,6 +136,7 @@ impl Engine {
     /// Opens the store, restores the bans into every backend and starts the sources.
     pub fn start(options: Overrides, feed_tx: SyncSender<Feed>) -> Result<Engine, DaemonError> {
         let (config, _) = options.load().map_err(DaemonError::Config)?;
+        backends::check(&config).map_err(DaemonError::Backend)?;
         // Before the store and any backend: a second instance must change nothing.
         let lock = InstanceLock::acquire(&config.paths.state_dir, LockRole::Run)
             .map_err(DaemonError::Locked)?;

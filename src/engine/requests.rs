@@ -97,6 +97,7 @@ impl Engine {
     /// Reads the configuration again; on error the running one stays.
     pub fn reload(&mut self) -> Result<(), DaemonError> {
         let (config, _) = self.options.load().map_err(DaemonError::Config)?;
+        super::backends::check(&config).map_err(DaemonError::Backend)?;
         if config.paths.state_dir != self.config.paths.state_dir {
             log("paths.state-dir changed: it takes effect at the next start");
         }
