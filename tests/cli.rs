@@ -761,3 +761,59 @@ Mar  3 04:10:06 pi sshd[1203]: Disconnecting: Too many authentication failures f
     assert_eq!(stdout(&plain).lines().count(), events.len());
     assert!(!stdout(&plain).contains("\"points\""));
 }
+
+#[test]
+fn a_damaged_rotated_gz_is_reported_once_and_skipped_not_retried_forever() {
+    // Issue 8, item 11: the copy that compressed the rotated log was cut short (a full
+    // disk). Its lines up to the damage count; the rest cannot ever be read, so scan says
+    // so and goes on with the new log instead of failing every run.
+    let env = Env::new();
+    env.append("auth.log", &failures("203.0.113.8", "alice", 2, 0));
+    env.scan("auth.log");
+    // Written after that scan, then rotated and compressed: 2 failures of another address,
+    // then other programs' lines, whose end the damage cuts off.
+    let mut more = failures("203.0.113.9", "bob", 2, 10);
+    more.extend((0..3000).map(|i| {
+        format!("2026-11-24T12:10:30.{i:06}+00:00 gw CRON[{i}]: pam_unix(cron:session): session closed for user root")
+    }));
+    env.append("auth.log", &more);
+    let old = fs::read(env.path("auth.log")).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&old).unwrap();
+    let gz = enc.finish().unwrap();
+    fs::write(env.path("auth.log.1.gz"), &gz[..gz.len() * 9 / 10]).unwrap();
+    fs::remove_file(env.path("auth.log")).unwrap();
+    env.append("auth.log", &failures("203.0.113.9", "bob", 3, 12));
+    let log = env.path("auth.log");
+    let out = env.authban(&["scan", log.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("auth.log.1.gz is damaged") && err.contains("the rest is skipped"),
+        "{err}"
+    );
+    // The 2 failures read before the damage and the 3 new ones: 5, banned; the lines read
+    // before the damage are counted.
+    assert!(
+        stdout(&out).contains("denied 203.0.113.9"),
+        "{}",
+        text(&out)
+    );
+    let read: u64 = stdout(&out)
+        .split(" new lines read")
+        .next()
+        .and_then(|s| s.rsplit(['\n', ' ']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count: {}", text(&out)));
+    assert!(read > 1000 && read < 3005, "{read} lines: {}", text(&out));
+    // The next run has nothing left to say about it.
+    env.append("auth.log", &failures("203.0.113.10", "dave", 1, 30));
+    let again = env.authban(&["scan", log.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(
+        !String::from_utf8_lossy(&again.stderr).contains("damaged"),
+        "{}",
+        text(&again)
+    );
+    assert!(stdout(&again).contains("1 new line"), "{}", text(&again));
+}

@@ -444,3 +444,69 @@ fn a_slow_reader_gets_every_line_of_a_flood_once_in_order() {
     stop.stop();
     handle.join().unwrap();
 }
+
+#[test]
+fn a_damaged_rotated_gz_is_said_once_and_reading_goes_on_with_the_new_file() {
+    // Issue 8, item 11: while the daemon was down, the log was rotated and compressed, and
+    // the copy was cut short. Before, the follower retried at the damage forever.
+    let mut f = Followed::new(with_lines(""), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    append(&f.path, b"one\n");
+    assert_eq!(f.lines(1), ["one"]);
+    let cursor = f.last_cursor();
+    let (dir, path, _) = f.finish();
+    let mut more = b"two\n".to_vec();
+    for i in 0..5000 {
+        more.extend_from_slice(format!("filler line {i} of the rotated log\n").as_bytes());
+    }
+    append(&path, &more);
+    let whole = fs::read(&path).unwrap();
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&whole).unwrap();
+    let gz = enc.finish().unwrap();
+    let mut gz_path = path.clone().into_os_string();
+    gz_path.push(".1.gz");
+    fs::write(&gz_path, &gz[..gz.len() * 9 / 10]).unwrap();
+    fs::remove_file(&path).unwrap();
+    append(&path, b"new one\n");
+    let mut f = Followed::at(dir, path, Some(cursor), SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    let got: Vec<String> = f
+        .batches
+        .iter()
+        .flat_map(|b| b.iter().map(|l| String::from_utf8_lossy(l).into_owned()))
+        .collect();
+    assert_eq!(got.first().map(String::as_str), Some("two"));
+    assert_eq!(
+        got.last().map(String::as_str),
+        Some("new one"),
+        "{:?}",
+        &got[got.len().saturating_sub(3)..]
+    );
+    let damaged = f
+        .states
+        .iter()
+        .filter(
+            |s| matches!(s, SourceState::Damaged { path, .. } if path.ends_with("auth.log.1.gz")),
+        )
+        .count();
+    assert_eq!(damaged, 1, "{:?}", f.states);
+    assert!(
+        !f.states
+            .iter()
+            .any(|s| matches!(s, SourceState::Error { .. })),
+        "{:?}",
+        f.states
+    );
+    append(&f.path, b"after\n");
+    assert_eq!(f.lines(1), ["after"]);
+    f.quiet(Duration::from_millis(700));
+    let (_, _, states) = f.finish();
+    assert_eq!(
+        states
+            .iter()
+            .filter(|s| matches!(s, SourceState::Damaged { .. }))
+            .count(),
+        1
+    );
+}

@@ -190,6 +190,13 @@ impl<'c> Scan<'c> {
             match result {
                 Ok((cursor, stats)) => {
                     lines += stats.lines;
+                    for (path, why) in &stats.damaged {
+                        eprintln!(
+                            "authban: warning: {} is damaged ({why}): its lines up to the damage \
+                             were read, the rest is skipped",
+                            path.display()
+                        );
+                    }
                     if stats.lost_rotation() {
                         eprintln!(
                             "authban: warning: {} was rotated or truncated and its old content was not found \

@@ -131,11 +131,15 @@ impl Engine {
             SourceState::Waiting { why } => format!("waiting: {why}"),
             SourceState::Rotated { from } => format!("rotated from {}", from.display()),
             SourceState::Error { message } => format!("error: {message}"),
+            SourceState::Damaged { path, why } => format!(
+                "{} is damaged ({why}): its lines up to the damage were read, the rest is skipped",
+                path.display()
+            ),
             SourceState::Stopped => "stopped".into(),
         };
         if matches!(
             state,
-            SourceState::Error { .. } | SourceState::Rotated { .. }
+            SourceState::Error { .. } | SourceState::Rotated { .. } | SourceState::Damaged { .. }
         ) {
             log(&format!("{source}: {text}"));
         }

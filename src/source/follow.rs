@@ -111,6 +111,12 @@ pub enum SourceState {
     Error {
         message: String,
     },
+    /// A rotated, compressed file is damaged: its lines up to the damage were read, the
+    /// rest is skipped (said once; reading goes on with the newer files).
+    Damaged {
+        path: PathBuf,
+        why: String,
+    },
     /// The follower ended: stop was asked, the input ended or the receiver is gone.
     Stopped,
 }
@@ -462,6 +468,7 @@ impl Follower {
         match result {
             Ok((file, cursor, stats)) => {
                 self.resume = None;
+                self.damaged(stats.damaged);
                 if let super::Resume::Rotated { from } = stats.resume {
                     self.batcher.status(SourceState::Rotated { from });
                 }
@@ -480,6 +487,7 @@ impl Follower {
                 match result {
                     Ok(_) => {
                         self.resume = None;
+                        self.damaged(stats.damaged);
                         self.waiting();
                     }
                     Err(e) => self.error(e.to_string()),
@@ -492,6 +500,12 @@ impl Follower {
                 }
                 self.error(e.to_string());
             }
+        }
+    }
+
+    fn damaged(&mut self, damaged: Vec<(PathBuf, String)>) {
+        for (path, why) in damaged {
+            self.batcher.status(SourceState::Damaged { path, why });
         }
     }
 

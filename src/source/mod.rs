@@ -124,6 +124,11 @@ pub struct ReadStats {
     /// Files read, in the order read.
     pub files: Vec<PathBuf>,
     pub resume: Resume,
+    /// Rotated, compressed files whose content is damaged (a copy cut short, a corrupt
+    /// block), with the decompressor's error: their lines up to the damage were
+    /// delivered, the rest is skipped, and reading went on with the newer files. Retrying
+    /// could never get past the damage.
+    pub damaged: Vec<(PathBuf, String)>,
 }
 
 impl ReadStats {
@@ -227,6 +232,7 @@ pub fn read_lines<R: Read>(
         truncated: run.truncated,
         files: Vec::new(),
         resume: Resume::Fresh,
+        damaged: Vec::new(),
     })
 }
 
@@ -404,22 +410,53 @@ pub(crate) fn finish_rotated(
         head_len: c.head_len,
         head_hash: c.head_hash,
     };
-    let run = sp
-        .run(&mut reader, c.offset, c.line, Tail::Deliver, &mut |l| {
-            f(&seg, l)
-        })
-        .map_err(|e| from.error(e))?;
-    stats.add(&from.path, run);
+    // Lines delivered by the current run, for a run that stops at damage.
+    let mut delivered = 0;
+    let run = sp.run(&mut reader, c.offset, c.line, Tail::Deliver, &mut |l| {
+        delivered += 1;
+        f(&seg, l)
+    });
+    if let Some(run) = damage(run.map_err(|e| from.error(e)), delivered, stats)? {
+        stats.add(&from.path, run);
+    }
     // Oldest first, so lines come out in the order they were written.
     for sib in newer.iter().rev() {
-        let (mut reader, seg) = sib.open_segment()?;
+        let Some((mut reader, seg)) = damage(sib.open_segment(), 0, stats)? else {
+            continue;
+        };
+        let mut delivered = 0;
         let run = sp
-            .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| f(&seg, l))
-            .map_err(|e| sib.error(e))?;
-        stats.add(&sib.path, run);
+            .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| {
+                delivered += 1;
+                f(&seg, l)
+            })
+            .map_err(|e| sib.error(e));
+        if let Some(run) = damage(run, delivered, stats)? {
+            stats.add(&sib.path, run);
+        }
     }
     stats.resume = Resume::Rotated { from: from.path };
     Ok(true)
+}
+
+/// A rotated file's result, with a damaged compressed content set aside in `stats` (see
+/// [`ReadStats::damaged`], and counting the `delivered` lines read before the damage)
+/// rather than failing the whole read.
+fn damage<T>(
+    r: Result<T, SourceError>,
+    delivered: u64,
+    stats: &mut ReadStats,
+) -> Result<Option<T>, SourceError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(SourceError::Gzip { path, source }) => {
+            stats.lines += delivered;
+            stats.files.push(path.clone());
+            stats.damaged.push((path, source.to_string()));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn open(path: &Path) -> Result<File, SourceError> {
