@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::addr::Cidr;
-use crate::ban::BanOrder;
+use crate::ban::{BanOrder, Remaining};
 use crate::detect::{self, Decision, Detector, Exemption};
 use crate::event::{Event, Kind};
 
@@ -302,6 +302,47 @@ impl Core {
             Length::Permanent => None,
         };
         Ok(self.new_ban(addr, offences, length, now_s, "banned by hand".into()))
+    }
+
+    /// Bans for what a backend holds that no record, in force or expired, explains: the
+    /// store was lost, emptied or replaced, and a ban in force is lifted only by its expiry
+    /// or an explicit unban. Each is put in force from `now_s` for the remaining time the
+    /// backend gives (the policy's first ban length when it cannot tell), and returned to
+    /// be saved and said. A target that a record explains is left to it: expired means
+    /// lifted.
+    pub fn adopt(&mut self, held: &[(Cidr, Remaining)], now_s: i64, from: &str) -> Vec<NewBan> {
+        let explained: HashSet<Cidr> = self.offences.keys().map(|a| self.ban.target(*a)).collect();
+        let mut out: Vec<NewBan> = Vec::new();
+        for (target, remaining) in held {
+            let addr = target.net().network();
+            if explained.contains(target)
+                || explained.contains(&self.ban.target(addr))
+                || out.iter().any(|b| b.record.addr == addr)
+            {
+                continue;
+            }
+            let length = match remaining {
+                Remaining::Until(at) => {
+                    Some(u64::try_from(at.saturating_sub(now_s)).unwrap_or(0).max(1))
+                }
+                Remaining::Permanent => None,
+                Remaining::Unknown => self.ban.length(1),
+            };
+            let mut ban = self.new_ban(
+                addr,
+                1,
+                length,
+                now_s,
+                format!("adopted from {from}: the store had no record of it"),
+            );
+            // The backend's entry as it is, even if the prefix policy changed since.
+            ban.target = *target;
+            out.push(ban);
+        }
+        for b in &out {
+            self.impose(b.clone());
+        }
+        out
     }
 
     /// Puts a ban in force (replacing one of the same address).

@@ -817,3 +817,49 @@ fn a_damaged_rotated_gz_is_reported_once_and_skipped_not_retried_forever() {
     );
     assert!(stdout(&again).contains("1 new line"), "{}", text(&again));
 }
+
+#[test]
+fn a_lost_or_emptied_store_lifts_no_ban_the_hosts_deny_block_holds() {
+    // Issue 8, item 2: the store is the truth, but a missing one knows nothing; the bans
+    // in hosts.deny are adopted, not lifted as "expired".
+    for how in ["deleted", "truncated"] {
+        let env = Env::new();
+        env.append("auth.log", &failures("203.0.113.77", "root", 5, 0));
+        env.scan("auth.log");
+        assert!(env.hosts_deny().contains("ALL: 203.0.113.77"), "{how}");
+        let db = env.path("state").join("authban.db");
+        match how {
+            "deleted" => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = fs::remove_file(format!("{}{suffix}", db.display()));
+                }
+            }
+            _ => {
+                for suffix in ["-wal", "-shm"] {
+                    let _ = fs::remove_file(format!("{}{suffix}", db.display()));
+                }
+                fs::write(&db, b"").unwrap();
+            }
+        }
+        // The attack's lines went with the rotation: nothing can re-detect it.
+        fs::remove_file(env.path("auth.log")).unwrap();
+        env.append("auth.log", &failures("198.51.100.3", "alice", 1, 1));
+        let out = env.scan("auth.log");
+        let said = stdout(&out);
+        assert!(!said.contains("lifted"), "{how}: {}", text(&out));
+        assert!(
+            said.contains("adopted 203.0.113.77 in") && said.contains("stays denied until"),
+            "{how}: {}",
+            text(&out)
+        );
+        assert!(env.hosts_deny().contains("ALL: 203.0.113.77"), "{how}");
+        // Now the store has it: the next run has nothing to adopt, and keeps it.
+        let again = env.scan("auth.log");
+        assert!(
+            !stdout(&again).contains("adopted"),
+            "{how}: {}",
+            text(&again)
+        );
+        assert!(env.hosts_deny().contains("ALL: 203.0.113.77"), "{how}");
+    }
+}

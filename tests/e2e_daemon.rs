@@ -1209,3 +1209,68 @@ fn e2e_daemon_bans_take_the_netlink_path() {
     assert!(b.ok && b.degraded.is_none(), "{b:?}\n{}", setup.stderr());
     assert!(!setup.stderr().contains("instead"), "{}", setup.stderr());
 }
+
+#[test]
+fn e2e_daemon_a_lost_store_adopts_the_bans_the_kernel_set_holds() {
+    // Issue 8, item 2: a daemon started on a deleted store used to restore "no ban" into
+    // the kernel, flushing every ban in force. It adopts them instead, with the time the
+    // kernel says is left.
+    let test = "e2e_daemon_a_lost_store_adopts_the_bans_the_kernel_set_holds";
+    if !can_run(test, &["nft"]) {
+        return;
+    }
+    let lab = Lab::start("dad");
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "1h", "\"nftables\"", ""),
+        &lab.hosts_deny(),
+    );
+    let mut daemon = setup.start();
+    let r = daemon.ask(&Request::Ban {
+        addr: "203.0.113.91".into(),
+        duration: None,
+    });
+    assert!(r.ok, "{r:?}");
+    assert!(
+        poll(Duration::from_secs(2), || nft_ban4(&lab.server)
+            .contains(&"203.0.113.91".to_owned()))
+        .is_some(),
+        "{:?}",
+        nft_ban4(&lab.server)
+    );
+    daemon.kill9();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(setup.state().join(format!("authban.db{suffix}")));
+    }
+    let daemon = setup.start();
+    assert!(
+        nft_ban4(&lab.server).contains(&"203.0.113.91".to_owned()),
+        "the restart flushed the set: {:?}\n{}",
+        nft_ban4(&lab.server),
+        setup.stderr()
+    );
+    let bans = daemon.bans();
+    let b = bans
+        .iter()
+        .find(|b| b.addr == "203.0.113.91")
+        .unwrap_or_else(|| panic!("not in force: {bans:?}"));
+    let left = b.expires_at.expect("the kernel's timeout") - b.banned_at;
+    assert!((3000..=3600).contains(&left), "{b:?}");
+    assert!(b.reason.contains("adopted from nftables"), "{b:?}");
+    assert!(
+        setup.stderr().contains("adopted them"),
+        "{}",
+        setup.stderr()
+    );
+    // Saved: a restart on this store has nothing more to adopt.
+    drop(daemon);
+    let _daemon = setup.start();
+    assert_eq!(
+        setup.stderr().matches("adopted them").count(),
+        1,
+        "{}",
+        setup.stderr()
+    );
+    assert!(nft_ban4(&lab.server).contains(&"203.0.113.91".to_owned()));
+}

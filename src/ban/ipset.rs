@@ -17,8 +17,8 @@
 use std::fmt;
 
 use super::{
-    BackendError, BanOrder, Runner, dedup_orders, dedup_targets, describe_failures, is_valid_name,
-    run_checked,
+    BackendError, BanOrder, Remaining, Runner, dedup_orders, dedup_targets, describe_failures,
+    is_valid_name, run_checked,
 };
 use crate::addr::Cidr;
 
@@ -321,6 +321,23 @@ impl super::Backend for Ipset {
         // The rules are checked even when some elements were refused.
         self.ensure_rules()?;
         filled
+    }
+
+    fn held(&mut self, now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
+        Ok(self
+            .elements()?
+            .into_iter()
+            .map(|e| {
+                let left = match e.expires_in {
+                    Some(s) => {
+                        Remaining::Until(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)))
+                    }
+                    // Written without a timeout: permanent, or longer than the kernel holds.
+                    None => Remaining::Permanent,
+                };
+                (e.target, left)
+            })
+            .collect())
     }
 
     fn check(&mut self) -> Result<(), BackendError> {

@@ -156,6 +156,17 @@ impl fmt::Display for BackendError {
 
 impl std::error::Error for BackendError {}
 
+/// How long a backend says one of its entries still holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remaining {
+    /// Until this unix second (a kernel set's timeout).
+    Until(i64),
+    /// For good (an element without a timeout).
+    Permanent,
+    /// The backend cannot tell (a hosts.deny line).
+    Unknown,
+}
+
 /// A place where bans are enforced.
 pub trait Backend: Send {
     /// Short stable name for status and logs: `nftables`, `ipset`, `hosts.deny`, `command`.
@@ -171,6 +182,11 @@ pub trait Backend: Send {
     fn restore(&mut self, all: &[BanOrder], now: i64) -> Result<(), BackendError>;
     /// Whether the backend is in place and working.
     fn check(&mut self) -> Result<(), BackendError>;
+    /// What the backend holds now and for how long, where it can tell (a command cannot):
+    /// a store that lost its records adopts these rather than lift them.
+    fn held(&mut self, _now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
+        Ok(Vec::new())
+    }
     /// Removes everything the backend created (uninstall, or the daemon's stop policy).
     fn teardown(&mut self) -> Result<(), BackendError>;
     /// Whether the backend drops an expiring ban by itself (kernel set timeouts), so the

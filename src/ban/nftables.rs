@@ -31,8 +31,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
-    BackendError, BanOrder, Runner, dedup_orders, dedup_targets, describe_failures, is_valid_name,
-    run_checked,
+    BackendError, BanOrder, Remaining, Runner, dedup_orders, dedup_targets, describe_failures,
+    is_valid_name, run_checked,
 };
 use crate::addr::Cidr;
 
@@ -419,6 +419,23 @@ impl super::Backend for Nftables {
         } else {
             Err(self.other(describe_failures("bans", all.len(), &failures)))
         }
+    }
+
+    fn held(&mut self, now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
+        Ok(self
+            .elements()?
+            .into_iter()
+            .map(|e| {
+                let left = match e.expires_in {
+                    Some(s) => {
+                        Remaining::Until(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)))
+                    }
+                    // Written without a timeout: permanent, or longer than the kernel holds.
+                    None => Remaining::Permanent,
+                };
+                (e.target, left)
+            })
+            .collect())
     }
 
     fn check(&mut self) -> Result<(), BackendError> {

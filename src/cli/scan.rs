@@ -15,7 +15,8 @@ use clap::Args;
 
 use super::{Global, exit, load_config};
 use crate::addr::Cidr;
-use crate::ban::hosts_deny::HostsDeny;
+use crate::ban::Remaining;
+use crate::ban::hosts_deny::{Covers, HostsDeny};
 use crate::config::{Config, JournalMode};
 use crate::decide::{Core, Notice, Orders};
 use crate::detect;
@@ -282,7 +283,28 @@ impl<'c> Scan<'c> {
                 }
             }
         }
-        let new_bans: Vec<BanRecord> = orders.bans.iter().map(|b| b.record.clone()).collect();
+        let hosts = HostsDeny::new(
+            &self.config.paths.hosts_deny,
+            &self.config.hosts_deny.daemons,
+        );
+        let file = self.config.paths.hosts_deny.display().to_string();
+        // Entries of our block that no record explains: the store was lost or replaced.
+        // Lifting them would lift bans in force; they are adopted instead.
+        let held: Vec<(Cidr, Remaining)> = match hosts.denied() {
+            Ok(denials) => denials
+                .into_iter()
+                .filter(|d| d.ours)
+                .filter_map(|d| match d.covers {
+                    Covers::Net(c) => Some((c, Remaining::Unknown)),
+                    Covers::All => None,
+                })
+                .collect(),
+            // apply() below reads the file again and reports the error.
+            Err(_) => Vec::new(),
+        };
+        let adopted = core.adopt(&held, now_s, &file);
+        let mut new_bans: Vec<BanRecord> = orders.bans.iter().map(|b| b.record.clone()).collect();
+        new_bans.extend(adopted.iter().map(|b| b.record.clone()));
         let new_targets: BTreeSet<Cidr> = orders.bans.iter().map(|b| b.target).collect();
 
         // Save what this run learned, then make hosts.deny agree with the store.
@@ -315,10 +337,6 @@ impl<'c> Scan<'c> {
 
         // The bans in force as the store now holds them: those known plus this run's.
         let wanted: Vec<Cidr> = core.orders().into_iter().map(|o| o.target).collect();
-        let hosts = HostsDeny::new(
-            &self.config.paths.hosts_deny,
-            &self.config.hosts_deny.daemons,
-        );
         let applied = match hosts.apply(&wanted, self.dry_run) {
             Ok(a) => a,
             Err(e) => {
@@ -334,7 +352,22 @@ impl<'c> Scan<'c> {
             }
         };
         let verb = if self.dry_run { "would deny" } else { "denied" };
-        let file = self.config.paths.hosts_deny.display();
+        for b in &adopted {
+            let until = b
+                .record
+                .expires_at
+                .and_then(|t| jiff::Timestamp::from_second(t).ok())
+                .map_or("permanently".to_string(), |t| format!("until {t}"));
+            println!(
+                "{} {} in {file}: the store had no record of it, so it stays denied {until}",
+                if self.dry_run {
+                    "would adopt"
+                } else {
+                    "adopted"
+                },
+                b.target
+            );
+        }
         for b in &orders.bans {
             let (r, t) = (&b.record, &b.target);
             let addr = if t.is_host() {

@@ -293,3 +293,58 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn what_a_backend_holds_without_a_record_is_adopted_and_an_expired_ban_is_not() {
+    let expired = BanRecord {
+        addr: ip("192.0.2.10"),
+        banned_at: NOW - 10 * DAY as i64,
+        expires_at: Some(NOW - 9 * DAY as i64),
+        offences: 1,
+        reason: "old".into(),
+    };
+    let mut c = Core::new(
+        Policy::default(),
+        BanPolicy {
+            ipv6_prefix: 64,
+            ..BanPolicy::default()
+        },
+        vec![expired],
+        NOW,
+    );
+    let net: Cidr = "2001:db8:1:2::/64".parse().unwrap();
+    let held = [
+        (Cidr::host(ip("192.0.2.10")), Remaining::Unknown),
+        (Cidr::host(ip("198.51.100.4")), Remaining::Until(NOW + 3600)),
+        (net, Remaining::Unknown),
+        (Cidr::host(ip("203.0.113.1")), Remaining::Permanent),
+    ];
+    let adopted = c.adopt(&held, NOW, "nftables");
+    let got: Vec<(Cidr, Option<i64>)> = adopted
+        .iter()
+        .map(|b| (b.target, b.record.expires_at))
+        .collect();
+    // The expired ban stays lifted; the others keep the time the backend gave, or get
+    // the first ban's length.
+    assert_eq!(
+        got,
+        [
+            (Cidr::host(ip("198.51.100.4")), Some(NOW + 3600)),
+            (net, Some(NOW + DAY as i64)),
+            (Cidr::host(ip("203.0.113.1")), None),
+        ]
+    );
+    assert!(adopted[0].record.reason.contains("adopted from nftables"));
+    let mut targets: Vec<Cidr> = c.orders().into_iter().map(|o| o.target).collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            Cidr::host(ip("198.51.100.4")),
+            Cidr::host(ip("203.0.113.1")),
+            net
+        ]
+    );
+    // Known now: adopting again adds nothing.
+    assert!(c.adopt(&held, NOW + 1, "nftables").is_empty());
+}

@@ -173,14 +173,39 @@ impl Engine {
                 backoff: MIN_BACKOFF,
             })
             .collect();
-        let orders = self.core.orders();
         let started = Instant::now();
-        for slot in &mut self.slots {
-            match slot
-                .backend
-                .setup()
-                .and_then(|()| slot.backend.restore(&orders, host::now_s()))
-            {
+        // What the backends hold that the store does not know (the store was lost or
+        // replaced) is adopted before the restore, which would otherwise lift it.
+        let mut ready = Vec::new();
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            match slot.backend.setup() {
+                Ok(()) => ready.push(i),
+                Err(e) => slot.failed(&e, now),
+            }
+        }
+        for &i in &ready {
+            let name = self.slots[i].backend.name();
+            match self.slots[i].backend.held(host::now_s()) {
+                Ok(held) => {
+                    let adopted = self.core.adopt(&held, host::now_s(), name);
+                    if !adopted.is_empty() {
+                        log(&format!(
+                            "{name} held {} bans the store had no record of; adopted them \
+                             (remaining time kept where {name} gives it)",
+                            adopted.len()
+                        ));
+                        self.keep(adopted.into_iter().map(|b| b.record).collect());
+                    }
+                }
+                Err(e) => log(&format!(
+                    "{e}; cannot see what it holds, so none is adopted"
+                )),
+            }
+        }
+        let orders = self.core.orders();
+        for i in ready {
+            let slot = &mut self.slots[i];
+            match slot.backend.restore(&orders, host::now_s()) {
                 Ok(()) => slot.succeeded(),
                 Err(e) => slot.failed(&e, now),
             }

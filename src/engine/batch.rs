@@ -105,6 +105,23 @@ impl Engine {
         self.saved(result);
     }
 
+    /// Saves ban records decided outside a batch of lines (adopted from a backend), or
+    /// keeps them with what is unsaved, retried until the store takes them.
+    pub(super) fn keep(&mut self, records: Vec<BanRecord>) {
+        if self.unsaved.error.is_some() {
+            self.unsaved.absorb(records, Vec::new(), Vec::new());
+            return;
+        }
+        let result = self.store.save(&Update {
+            bans: &records,
+            ..Update::default()
+        });
+        if result.is_err() {
+            self.unsaved.absorb(records, Vec::new(), Vec::new());
+        }
+        self.saved(result);
+    }
+
     /// Records the outcome of a save of everything unsaved: on success it is forgotten,
     /// on failure kept (the bans stay enforced: the attack is real) and said.
     fn saved(&mut self, result: Result<(), crate::store::StoreError>) {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::{Covers, HostsDeny};
 use crate::addr::Cidr;
-use crate::ban::{Backend, BackendError, BanOrder};
+use crate::ban::{Backend, BackendError, BanOrder, Remaining};
 
 const NAME: &str = "hosts.deny";
 
@@ -103,6 +103,18 @@ impl Backend for HostsDenyBackend {
     fn restore(&mut self, all: &[BanOrder], _now: i64) -> Result<(), BackendError> {
         self.wanted = Some(all.iter().map(|b| b.target).collect());
         self.apply()
+    }
+
+    fn held(&mut self, _now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
+        let denials = self.file.denied().map_err(|e| Self::other(e.to_string()))?;
+        Ok(denials
+            .into_iter()
+            .filter(|d| d.ours)
+            .filter_map(|d| match d.covers {
+                Covers::Net(c) => Some((c, Remaining::Unknown)),
+                Covers::All => None,
+            })
+            .collect())
     }
 
     fn check(&mut self) -> Result<(), BackendError> {
