@@ -472,3 +472,26 @@ fn bans_decided_while_the_disk_is_full_are_saved_when_it_is_not() {
         "{bans:?}"
     );
 }
+
+#[test]
+fn a_hosts_deny_block_edited_away_is_put_back_on_reload() {
+    // Issue 8, item 5, for hosts.deny: an admin's editor dropped our block.
+    let env = Env::new("1h");
+    let _d = env.start();
+    env.append(&failures("203.0.113.60", 3, 0));
+    wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.60")
+    });
+    fs::write(env.path("hosts.deny"), "sshd: 198.51.100.1\n").unwrap();
+    let r = env.ask(Request::Reload);
+    assert!(r.ok, "{r:?}");
+    wait_until("the block to come back", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.60")
+    });
+    // The admin's line stays.
+    assert!(
+        env.hosts_deny().contains("sshd: 198.51.100.1"),
+        "{}",
+        env.hosts_deny()
+    );
+}

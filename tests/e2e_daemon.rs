@@ -1274,3 +1274,61 @@ fn e2e_daemon_a_lost_store_adopts_the_bans_the_kernel_set_holds() {
     );
     assert!(nft_ban4(&lab.server).contains(&"203.0.113.91".to_owned()));
 }
+
+#[test]
+fn e2e_daemon_a_flushed_kernel_set_is_refilled_on_reload() {
+    // Issue 8, item 5: `nft flush set` left the set empty while status said "ok".
+    let test = "e2e_daemon_a_flushed_kernel_set_is_refilled_on_reload";
+    if !can_run(test, &["nft"]) {
+        return;
+    }
+    let lab = Lab::start("drf");
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "1h", "\"nftables\"", ""),
+        &lab.hosts_deny(),
+    );
+    let daemon = setup.start();
+    for addr in ["203.0.113.81", "203.0.113.82"] {
+        let r = daemon.ask(&Request::Ban {
+            addr: addr.into(),
+            duration: None,
+        });
+        assert!(r.ok, "{r:?}");
+    }
+    let both = || {
+        let set = nft_ban4(&lab.server);
+        set.contains(&"203.0.113.81".to_owned()) && set.contains(&"203.0.113.82".to_owned())
+    };
+    assert!(poll(Duration::from_secs(2), both).is_some());
+    ns_must(
+        &lab.server,
+        "nft",
+        &["flush", "set", "inet", "authban", "ban4"],
+    );
+    assert!(nft_ban4(&lab.server).is_empty());
+    let r = daemon.ask(&Request::Reload);
+    assert!(r.ok, "{r:?}");
+    assert!(
+        poll(Duration::from_secs(2), both).is_some(),
+        "not refilled: {:?}\n{}",
+        nft_ban4(&lab.server),
+        setup.stderr()
+    );
+    assert!(
+        setup
+            .stderr()
+            .contains("nftables: 2 bans in force were missing from it; restored them"),
+        "{}",
+        setup.stderr()
+    );
+    // In step again: another reload has nothing to say.
+    assert!(daemon.ask(&Request::Reload).ok);
+    assert_eq!(
+        setup.stderr().matches("were missing").count(),
+        1,
+        "{}",
+        setup.stderr()
+    );
+}

@@ -323,21 +323,22 @@ impl super::Backend for Ipset {
         filled
     }
 
-    fn held(&mut self, now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
-        Ok(self
-            .elements()?
-            .into_iter()
-            .map(|e| {
-                let left = match e.expires_in {
-                    Some(s) => {
-                        Remaining::Until(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)))
-                    }
-                    // Written without a timeout: permanent, or longer than the kernel holds.
-                    None => Remaining::Permanent,
-                };
-                (e.target, left)
-            })
-            .collect())
+    fn held(&mut self, now: i64) -> Result<Option<Vec<(Cidr, Remaining)>>, BackendError> {
+        Ok(Some(
+            self.elements()?
+                .into_iter()
+                .map(|e| {
+                    let left = match e.expires_in {
+                        Some(s) => Remaining::Until(
+                            now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)),
+                        ),
+                        // Written without a timeout: permanent, or longer than the kernel holds.
+                        None => Remaining::Permanent,
+                    };
+                    (e.target, left)
+                })
+                .collect(),
+        ))
     }
 
     fn check(&mut self) -> Result<(), BackendError> {

@@ -182,10 +182,11 @@ pub trait Backend: Send {
     fn restore(&mut self, all: &[BanOrder], now: i64) -> Result<(), BackendError>;
     /// Whether the backend is in place and working.
     fn check(&mut self) -> Result<(), BackendError>;
-    /// What the backend holds now and for how long, where it can tell (a command cannot):
-    /// a store that lost its records adopts these rather than lift them.
-    fn held(&mut self, _now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
-        Ok(Vec::new())
+    /// What the backend holds now and for how long; `None` where it cannot tell (a
+    /// command). A store that lost its records adopts these rather than lift them, and
+    /// what is missing from them is put back.
+    fn held(&mut self, _now: i64) -> Result<Option<Vec<(Cidr, Remaining)>>, BackendError> {
+        Ok(None)
     }
     /// Removes everything the backend created (uninstall, or the daemon's stop policy).
     fn teardown(&mut self) -> Result<(), BackendError>;

@@ -3,6 +3,7 @@
 //! with back-off, and brought back in step with a full `restore` of every ban in force,
 //! so no ban is lost while it was failing.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,8 +16,13 @@ use crate::host;
 
 const MIN_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// How often working backends are asked whether they still hold what they should.
+/// How often working backends are asked whether they are still in place.
 const CHECK_EVERY: Duration = Duration::from_secs(30);
+/// How often their contents are compared with the bans in force: listing a set of
+/// 100,000 elements costs `nft` about a second, during which the engine bans nothing.
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+/// A ban this close to its end is not put back: the kernel may have expired it already.
+const ABOUT_TO_EXPIRE_S: i64 = 5;
 
 /// One enforcement backend and its health.
 pub(super) struct Slot {
@@ -186,7 +192,8 @@ impl Engine {
         for &i in &ready {
             let name = self.slots[i].backend.name();
             match self.slots[i].backend.held(host::now_s()) {
-                Ok(held) => {
+                Ok(None) => {}
+                Ok(Some(held)) => {
                     let adopted = self.core.adopt(&held, host::now_s(), name);
                     if !adopted.is_empty() {
                         log(&format!(
@@ -273,6 +280,9 @@ impl Engine {
                 }
             }
         }
+        if instant.duration_since(self.last_reconcile) >= RECONCILE_EVERY {
+            self.reconcile_backends();
+        }
         if self.slots.iter().any(|s| s.dirty && s.retry_at <= instant) {
             let orders = self.core.orders();
             let now = host::now_s();
@@ -289,6 +299,43 @@ impl Engine {
                     Ok(()) => slot.succeeded(),
                     Err(e) => slot.failed(&e, instant),
                 }
+            }
+        }
+    }
+
+    /// Puts back into every working backend the bans in force it lost (a set flushed by
+    /// hand, a hosts.deny block edited away), and says how many. Periodic, and on reload.
+    pub(super) fn reconcile_backends(&mut self) {
+        let instant = Instant::now();
+        self.last_reconcile = instant;
+        let now = host::now_s();
+        let orders = self.core.orders();
+        for slot in self.slots.iter_mut().filter(|s| !s.dirty) {
+            let held = match slot.backend.held(now) {
+                Ok(Some(held)) => held,
+                Ok(None) => continue,
+                Err(e) => {
+                    slot.failed(&e, instant);
+                    continue;
+                }
+            };
+            let have: HashSet<Cidr> = held.into_iter().map(|(t, _)| t).collect();
+            let missing: Vec<BanOrder> = orders
+                .iter()
+                .filter(|o| !have.contains(&o.target))
+                .filter(|o| o.expires_at.is_none_or(|t| t > now + ABOUT_TO_EXPIRE_S))
+                .copied()
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let name = slot.backend.name();
+            match slot.backend.ban(&missing, now) {
+                Ok(()) => log(&format!(
+                    "{name}: {} bans in force were missing from it; restored them",
+                    missing.len()
+                )),
+                Err(e) => slot.failed(&e, instant),
             }
         }
     }

@@ -120,6 +120,7 @@ pub struct Engine {
     recent: VecDeque<control::RecentEvent>,
     started_at: i64,
     last_check: Instant,
+    last_reconcile: Instant,
     /// The channel sources feed, kept to start new sources on reload.
     feed_tx: SyncSender<Feed>,
 }
@@ -170,6 +171,7 @@ impl Engine {
             recent: VecDeque::new(),
             started_at: now,
             last_check: Instant::now(),
+            last_reconcile: Instant::now(),
             feed_tx,
         };
         engine.install_backends();

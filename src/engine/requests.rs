@@ -121,6 +121,8 @@ impl Engine {
         let old = std::mem::replace(&mut self.config, config);
         if backends_changed {
             self.replace_backends();
+        } else {
+            self.reconcile_backends();
         }
         if sources_changed {
             // Positions are saved after every batch: the new followers resume exactly.

@@ -80,12 +80,10 @@ impl Backend for HostsDenyBackend {
 
     fn ban(&mut self, bans: &[BanOrder], _now: i64) -> Result<(), BackendError> {
         let wanted = self.wanted()?;
-        let before = wanted.len();
         wanted.extend(bans.iter().map(|b| b.target));
-        if wanted.len() != before {
-            self.apply()?;
-        }
-        Ok(())
+        // Even when every target was wanted already: the file may have lost them (an
+        // edit), and an unchanged file is not rewritten.
+        self.apply()
     }
 
     fn unban(&mut self, targets: &[Cidr]) -> Result<(), BackendError> {
@@ -105,16 +103,32 @@ impl Backend for HostsDenyBackend {
         self.apply()
     }
 
-    fn held(&mut self, _now: i64) -> Result<Vec<(Cidr, Remaining)>, BackendError> {
+    /// Our block's entries, and the bans we were asked for that a line of the admin's
+    /// already denies (so our block does not list them, yet the file holds them).
+    fn held(&mut self, _now: i64) -> Result<Option<Vec<(Cidr, Remaining)>>, BackendError> {
         let denials = self.file.denied().map_err(|e| Self::other(e.to_string()))?;
-        Ok(denials
-            .into_iter()
+        let mut held: Vec<(Cidr, Remaining)> = denials
+            .iter()
             .filter(|d| d.ours)
             .filter_map(|d| match d.covers {
                 Covers::Net(c) => Some((c, Remaining::Unknown)),
                 Covers::All => None,
             })
-            .collect())
+            .collect();
+        if let Some(wanted) = &self.wanted {
+            let foreign: Vec<Covers> = denials
+                .iter()
+                .filter(|d| !d.ours)
+                .map(|d| d.covers)
+                .collect();
+            held.extend(
+                wanted
+                    .iter()
+                    .filter(|t| foreign.iter().any(|c| c.covers(t)))
+                    .map(|t| (*t, Remaining::Unknown)),
+            );
+        }
+        Ok(Some(held))
     }
 
     fn check(&mut self) -> Result<(), BackendError> {
