@@ -221,6 +221,10 @@ pub struct BackendInfo {
     /// Working, but more slowly than designed (why: "netlink unavailable: …").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub degraded: Option<String>,
+    /// Bans in force this backend refused, with its reason (`203.0.113.5: …`), while it
+    /// applied every other; retried.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 /// Events seen since the start, by kind.

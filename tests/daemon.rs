@@ -495,3 +495,78 @@ fn a_hosts_deny_block_edited_away_is_put_back_on_reload() {
         env.hosts_deny()
     );
 }
+
+#[test]
+fn an_entry_a_backend_refuses_holds_up_no_other_ban_and_is_retried() {
+    // Issue 8, item 3: one refused entry made the whole backend FAILING, and every later
+    // ban waited for the retry back-off.
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("1h");
+    let script = env.path("on-ban");
+    let record = env.path("calls");
+    let refuse = env.path("refuse-66");
+    fs::write(&refuse, "").unwrap();
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ \"$2\" = 203.0.113.66 ] && [ -e '{}' ]; then echo 'refused upstream' >&2; exit 3; fi\necho \"$@\" >> '{}'\n",
+            refuse.display(),
+            record.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = fs::read_to_string(env.path("authban.toml"))
+        .unwrap()
+        .replace("backends = [\"hosts-deny\"]", "backends = [\"command\"]");
+    let cfg = format!(
+        "{cfg}[command]\nban = [\"{s}\", \"ban\", \"{{addr}}\"]\nunban = [\"{s}\", \"unban\", \"{{addr}}\"]\n",
+        s = script.display()
+    );
+    fs::write(env.path("authban.toml"), cfg).unwrap();
+    let _d = env.start();
+    let calls = || fs::read_to_string(&record).unwrap_or_default();
+    let ban = |addr: &str| {
+        let r = env.ask(Request::Ban {
+            addr: addr.into(),
+            duration: None,
+        });
+        assert!(r.ok, "{r:?}");
+    };
+    ban("203.0.113.66");
+    ban("203.0.113.67");
+    // The next ban runs at once, though the first one was refused.
+    wait_until(
+        "the second ban's command",
+        Duration::from_millis(500),
+        || calls().contains("ban 203.0.113.67"),
+    );
+    let st = env.ask(Request::Status).status.unwrap();
+    let b = st.backends.iter().find(|b| b.name == "command").unwrap();
+    assert!(b.ok, "{b:?}");
+    assert_eq!(b.refused.len(), 1, "{b:?}");
+    assert!(
+        b.refused[0].starts_with("203.0.113.66:") && b.refused[0].contains("refused upstream"),
+        "{b:?}"
+    );
+    // Accepted once the cause is gone, on the entry's own retry.
+    fs::remove_file(&refuse).unwrap();
+    wait_until("the refused ban's retry", Duration::from_secs(8), || {
+        calls().contains("ban 203.0.113.66")
+    });
+    wait_until("the status to clear", Duration::from_secs(2), || {
+        env.ask(Request::Status)
+            .status
+            .unwrap()
+            .backends
+            .iter()
+            .all(|b| b.refused.is_empty())
+    });
+    // The accepted ban's command ran once; the second one's too.
+    assert_eq!(
+        calls().matches("ban 203.0.113.67").count(),
+        1,
+        "{}",
+        calls()
+    );
+}

@@ -17,7 +17,7 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{BackendError, BanOrder, Runner, dedup_orders, dedup_targets, describe_failures};
+use super::{BackendError, BanOrder, Runner, dedup_orders, dedup_targets};
 use crate::addr::Cidr;
 
 const NAME: &str = "command";
@@ -87,10 +87,10 @@ impl Command {
                     } else {
                         format!("{} ({stderr})", out.status)
                     };
-                    failures.push((target.to_string(), reason));
+                    failures.push((target, reason));
                 }
                 Err(e) => {
-                    failures.push((target.to_string(), format!("cannot run {program}: {e}")));
+                    failures.push((target, format!("cannot run {program}: {e}")));
                     spawn_failures += 1;
                     unstartable.get_or_insert(e);
                 }
@@ -104,10 +104,12 @@ impl Command {
                 source,
             }),
             _ if failures.is_empty() => Ok(()),
-            _ => Err(BackendError::Other {
-                backend: NAME,
-                message: describe_failures(&format!("{which} commands"), items.len(), &failures),
-            }),
+            _ => Err(super::refused(
+                NAME,
+                &format!("{which} commands"),
+                items.len(),
+                failures,
+            )),
         }
     }
 }

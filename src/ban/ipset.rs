@@ -17,8 +17,8 @@
 use std::fmt;
 
 use super::{
-    BackendError, BanOrder, Remaining, Runner, dedup_orders, dedup_targets, describe_failures,
-    is_valid_name, run_checked,
+    BackendError, BanOrder, Remaining, Runner, dedup_orders, dedup_targets, is_valid_name,
+    run_checked,
 };
 use crate::addr::Cidr;
 
@@ -234,7 +234,7 @@ impl Ipset {
                         return Err(self.other(format!("ipset restore refused: {}", stderr.trim())));
                     }
                     let index = start + (n - skip) - 1;
-                    failures.push((targets[index].to_string(), ipset_error(&stderr)));
+                    failures.push((targets[index], ipset_error(&stderr)));
                     start = index + 1;
                 }
                 Err(e) => return Err(e),
@@ -243,7 +243,7 @@ impl Ipset {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(self.other(describe_failures(what, lines.len(), &failures)))
+            Err(super::refused(NAME, what, lines.len(), failures))
         }
     }
 

@@ -68,14 +68,14 @@ pub fn dedup_targets(targets: &[Cidr]) -> Vec<Cidr> {
 /// One sentence for the targets a backend could not handle, so a batch reports every
 /// failure at once: `2 of 5 bans failed: 192.0.2.1: reason; 192.0.2.2: reason`. Long
 /// lists are cut after ten entries.
-pub fn describe_failures(what: &str, total: usize, failures: &[(String, String)]) -> String {
+pub fn describe_failures(what: &str, total: usize, failures: &[(Cidr, String)]) -> String {
     const SHOWN: usize = 10;
     let mut text = format!("{} of {total} {what} failed: ", failures.len());
     for (i, (target, reason)) in failures.iter().take(SHOWN).enumerate() {
         if i > 0 {
             text.push_str("; ");
         }
-        text.push_str(target);
+        text.push_str(&target.to_string());
         text.push_str(": ");
         text.push_str(reason.trim());
     }
@@ -124,6 +124,29 @@ pub enum BackendError {
         backend: &'static str,
         message: String,
     },
+    /// These entries were refused; every other one of the `total` was applied. The
+    /// failure is the entries', not the backend's: it stays in step for the others.
+    Refused {
+        backend: &'static str,
+        what: String,
+        total: usize,
+        entries: Vec<(Cidr, String)>,
+    },
+}
+
+/// The error of a batch of `total` `what` of which `entries` were refused.
+pub fn refused(
+    backend: &'static str,
+    what: &str,
+    total: usize,
+    entries: Vec<(Cidr, String)>,
+) -> BackendError {
+    BackendError::Refused {
+        backend,
+        what: what.to_owned(),
+        total,
+        entries,
+    }
 }
 
 impl fmt::Display for BackendError {
@@ -150,6 +173,12 @@ impl fmt::Display for BackendError {
                 }
             }
             BackendError::Other { backend, message } => write!(f, "{backend}: {message}"),
+            BackendError::Refused {
+                backend,
+                what,
+                total,
+                entries,
+            } => write!(f, "{backend}: {}", describe_failures(what, *total, entries)),
         }
     }
 }

@@ -31,8 +31,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
-    BackendError, BanOrder, Remaining, Runner, dedup_orders, dedup_targets, describe_failures,
-    is_valid_name, run_checked,
+    BackendError, BanOrder, Remaining, Runner, dedup_orders, dedup_targets, is_valid_name,
+    run_checked,
 };
 use crate::addr::Cidr;
 
@@ -299,7 +299,7 @@ impl Nftables {
         prefix: &str,
         chunk: &[BanOrder],
         now: i64,
-        failures: &mut Vec<(String, String)>,
+        failures: &mut Vec<(Cidr, String)>,
     ) -> Result<(), BackendError> {
         let script = format!("{prefix}{}", self.add_script(chunk, now));
         match self.run_script(&script) {
@@ -314,7 +314,7 @@ impl Nftables {
             match self.run_script(&self.add_script(std::slice::from_ref(order), now)) {
                 Ok(()) => {}
                 Err(BackendError::Failed { stderr, .. }) if !is_missing(&stderr) => {
-                    failures.push((order.target.to_string(), nft_error(&stderr)));
+                    failures.push((order.target, nft_error(&stderr)));
                 }
                 Err(e) => return Err(with_hint(e)),
             }
@@ -354,7 +354,7 @@ impl super::Backend for Nftables {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(self.other(describe_failures("bans", bans.len(), &failures)))
+            Err(super::refused(NAME, "bans", bans.len(), failures))
         }
     }
 
@@ -374,7 +374,7 @@ impl super::Backend for Nftables {
                     // Not there (or no set at all): not banned, which is what was asked.
                     Err(BackendError::Failed { stderr, .. }) if is_missing(&stderr) => {}
                     Err(BackendError::Failed { stderr, .. }) => {
-                        failures.push((target.to_string(), nft_error(&stderr)));
+                        failures.push((*target, nft_error(&stderr)));
                     }
                     Err(e) => return Err(e),
                 }
@@ -383,7 +383,7 @@ impl super::Backend for Nftables {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(self.other(describe_failures("unbans", targets.len(), &failures)))
+            Err(super::refused(NAME, "unbans", targets.len(), failures))
         }
     }
 
@@ -417,7 +417,7 @@ impl super::Backend for Nftables {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(self.other(describe_failures("bans", all.len(), &failures)))
+            Err(super::refused(NAME, "bans", all.len(), failures))
         }
     }
 

@@ -108,6 +108,7 @@ pub(crate) fn sample_status() -> Status {
             error: Some("nft: cannot open netlink".into()),
             pending: 3,
             degraded: None,
+            refused: Vec::new(),
         }],
         active_bans: 3,
         tracked_addresses: 17,

@@ -3,7 +3,7 @@
 //! with back-off, and brought back in step with a full `restore` of every ban in force,
 //! so no ban is lost while it was failing.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,11 @@ pub(super) struct Slot {
     pub(super) dirty: bool,
     retry_at: Instant,
     backoff: Duration,
+    /// Entries this backend refused (and why) while it applied every other: retried on
+    /// their own back-off, without holding up later bans.
+    pub(super) refused: BTreeMap<Cidr, String>,
+    refused_retry_at: Instant,
+    refused_backoff: Duration,
 }
 
 impl Slot {
@@ -51,6 +56,64 @@ impl Slot {
         }
         self.dirty = false;
         self.backoff = MIN_BACKOFF;
+    }
+
+    /// The outcome of sending `sent` (and for a restore, `all`: every ban in force): the
+    /// backend is in step for every entry it did not refuse.
+    fn outcome(
+        &mut self,
+        sent: &[BanOrder],
+        r: Result<(), ban::BackendError>,
+        now: Instant,
+        all: bool,
+    ) {
+        match r {
+            Ok(()) => {
+                self.accepted(sent, all);
+                self.succeeded();
+            }
+            Err(ban::BackendError::Refused { entries, .. }) => {
+                let again: HashSet<Cidr> = entries.iter().map(|(t, _)| *t).collect();
+                let through: Vec<BanOrder> = sent
+                    .iter()
+                    .filter(|o| !again.contains(&o.target))
+                    .copied()
+                    .collect();
+                self.accepted(&through, all);
+                let name = self.backend.name();
+                for (target, why) in entries {
+                    if self.refused.get(&target) != Some(&why) {
+                        log(&format!(
+                            "{name} refused the ban of {target}: {why}; the other bans went \
+                             through, this one is retried"
+                        ));
+                    }
+                    self.refused.insert(target, why);
+                }
+                self.refused_retry_at = now + self.refused_backoff;
+                self.succeeded();
+            }
+            Err(e) => self.failed(&e, now),
+        }
+    }
+
+    /// `sent` went through: none of it is refused any more (after a restore, nothing
+    /// outside it is either).
+    fn accepted(&mut self, sent: &[BanOrder], all: bool) {
+        if all {
+            let sent: HashSet<Cidr> = sent.iter().map(|o| o.target).collect();
+            self.refused.retain(|t, _| !sent.contains(t));
+            return;
+        }
+        for o in sent {
+            if self.refused.remove(&o.target).is_some() {
+                log(&format!(
+                    "{}: the ban of {} went through now",
+                    self.backend.name(),
+                    o.target
+                ));
+            }
+        }
     }
 }
 
@@ -177,6 +240,9 @@ impl Engine {
                 dirty: true,
                 retry_at: now,
                 backoff: MIN_BACKOFF,
+                refused: BTreeMap::new(),
+                refused_retry_at: now,
+                refused_backoff: MIN_BACKOFF,
             })
             .collect();
         let started = Instant::now();
@@ -212,10 +278,8 @@ impl Engine {
         let orders = self.core.orders();
         for i in ready {
             let slot = &mut self.slots[i];
-            match slot.backend.restore(&orders, host::now_s()) {
-                Ok(()) => slot.succeeded(),
-                Err(e) => slot.failed(&e, now),
-            }
+            let r = slot.backend.restore(&orders, host::now_s());
+            slot.outcome(&orders, r, now, true);
         }
         let names: Vec<&str> = self.slots.iter().map(|s| s.backend.name()).collect();
         log(&format!(
@@ -241,10 +305,8 @@ impl Engine {
                 // Out of step: the next successful restore carries these bans too.
                 continue;
             }
-            match slot.backend.ban(orders, host::now_s()) {
-                Ok(()) => slot.succeeded(),
-                Err(e) => slot.failed(&e, now),
-            }
+            let r = slot.backend.ban(orders, host::now_s());
+            slot.outcome(orders, r, now, false);
         }
     }
 
@@ -255,6 +317,11 @@ impl Engine {
             return;
         }
         let now = Instant::now();
+        for slot in &mut self.slots {
+            for t in targets {
+                slot.refused.remove(t);
+            }
+        }
         for slot in self
             .slots
             .iter_mut()
@@ -291,14 +358,49 @@ impl Engine {
                 .iter_mut()
                 .filter(|s| s.dirty && s.retry_at <= instant)
             {
-                match slot
+                let r = slot
                     .backend
                     .setup()
-                    .and_then(|()| slot.backend.restore(&orders, now))
-                {
-                    Ok(()) => slot.succeeded(),
-                    Err(e) => slot.failed(&e, instant),
-                }
+                    .and_then(|()| slot.backend.restore(&orders, now));
+                slot.outcome(&orders, r, instant, true);
+            }
+        }
+        self.retry_refused(instant);
+    }
+
+    /// Sends again, on their own back-off, the entries a backend refused that are still
+    /// bans in force.
+    fn retry_refused(&mut self, instant: Instant) {
+        if self
+            .slots
+            .iter()
+            .all(|s| s.refused.is_empty() || s.dirty || s.refused_retry_at > instant)
+        {
+            return;
+        }
+        let orders = self.core.orders();
+        let now = host::now_s();
+        for slot in self
+            .slots
+            .iter_mut()
+            .filter(|s| !s.refused.is_empty() && !s.dirty && s.refused_retry_at <= instant)
+        {
+            let again: Vec<BanOrder> = orders
+                .iter()
+                .filter(|o| slot.refused.contains_key(&o.target))
+                .copied()
+                .collect();
+            // Lifted meanwhile: nothing left to retry for those.
+            let wanted: HashSet<Cidr> = again.iter().map(|o| o.target).collect();
+            slot.refused.retain(|t, _| wanted.contains(t));
+            if again.is_empty() {
+                continue;
+            }
+            slot.refused_backoff = (slot.refused_backoff * 2).min(MAX_BACKOFF);
+            let r = slot.backend.ban(&again, now);
+            slot.outcome(&again, r, instant, false);
+            if slot.refused.is_empty() {
+                slot.refused_backoff = MIN_BACKOFF;
             }
         }
     }
@@ -330,13 +432,14 @@ impl Engine {
                 continue;
             }
             let name = slot.backend.name();
-            match slot.backend.ban(&missing, now) {
-                Ok(()) => log(&format!(
+            let r = slot.backend.ban(&missing, now);
+            if r.is_ok() || matches!(r, Err(ban::BackendError::Refused { .. })) {
+                log(&format!(
                     "{name}: {} bans in force were missing from it; restored them",
                     missing.len()
-                )),
-                Err(e) => slot.failed(&e, instant),
+                ));
             }
+            slot.outcome(&missing, r, instant, false);
         }
     }
 

@@ -154,6 +154,11 @@ impl Engine {
                     error: s.error.clone(),
                     pending: if s.dirty { active } else { 0 },
                     degraded: s.backend.degraded(),
+                    refused: s
+                        .refused
+                        .iter()
+                        .map(|(t, why)| format!("{t}: {why}"))
+                        .collect(),
                 })
                 .collect(),
             store_error: self.unsaved.error.clone(),

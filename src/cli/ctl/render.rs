@@ -70,7 +70,24 @@ pub(super) fn render_status(s: &Status, tz: &jiff::tz::TimeZone, now: i64) -> St
         if let Some(why) = &b.degraded {
             state.push_str(&format!(" (slow path: {why})"));
         }
+        if !b.refused.is_empty() {
+            state.push_str(&format!(
+                " ({} ban{} refused, retried; the others are in force)",
+                b.refused.len(),
+                if b.refused.len() == 1 { "" } else { "s" }
+            ));
+        }
         line(format!("  {:width$}  {state}", b.name));
+        for r in b.refused.iter().take(10) {
+            line(format!("  {:width$}    refused {r}", ""));
+        }
+        if b.refused.len() > 10 {
+            line(format!(
+                "  {:width$}    and {} more",
+                "",
+                b.refused.len() - 10
+            ));
+        }
     }
     match &s.store_error {
         None => line("Store:             ok".into()),
