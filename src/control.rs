@@ -124,8 +124,9 @@ pub struct Response {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// Shared: the daemon answers every `list` of one moment with the same list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bans: Option<Vec<BanInfo>>,
+    pub bans: Option<std::sync::Arc<Vec<BanInfo>>>,
 }
 
 impl Response {
@@ -163,10 +164,10 @@ impl Response {
         }
     }
 
-    pub fn with_bans(bans: Vec<BanInfo>) -> Response {
+    pub fn with_bans(bans: impl Into<std::sync::Arc<Vec<BanInfo>>>) -> Response {
         Response {
             ok: true,
-            bans: Some(bans),
+            bans: Some(bans.into()),
             ..Response::default()
         }
     }

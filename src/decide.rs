@@ -177,6 +177,8 @@ pub struct Core {
     active: HashMap<IpAddr, BanRecord>,
     /// Offences of every address ever banned, for escalation.
     offences: HashMap<IpAddr, u32>,
+    /// Changes whenever the bans in force may have changed, for caches of them.
+    generation: u64,
 }
 
 impl Core {
@@ -202,7 +204,13 @@ impl Core {
             ban,
             active,
             offences,
+            generation: 0,
         }
+    }
+
+    /// A number that changes whenever the bans in force may have changed.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn detector(&self) -> &Detector {
@@ -347,6 +355,7 @@ impl Core {
 
     /// Puts a ban in force (replacing one of the same address).
     pub fn impose(&mut self, ban: NewBan) {
+        self.generation += 1;
         let addr = ban.record.addr;
         self.offences.insert(addr, ban.record.offences);
         self.detector.ban(addr);
@@ -368,6 +377,7 @@ impl Core {
     /// Ends the bans of `addrs`; returns the targets no ban in force needs any more.
     pub fn lift(&mut self, addrs: &[IpAddr]) -> Vec<Cidr> {
         let mut gone = Vec::new();
+        self.generation += 1;
         for a in addrs {
             if self.active.remove(a).is_some() {
                 self.detector.unban(*a);

@@ -198,7 +198,7 @@ impl Daemon {
     }
 
     fn bans(&self) -> Vec<BanInfo> {
-        self.ask(&Request::List).bans.expect("a ban list")
+        self.ask(&Request::List).bans.expect("a ban list").to_vec()
     }
 
     fn kill9(&mut self) {

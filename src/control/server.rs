@@ -50,9 +50,14 @@ pub struct ServerOptions {
     pub timeout: Duration,
     /// Users allowed to send mutating requests besides root and the daemon's own user.
     pub allowed_uids: Vec<u32>,
-    /// Connections served at once; more are refused with an error at once.
+    /// Connections served at once; more are refused with an error at once, except for
+    /// root and the daemon's own user, who have [`PRIVILEGED_SLOTS`] more of their own.
     pub max_connections: usize,
 }
+
+/// Connections kept for root (and the daemon's own user) beyond `max_connections`, so that
+/// clients holding every ordinary slot cannot lock the administrator out of `status`.
+pub const PRIVILEGED_SLOTS: usize = 4;
 
 impl Default for ServerOptions {
     fn default() -> ServerOptions {
@@ -182,6 +187,7 @@ pub fn serve(
         opts: Arc::new(opts),
         tx,
         active: Arc::new(AtomicUsize::new(0)),
+        privileged: Arc::new(AtomicUsize::new(0)),
         own_euid: nix::unistd::geteuid().as_raw(),
     };
     let handle = {
@@ -204,6 +210,8 @@ struct Server {
     opts: Arc<ServerOptions>,
     tx: mpsc::Sender<Incoming>,
     active: Arc<AtomicUsize>,
+    /// Connections in the privileged slots.
+    privileged: Arc<AtomicUsize>,
     own_euid: u32,
 }
 
@@ -226,31 +234,46 @@ impl Server {
                     continue;
                 }
             };
+            let mut slots = Arc::clone(&self.active);
             if self.active.fetch_add(1, Ordering::SeqCst) >= self.opts.max_connections {
                 self.active.fetch_sub(1, Ordering::SeqCst);
-                // A fresh socket's buffer takes a short answer without blocking; never
-                // wait for this client in the accept thread.
-                let _ = stream.set_nonblocking(true);
-                let _ = write_response(
+                // The kernel's credentials of the peer: no read, so no wait.
+                let uid = nix::sys::socket::getsockopt(
                     &stream,
-                    &Response::error("daemon busy: too many control connections; try again"),
-                );
-                continue;
+                    nix::sys::socket::sockopt::PeerCredentials,
+                )
+                .map(|c| c.uid());
+                let privileged = uid.is_ok_and(|u| u == 0 || u == self.own_euid);
+                if privileged && self.privileged.fetch_add(1, Ordering::SeqCst) < PRIVILEGED_SLOTS {
+                    slots = Arc::clone(&self.privileged);
+                } else {
+                    if privileged {
+                        self.privileged.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    // A fresh socket's buffer takes a short answer without blocking; never
+                    // wait for this client in the accept thread.
+                    let _ = stream.set_nonblocking(true);
+                    let _ = write_response(
+                        &stream,
+                        &Response::error("daemon busy: too many control connections; try again"),
+                    );
+                    continue;
+                }
             }
             let conn = Connection {
                 opts: Arc::clone(&self.opts),
                 tx: self.tx.clone(),
                 own_euid: self.own_euid,
             };
-            let active = Arc::clone(&self.active);
+            let taken = Arc::clone(&slots);
             let spawned = std::thread::Builder::new()
                 .name("control-conn".into())
                 .spawn(move || {
                     conn.handle(stream);
-                    active.fetch_sub(1, Ordering::SeqCst);
+                    taken.fetch_sub(1, Ordering::SeqCst);
                 });
             if spawned.is_err() {
-                self.active.fetch_sub(1, Ordering::SeqCst);
+                slots.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
@@ -410,9 +433,12 @@ fn read_line(
     }
 }
 
-fn write_response(mut stream: &UnixStream, response: &Response) -> io::Result<()> {
-    let mut text = serde_json::to_vec(response).map_err(io::Error::other)?;
-    text.push(b'\n');
-    stream.write_all(&text)?;
-    stream.flush()
+/// Streams the answer as it is serialized: a list of 100,000 bans is 13 MB of JSON, and a
+/// client that does not read it must cost no more than the socket's buffer (the write
+/// times out instead).
+fn write_response(stream: &UnixStream, response: &Response) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stream);
+    serde_json::to_writer(&mut out, response).map_err(io::Error::other)?;
+    out.write_all(b"\n")?;
+    out.flush()
 }

@@ -219,7 +219,7 @@ fn every_request_makes_the_round_trip_to_the_engine_and_back() {
         );
     }
     assert_eq!(f.ask(&Request::Status).status.unwrap(), sample_status());
-    assert_eq!(f.ask(&Request::List).bans.unwrap(), vec![sample_ban()]);
+    assert_eq!(*f.ask(&Request::List).bans.unwrap(), vec![sample_ban()]);
 }
 
 #[test]
@@ -325,14 +325,77 @@ fn connections_beyond_the_limit_are_refused_at_once() {
         timeout: Duration::from_secs(3),
         ..ServerOptions::default()
     });
-    let _a = UnixStream::connect(&f.path).unwrap();
-    let _b = UnixStream::connect(&f.path).unwrap();
-    // Let the server accept both before the third arrives.
+    // This test runs as root, so its connections also fill the privileged slots.
+    let _held: Vec<UnixStream> = (0..2 + super::server::PRIVILEGED_SLOTS)
+        .map(|_| UnixStream::connect(&f.path).unwrap())
+        .collect();
+    // Let the server accept them all before the next one arrives.
     std::thread::sleep(Duration::from_millis(200));
     let start = Instant::now();
     let r = f.ask(&Request::Status);
     assert!(r.error.unwrap().contains("too many control connections"));
     assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn clients_holding_every_slot_do_not_lock_root_out() {
+    // Issue 8, item 8: users allowed on the socket (mode 0666 here) hold every ordinary
+    // slot; root still gets its answer.
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run clients as another user");
+        return;
+    }
+    let python = std::path::Path::new("/usr/bin/python3");
+    if !python.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "/usr/bin/python3 is missing in CI"
+        );
+        eprintln!("skipped: /usr/bin/python3 is missing");
+        return;
+    }
+    let f = Fixture::new(ServerOptions {
+        max_connections: 3,
+        mode: 0o666,
+        timeout: Duration::from_secs(10),
+        ..ServerOptions::default()
+    });
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [f.path.parent().unwrap(), f._dir.path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Three processes of `nobody`, each holding a connection without a request.
+    let script = format!(
+        "import socket, sys, time\ns = socket.socket(socket.AF_UNIX)\ns.connect({:?})\nprint('held', flush=True)\ntime.sleep(8)",
+        f.path.display().to_string()
+    );
+    let mut holders: Vec<std::process::Child> = (0..3)
+        .map(|_| {
+            std::process::Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(python)
+                .args(["-c", &script])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("setpriv")
+        })
+        .collect();
+    for h in &mut holders {
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(h.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "held");
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let r = f.ask(&Request::Status);
+    assert!(r.ok, "root was refused: {r:?}");
+    for mut h in holders {
+        let _ = h.kill();
+        let _ = h.wait();
+    }
 }
 
 #[test]

@@ -121,6 +121,8 @@ pub struct Engine {
     started_at: i64,
     last_check: Instant,
     last_reconcile: Instant,
+    /// The last `list` answer, and the generation of the bans it was built for.
+    list_cache: Option<(u64, Arc<Vec<control::BanInfo>>)>,
     /// The channel sources feed, kept to start new sources on reload.
     feed_tx: SyncSender<Feed>,
 }
@@ -172,6 +174,7 @@ impl Engine {
             started_at: now,
             last_check: Instant::now(),
             last_reconcile: Instant::now(),
+            list_cache: None,
             feed_tx,
         };
         engine.install_backends();

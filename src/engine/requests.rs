@@ -3,6 +3,7 @@
 //! answer "banned" means the store has it.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use super::batch::{ban_orders, how_long};
 use super::{DaemonError, Engine, log};
@@ -13,25 +14,39 @@ use crate::store::Update;
 use crate::{addr, config, host};
 
 impl Engine {
+    /// The bans in force for `list`, one list shared by every client that asks while they
+    /// stay the same: building the list of 100,000 bans takes the engine tens of
+    /// milliseconds, during which it bans nothing, and clients looping on `list` made it
+    /// build one per request. (After each change the next `list` still builds one here.)
+    fn ban_list(&mut self) -> Arc<Vec<control::BanInfo>> {
+        let generation = self.core.generation();
+        if let Some((built_for, list)) = &self.list_cache
+            && *built_for == generation
+        {
+            return Arc::clone(list);
+        }
+        let mut bans: Vec<_> = self.core.active().collect();
+        bans.sort_by_key(|b| (b.banned_at, b.addr));
+        let policy = self.core.ban_policy();
+        let list: Arc<Vec<control::BanInfo>> = Arc::new(
+            bans.into_iter()
+                .map(|b| control::BanInfo {
+                    addr: policy.target(b.addr).to_string(),
+                    banned_at: b.banned_at,
+                    expires_at: b.expires_at,
+                    offences: b.offences,
+                    reason: b.reason.clone(),
+                })
+                .collect(),
+        );
+        self.list_cache = Some((generation, Arc::clone(&list)));
+        list
+    }
+
     pub(super) fn control(&mut self, request: Request) -> Response {
         match request {
             Request::Status => Response::with_status(self.status()),
-            Request::List => {
-                let mut bans: Vec<_> = self.core.active().collect();
-                bans.sort_by_key(|b| (b.banned_at, b.addr));
-                let policy = self.core.ban_policy();
-                Response::with_bans(
-                    bans.into_iter()
-                        .map(|b| control::BanInfo {
-                            addr: policy.target(b.addr).to_string(),
-                            banned_at: b.banned_at,
-                            expires_at: b.expires_at,
-                            offences: b.offences,
-                            reason: b.reason.clone(),
-                        })
-                        .collect(),
-                )
-            }
+            Request::List => Response::with_bans(self.ban_list()),
             Request::Ban { addr, duration } => self.manual_ban(&addr, duration.as_deref()),
             Request::Unban { addr } => self.manual_unban(&addr),
             Request::Reload => match self.reload() {
