@@ -324,19 +324,11 @@ impl super::Backend for Ipset {
     }
 
     fn held(&mut self, now: i64) -> Result<Option<Vec<(Cidr, Remaining)>>, BackendError> {
+        let elements = self.elements()?;
         Ok(Some(
-            self.elements()?
+            elements
                 .into_iter()
-                .map(|e| {
-                    let left = match e.expires_in {
-                        Some(s) => Remaining::Until(
-                            now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)),
-                        ),
-                        // Written without a timeout: permanent, or longer than the kernel holds.
-                        None => Remaining::Permanent,
-                    };
-                    (e.target, left)
-                })
+                .map(|e| (e.target, Remaining::after(now, e.expires_in)))
                 .collect(),
         ))
     }

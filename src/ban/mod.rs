@@ -196,6 +196,17 @@ pub enum Remaining {
     Unknown,
 }
 
+impl Remaining {
+    /// A kernel set element's: `expires_in` seconds after `now`; without a timeout it was
+    /// written permanent (or longer than the kernel holds).
+    pub fn after(now: i64, expires_in: Option<u64>) -> Remaining {
+        match expires_in {
+            Some(s) => Remaining::Until(now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            None => Remaining::Permanent,
+        }
+    }
+}
+
 /// A place where bans are enforced.
 pub trait Backend: Send {
     /// Short stable name for status and logs: `nftables`, `ipset`, `hosts.deny`, `command`.

@@ -16,7 +16,7 @@ use clap::Args;
 use super::{Global, exit, load_config};
 use crate::addr::Cidr;
 use crate::ban::Remaining;
-use crate::ban::hosts_deny::{Covers, HostsDeny};
+use crate::ban::hosts_deny::HostsDeny;
 use crate::config::{Config, JournalMode};
 use crate::decide::{Core, Notice, Orders};
 use crate::detect;
@@ -290,15 +290,8 @@ impl<'c> Scan<'c> {
         let file = self.config.paths.hosts_deny.display().to_string();
         // Entries of our block that no record explains: the store was lost or replaced.
         // Lifting them would lift bans in force; they are adopted instead.
-        let held: Vec<(Cidr, Remaining)> = match hosts.denied() {
-            Ok(denials) => denials
-                .into_iter()
-                .filter(|d| d.ours)
-                .filter_map(|d| match d.covers {
-                    Covers::Net(c) => Some((c, Remaining::Unknown)),
-                    Covers::All => None,
-                })
-                .collect(),
+        let held: Vec<(Cidr, Remaining)> = match hosts.ours() {
+            Ok(ours) => ours.into_iter().map(|c| (c, Remaining::Unknown)).collect(),
             // apply() below reads the file again and reports the error.
             Err(_) => Vec::new(),
         };

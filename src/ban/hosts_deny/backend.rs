@@ -46,14 +46,9 @@ impl HostsDenyBackend {
         if self.wanted.is_none() {
             let ours = self
                 .file
-                .denied()
+                .ours()
                 .map_err(|e| Self::other(e.to_string()))?
                 .into_iter()
-                .filter(|d| d.ours)
-                .filter_map(|d| match d.covers {
-                    Covers::Net(net) => Some(net),
-                    Covers::All => None,
-                })
                 .collect();
             self.wanted = Some(ours);
         }
@@ -107,13 +102,12 @@ impl Backend for HostsDenyBackend {
     /// already denies (so our block does not list them, yet the file holds them).
     fn held(&mut self, _now: i64) -> Result<Option<Vec<(Cidr, Remaining)>>, BackendError> {
         let denials = self.file.denied().map_err(|e| Self::other(e.to_string()))?;
-        let mut held: Vec<(Cidr, Remaining)> = denials
-            .iter()
-            .filter(|d| d.ours)
-            .filter_map(|d| match d.covers {
-                Covers::Net(c) => Some((c, Remaining::Unknown)),
-                Covers::All => None,
-            })
+        let mut held: Vec<(Cidr, Remaining)> = self
+            .file
+            .ours()
+            .map_err(|e| Self::other(e.to_string()))?
+            .into_iter()
+            .map(|c| (c, Remaining::Unknown))
             .collect();
         if let Some(wanted) = &self.wanted {
             let foreign: Vec<Covers> = denials

@@ -226,6 +226,19 @@ impl HostsDeny {
         Ok(applied)
     }
 
+    /// The entries of authban's block now (a missing file has none).
+    pub fn ours(&self) -> Result<Vec<Cidr>, HostsDenyError> {
+        Ok(self
+            .denied()?
+            .into_iter()
+            .filter(|d| d.ours)
+            .filter_map(|d| match d.covers {
+                Covers::Net(net) => Some(net),
+                Covers::All => None,
+            })
+            .collect())
+    }
+
     /// What the file currently denies to our daemons, foreign rules and ours, in file order.
     /// A missing file denies nothing.
     pub fn denied(&self) -> Result<Vec<Denial>, HostsDenyError> {
