@@ -256,24 +256,7 @@ impl Engine {
             }
         }
         for &i in &ready {
-            let name = self.slots[i].backend.name();
-            match self.slots[i].backend.held(host::now_s()) {
-                Ok(None) => {}
-                Ok(Some(held)) => {
-                    let adopted = self.core.adopt(&held, host::now_s(), name);
-                    if !adopted.is_empty() {
-                        log(&format!(
-                            "{name} held {} bans the store had no record of; adopted them \
-                             (remaining time kept where {name} gives it)",
-                            adopted.len()
-                        ));
-                        self.keep(adopted.into_iter().map(|b| b.record).collect());
-                    }
-                }
-                Err(e) => log(&format!(
-                    "{e}; cannot see what it holds, so none is adopted"
-                )),
-            }
+            self.adopt_from(i);
         }
         let orders = self.core.orders();
         for i in ready {
@@ -292,6 +275,29 @@ impl Engine {
             },
             started.elapsed().as_millis()
         ));
+    }
+
+    /// Adopts what backend `i` holds that the store has no record of (see
+    /// [`Core::adopt`](crate::decide::Core::adopt)), before a restore would lift it.
+    fn adopt_from(&mut self, i: usize) {
+        let name = self.slots[i].backend.name();
+        match self.slots[i].backend.held(host::now_s()) {
+            Ok(None) => {}
+            Ok(Some(held)) => {
+                let adopted = self.core.adopt(&held, host::now_s(), name);
+                if !adopted.is_empty() {
+                    log(&format!(
+                        "{name} held {} bans the store had no record of; adopted them \
+                         (remaining time kept where {name} gives it)",
+                        adopted.len()
+                    ));
+                    self.keep(adopted.into_iter().map(|b| b.record).collect());
+                }
+            }
+            Err(e) => log(&format!(
+                "{e}; cannot see what it holds, so none is adopted"
+            )),
+        }
     }
 
     /// Sends new bans to every backend in step, in one batch each.
@@ -350,20 +356,19 @@ impl Engine {
         if instant.duration_since(self.last_reconcile) >= RECONCILE_EVERY {
             self.reconcile_backends();
         }
-        if self.slots.iter().any(|s| s.dirty && s.retry_at <= instant) {
-            let orders = self.core.orders();
-            let now = host::now_s();
-            for slot in self
-                .slots
-                .iter_mut()
-                .filter(|s| s.dirty && s.retry_at <= instant)
-            {
-                let r = slot
-                    .backend
-                    .setup()
-                    .and_then(|()| slot.backend.restore(&orders, now));
-                slot.outcome(&orders, r, instant, true);
+        let due: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].dirty && self.slots[i].retry_at <= instant)
+            .collect();
+        for i in due {
+            // A backend that failed at start (no `nft` yet) was not asked what it holds.
+            let r = self.slots[i].backend.setup();
+            if r.is_ok() {
+                self.adopt_from(i);
             }
+            let orders = self.core.orders();
+            let slot = &mut self.slots[i];
+            let r = r.and_then(|()| slot.backend.restore(&orders, host::now_s()));
+            slot.outcome(&orders, r, instant, true);
         }
         self.retry_refused(instant);
     }
