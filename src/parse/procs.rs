@@ -90,13 +90,7 @@ impl Procs {
 
     /// The VERBOSE connection start: `pid` on `host` is the connection from `addr`.
     pub fn started(&mut self, host: &[u8], pid: u32, addr: IpAddr, time: Option<LogTime>) {
-        self.slots[index(pid)] = Some(Slot {
-            pid,
-            host: host_key(host),
-            at: time.map(|t| t.instant.as_second()),
-            addr,
-            ended: false,
-        });
+        self.saw(host, pid, addr, false, false, time);
     }
 
     pub fn ended(&mut self, host: &[u8], pid: u32, addr: Option<IpAddr>) {
