@@ -510,3 +510,164 @@ fn a_damaged_rotated_gz_is_said_once_and_reading_goes_on_with_the_new_file() {
         1
     );
 }
+
+/// Shifts `PATH.k` to `PATH.k+1` for every kept generation, then `PATH` to `PATH.1`, as
+/// logrotate does without compression, and creates an empty `PATH`.
+fn rotate_numbered(path: &Path, generations: usize) {
+    let sib = |k: usize| {
+        let mut s = path.to_path_buf().into_os_string();
+        s.push(format!(".{k}"));
+        PathBuf::from(s)
+    };
+    for k in (1..=generations).rev() {
+        if sib(k).exists() {
+            fs::rename(sib(k), sib(k + 1)).unwrap();
+        }
+    }
+    fs::rename(path, sib(1)).unwrap();
+    File::create(path).unwrap();
+}
+
+#[test]
+fn a_burst_of_a_hundred_rotations_loses_no_line() {
+    // Issue 8, item 6: 100 rename+create rotations of 400 lines each with no pause. The
+    // follower used to reopen the path after finishing a file, skipping every file that
+    // had been rotated away meanwhile.
+    let mut f = Followed::new(with_lines(""), None, SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    let mut n = 0;
+    for r in 0..100 {
+        let mut text = String::new();
+        for _ in 0..400 {
+            text.push_str(&format!("line {n}\n"));
+            n += 1;
+        }
+        append(&f.path, text.as_bytes());
+        rotate_numbered(&f.path, r);
+    }
+    let got = f.lines(n);
+    let wrong = got
+        .iter()
+        .enumerate()
+        .find(|(i, l)| **l != format!("line {i}"));
+    assert_eq!(wrong, None, "{} lines", got.len());
+    f.quiet(Duration::from_millis(300));
+    f.finish();
+}
+
+#[test]
+fn a_burst_behind_a_slow_engine_loses_no_line_and_says_nothing_is_lost() {
+    // The follower is kept waiting by a full queue while 30 logrotate-style rotations go
+    // on (every generation kept): it reads them all afterwards, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "").unwrap();
+    let (tx, rx) = mpsc::sync_channel(1);
+    let stop = Stop::new();
+    let opts = FollowOptions {
+        poll: SLOW_POLL,
+        max_batch_lines: 100,
+    };
+    let handle = follow_file(path.clone(), None, tx, stop.clone(), opts).unwrap();
+    let mut states = Vec::new();
+    let mut got = Vec::new();
+    let mut n = 0;
+    let deadline = Instant::now() + WAIT * 4;
+    while n == 0 || got.len() < n {
+        let feed = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|e| panic!("{e} after {} lines; {states:?}", got.len()));
+        match feed {
+            Feed::Status { state, .. } => {
+                if n == 0 && matches!(state, SourceState::Following { .. }) {
+                    for r in 0..30 {
+                        let text: String = (n..n + 400).map(|i| format!("line {i}\n")).collect();
+                        n += 400;
+                        append(&path, text.as_bytes());
+                        rotate_numbered(&path, r);
+                    }
+                }
+                states.push(state);
+            }
+            Feed::Lines(b) => {
+                got.extend(b.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    let wrong = got
+        .iter()
+        .enumerate()
+        .find(|(i, l)| **l != format!("line {i}"));
+    assert_eq!(wrong, None);
+    assert!(
+        !states.iter().any(|s| matches!(s, SourceState::Gap { .. })),
+        "{states:?}"
+    );
+    stop.stop();
+    handle.join().unwrap();
+}
+
+#[test]
+fn rotation_that_deletes_files_unread_is_said() {
+    // `mv auth.log auth.log.1` with nothing kept older: while the follower waits on a
+    // full queue, files are rotated over one another and gone for good. That must be
+    // said, and reading must go on with what is left, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "").unwrap();
+    let one = dir.path().join("auth.log.1");
+    let (tx, rx) = mpsc::sync_channel(1);
+    let stop = Stop::new();
+    let opts = FollowOptions {
+        poll: SLOW_POLL,
+        max_batch_lines: 100,
+    };
+    let handle = follow_file(path.clone(), None, tx, stop.clone(), opts).unwrap();
+    let mut states = Vec::new();
+    let mut got: Vec<String> = Vec::new();
+    let deadline = Instant::now() + WAIT * 2;
+    let mut written = false;
+    while got.last().is_none_or(|l| l != "last") {
+        let feed = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|e| panic!("{e} after {} lines; {states:?}", got.len()));
+        match feed {
+            Feed::Status { state, .. } => {
+                if !written && matches!(state, SourceState::Following { .. }) {
+                    written = true;
+                    // The first file fills the queue and then some: the follower holds it
+                    // open while the next ones come and go.
+                    let text: String = (0..1000).map(|i| format!("first {i}\n")).collect();
+                    append(&path, text.as_bytes());
+                    std::thread::sleep(Duration::from_millis(50));
+                    for r in 0..5 {
+                        fs::rename(&path, &one).unwrap();
+                        append(&path, format!("file {r}\n").as_bytes());
+                    }
+                    append(&path, b"last\n");
+                }
+                states.push(state);
+            }
+            Feed::Lines(b) => {
+                got.extend(b.iter().map(|l| String::from_utf8_lossy(l).into_owned()));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    let firsts: Vec<_> = got.iter().filter(|l| l.starts_with("first")).collect();
+    assert_eq!(firsts.len(), 1000, "the open file is read whole");
+    assert_eq!(got.last().unwrap(), "last");
+    // Files 0 to 3 were deleted unread; file 4 is `auth.log.1` and comes before `last`.
+    assert_eq!(got[got.len() - 2], "file 4", "{:?}", &got[1000..]);
+    let gap = states
+        .iter()
+        .find(|s| matches!(s, SourceState::Gap { .. }))
+        .unwrap_or_else(|| panic!("no gap said: {states:?}"));
+    let SourceState::Gap { before, .. } = gap else {
+        unreachable!()
+    };
+    assert_eq!(*before, one);
+    stop.stop();
+    handle.join().unwrap();
+}

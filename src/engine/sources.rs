@@ -131,6 +131,12 @@ impl Engine {
             SourceState::Waiting { why } => format!("waiting: {why}"),
             SourceState::Rotated { from } => format!("rotated from {}", from.display()),
             SourceState::Error { message } => format!("error: {message}"),
+            SourceState::Gap { before, why } => {
+                format!(
+                    "lines may be lost: {why}; going on with {}",
+                    before.display()
+                )
+            }
             SourceState::Damaged { path, why } => format!(
                 "{} is damaged ({why}): its lines up to the damage were read, the rest is skipped",
                 path.display()
@@ -139,7 +145,10 @@ impl Engine {
         };
         if matches!(
             state,
-            SourceState::Error { .. } | SourceState::Rotated { .. } | SourceState::Damaged { .. }
+            SourceState::Error { .. }
+                | SourceState::Rotated { .. }
+                | SourceState::Damaged { .. }
+                | SourceState::Gap { .. }
         ) {
             log(&format!("{source}: {text}"));
         }

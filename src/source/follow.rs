@@ -25,12 +25,20 @@
 //!   beginning changed. If a sibling holds a copy with our beginning (copytruncate), its
 //!   lines after our offset are read first; then the file is read from 0. Lines written
 //!   between the copy and the truncation are lost by copytruncate's own design;
+//! - a burst of rotations (or a follower kept waiting by a slow engine) may move several
+//!   files past the one being read: once it is finished, the files rotated after it are
+//!   found among its siblings (`PATH.1`, `PATH.2.gz`, …, by inode and fingerprint) and
+//!   read oldest first, before the live file. A listing taken while files are renamed
+//!   is taken again until it is consistent. When rotation deleted the finished file
+//!   before its successor was found, files may have gone unread: that is said
+//!   ([`SourceState::Gap`]) and reading goes on with the unread siblings written since;
 //! - deleted: the open file is read to its end, then the follower waits for the path;
 //! - missing file or directory: the follower waits (the directory is then only polled).
 //!
 //! A line of the live file is delivered only once its newline is written. A line longer
 //! than the 64 KiB cap is not delivered: it is counted in [`Batch::dropped`].
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -40,10 +48,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
+use super::rotate::Sibling;
 use super::split::{Splitter, Tail};
 use super::{Cursor, HEAD_MAX, Line, ReadStats, Segment, SourceError, head_matches};
 
@@ -110,6 +119,12 @@ pub enum SourceState {
     },
     Error {
         message: String,
+    },
+    /// Lines may be lost: rotation deleted the file read until now before the file
+    /// written after it was found. Reading goes on with `before`.
+    Gap {
+        before: PathBuf,
+        why: String,
     },
     /// A rotated, compressed file is damaged: its lines up to the damage were read, the
     /// rest is skipped (said once; reading goes on with the newer files).
@@ -379,6 +394,8 @@ pub fn follow_file(
         path,
         sp: Splitter::new(),
         cur: None,
+        finished: VecDeque::new(),
+        after: None,
         resume: start,
         opts,
         stop,
@@ -404,8 +421,20 @@ struct Open {
     rotated: bool,
 }
 
+/// Files finished, kept to recognise one already read among the rotated siblings.
+const FINISHED_KEPT: usize = 64;
+/// Files read (or listings repeated) when moving on from a finished file, before the
+/// live file is taken from its beginning.
+const MOVE_ON_ROUNDS: usize = 4096;
+const FIND_TRIES: usize = 3;
+
 struct Follower {
     path: PathBuf,
+    /// The files finished last, newest first.
+    finished: VecDeque<Segment>,
+    /// Between files: the end of the one finished last (and its modification time),
+    /// which the next file to read is found after.
+    after: Option<(Cursor, Option<SystemTime>)>,
     batcher: Batcher,
     sp: Splitter,
     cur: Option<Open>,
@@ -479,10 +508,16 @@ impl Follower {
                 // The path is gone, but the file the cursor was taken on may be a sibling.
                 let mut stats = ReadStats::default();
                 let batcher = &mut self.batcher;
-                let result =
-                    super::finish_rotated(&mut self.sp, &path, &c, &mut stats, &mut |seg, l| {
+                let result = super::finish_rotated(
+                    &mut self.sp,
+                    &path,
+                    &c,
+                    None,
+                    &mut stats,
+                    &mut |seg, l| {
                         batcher.line(&seg.path, l, Position::File(seg.cursor(l.end, l.number)))
-                    });
+                    },
+                );
                 self.batcher.flush();
                 match result {
                     Ok(_) => {
@@ -573,6 +608,10 @@ impl Follower {
 
     /// One look at the file: reads what is new and handles rotation.
     fn pass(&mut self) {
+        if self.cur.is_none() && self.after.is_some() {
+            self.next_file();
+            return;
+        }
         let Some(mut cur) = self.cur.take() else {
             // Appeared after start, or again after deletion: from its beginning.
             match File::open(&self.path) {
@@ -609,19 +648,22 @@ impl Follower {
         }
 
         // The path names another file, or nothing: ours was renamed or deleted.
-        if !cur.rotated {
-            cur.rotated = true;
-            if let Some(name) = current_name(&self.path, &cur.seg) {
-                cur.seg.path = name;
-            }
+        let sibs = super::rotate::settled_siblings(&self.path).unwrap_or_default();
+        let at = sibs
+            .iter()
+            .position(|s| s.plain() && s.ino() == cur.seg.ino);
+        if let Some(i) = at {
+            cur.seg.path.clone_from(&sibs[i].path);
         }
+        cur.rotated = true;
         if !self.read(&mut cur, Tail::Hold) {
             self.cur = Some(cur);
             return;
         }
         let deleted = cur.file.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
+        let newer_rotated = at.is_some_and(|i| i > 0);
         let successor_written = matches!(&now, Ok(m) if m.len() > 0);
-        if deleted || successor_written {
+        if deleted || newer_rotated || successor_written {
             // The writer has moved on (or the file is gone): the rest is final, even a
             // last line without its newline.
             if !self.read(&mut cur, Tail::Deliver) {
@@ -634,9 +676,7 @@ impl Follower {
             self.batcher.status(SourceState::Rotated {
                 from: cur.seg.path.clone(),
             });
-            drop(cur);
-            // Picks up the successor from its beginning, or waits for one.
-            self.pass();
+            self.move_on(cur);
             return;
         }
         // The writer may still write the old file: stay on it, and watch the new one.
@@ -655,16 +695,206 @@ impl Follower {
         self.cur = Some(cur);
     }
 
+    /// `done` was read to its end: goes on with the file written after it. A burst of
+    /// rotations (or an engine that kept the follower waiting) may have moved several
+    /// files past it meanwhile; they are read in the order they were written, so that
+    /// a burst loses nothing while rotation keeps them.
+    fn move_on(&mut self, done: Open) {
+        let end = done.seg.cursor(done.offset, done.line);
+        let mtime = done.file.metadata().and_then(|m| m.modified()).ok();
+        self.finished.push_front(done.seg.clone());
+        self.finished.truncate(FINISHED_KEPT);
+        drop(done);
+        self.after = Some((end, mtime));
+        self.next_file();
+    }
+
+    /// Finds and reads what was written after `self.after`: rotated files first, then
+    /// the live file from its beginning (or waits for it, still knowing where it was).
+    fn next_file(&mut self) {
+        // Each round reads one file, or lists again when renames moved the one listed.
+        for _ in 0..MOVE_ON_ROUNDS {
+            let Some((end, mtime)) = self.after.clone() else {
+                return;
+            };
+            let (newer, gap) = self.newer(&end, mtime);
+            let Some(next) = newer.last() else {
+                match self.open_live(&end, mtime) {
+                    Some(true) => return,
+                    Some(false) => continue,
+                    None => return,
+                }
+            };
+            if gap && let Some(gone) = self.finished.front() {
+                self.batcher.status(SourceState::Gap {
+                    before: next.path.clone(),
+                    why: format!(
+                        "{} was deleted by rotation before the file after it was found: a \
+                         file rotated away meanwhile was not read",
+                        gone.path.display()
+                    ),
+                });
+            }
+            if next.plain() && newer.len() == 1 {
+                // The newest rotated file: the writer may still write it, so it is
+                // followed like the file we had (`pass` decides when it is finished).
+                match next.open_plain() {
+                    Ok(Some((file, seg))) => {
+                        self.after = None;
+                        self.cur = Some(Open {
+                            file,
+                            seg,
+                            offset: 0,
+                            line: 0,
+                            rotated: true,
+                        });
+                        self.pass();
+                        return;
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        self.error(e.to_string());
+                        return;
+                    }
+                }
+            }
+            // Older than the newest: surely complete.
+            let mut stats = ReadStats::default();
+            let batcher = &mut self.batcher;
+            let read = super::read_sibling(&mut self.sp, next, &mut stats, &mut |seg, l| {
+                batcher.line(&seg.path, l, Position::File(seg.cursor(l.end, l.number)))
+            });
+            self.batcher.flush();
+            self.damaged(stats.damaged);
+            match read {
+                Ok(Some((seg, offset, lines))) => {
+                    self.batcher.status(SourceState::Rotated {
+                        from: seg.path.clone(),
+                    });
+                    let m = fs::metadata(&seg.path).ok();
+                    let mtime = m.and_then(|m| m.modified().ok()).or(mtime);
+                    self.after = Some((seg.cursor(offset, lines), mtime));
+                    self.finished.push_front(seg);
+                    self.finished.truncate(FINISHED_KEPT);
+                }
+                // Renamed or compressed since the listing: list again.
+                Ok(None) => {}
+                Err(e) => {
+                    self.error(e.to_string());
+                    return;
+                }
+            }
+        }
+        self.error(format!(
+            "{}: renamed {MOVE_ON_ROUNDS} times while looking for the file after {}; \
+             trying again",
+            self.path.display(),
+            self.finished
+                .front()
+                .map_or(self.path.as_path(), |s| &s.path)
+                .display()
+        ));
+    }
+
+    /// The live file as the one after `end`, from its beginning: Some(true) when it is
+    /// followed now, Some(false) when a file rotated meanwhile comes first, None when it
+    /// is missing or cannot be read (said; `self.after` is kept for the next look).
+    fn open_live(&mut self, end: &Cursor, mtime: Option<SystemTime>) -> Option<bool> {
+        let file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.waiting();
+                return None;
+            }
+            Err(e) => {
+                self.error(super::open_err(&self.path, e).to_string());
+                return None;
+            }
+        };
+        // Opened after a listing with nothing newer than ours: it is the file after ours
+        // unless that one was rotated before the open, and then a new listing shows it.
+        if !self.newer(end, mtime).0.is_empty() {
+            return Some(false);
+        }
+        match Segment::of(&self.path, &file) {
+            Ok(seg) => {
+                self.after = None;
+                self.opened(file, seg.cursor(0, 0));
+                self.pass();
+                Some(true)
+            }
+            Err(e) => {
+                self.error(super::read_err(&self.path, e).to_string());
+                None
+            }
+        }
+    }
+
+    /// The rotated files written after the one `end` was taken on, newest first, and
+    /// whether that one was gone from them (a gap is possible then).
+    fn newer(&self, end: &Cursor, mtime: Option<SystemTime>) -> (Vec<Sibling>, bool) {
+        match self.find(end) {
+            Ok(Some(newer)) => (newer, false),
+            Ok(None) => (self.unread_since(mtime), true),
+            // Listing the directory failed: the live file is all there is to read.
+            Err(_) => (Vec::new(), false),
+        }
+    }
+
+    /// The rotated siblings newer than the file `end` was taken on, newest first; None
+    /// when that file is not among them. Renames running while the directory is listed
+    /// can hide it from one listing, so it is looked for more than once.
+    fn find(&self, end: &Cursor) -> Result<Option<Vec<Sibling>>, SourceError> {
+        for _ in 0..FIND_TRIES {
+            if let Some((_, _, newer)) = super::rotate::find(&self.path, end)? {
+                return Ok(Some(newer));
+            }
+        }
+        Ok(None)
+    }
+
+    /// When the file finished last is gone from the rotated siblings (deleted by a
+    /// rotation that overtook us), the uncompressed siblings written since it, newest
+    /// first, leaving out those already read.
+    fn unread_since(&self, mtime: Option<SystemTime>) -> Vec<Sibling> {
+        let Some(mtime) = mtime else {
+            return Vec::new();
+        };
+        let sibs = super::rotate::settled_siblings(&self.path).unwrap_or_default();
+        sibs.into_iter()
+            .filter(|s| s.plain())
+            .filter(|s| {
+                let Ok(file) = File::open(&s.path) else {
+                    return false;
+                };
+                let Ok(meta) = file.metadata() else {
+                    return false;
+                };
+                let newer = meta.modified().is_ok_and(|m| m >= mtime);
+                // Inode numbers are reused at once: a file read before has its inode
+                // and its beginning.
+                let read = self.finished.iter().any(|seg| {
+                    seg.ino == meta.ino() && head_matches(&file, &seg.cursor(0, 0)).unwrap_or(false)
+                });
+                newer && !read
+            })
+            .collect()
+    }
+
     /// The file became shorter than our offset or its beginning changed.
     fn truncated(&mut self, cur: &mut Open) {
         // copytruncate: a sibling with our beginning holds what we had not read yet.
         let c = cur.seg.cursor(cur.offset, cur.line);
         let mut stats = ReadStats::default();
         let batcher = &mut self.batcher;
-        let found =
-            super::finish_rotated(&mut self.sp, &self.path, &c, &mut stats, &mut |seg, l| {
-                batcher.line(&seg.path, l, Position::File(seg.cursor(l.end, l.number)))
-            });
+        let found = super::finish_rotated(
+            &mut self.sp,
+            &self.path,
+            &c,
+            None,
+            &mut stats,
+            &mut |seg, l| batcher.line(&seg.path, l, Position::File(seg.cursor(l.end, l.number))),
+        );
         self.batcher.flush();
         let from = match found {
             Ok(true) => stats.files.first().cloned().unwrap_or(self.path.clone()),
@@ -718,13 +948,6 @@ impl Follower {
             }
         }
     }
-}
-
-/// The name a renamed file has now, found among the siblings of `path` by its inode.
-fn current_name(path: &Path, seg: &Segment) -> Option<PathBuf> {
-    let sibs = super::rotate::siblings(path).ok()?;
-    let sib = sibs.into_iter().find(|s| s.ino() == seg.ino)?;
-    Some(sib.path)
 }
 
 /// Wake-ups from inotify. `Inotify` can only block without a timeout, and `nix`'s poll is

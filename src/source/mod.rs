@@ -354,7 +354,7 @@ pub(crate) fn read_since_core(
             if same_ino && live_matches {
                 stats.resume = Resume::Continued;
                 (c.offset, c.line)
-            } else if finish_rotated(sp, path, c, &mut stats, f)? {
+            } else if finish_rotated(sp, path, c, Some(meta.ino()), &mut stats, f)? {
                 (0, 0)
             } else if live_matches {
                 // Same content under another inode number (restored from a backup, a
@@ -393,16 +393,22 @@ pub(crate) fn read_since_core(
 
 /// When the file `c` was taken on is a rotated sibling of `path`: reads the rest of it,
 /// then the newer siblings, oldest first, and returns true. False when no sibling is it.
+/// `live` is the inode of the live file the caller has open and reads next: if it was
+/// rotated too since it was opened, it and what came after it are left to the caller.
 pub(crate) fn finish_rotated(
     sp: &mut Splitter,
     path: &Path,
     c: &Cursor,
+    live: Option<u64>,
     stats: &mut ReadStats,
     f: &mut SegmentFn<'_>,
 ) -> Result<bool, SourceError> {
-    let Some((from, mut reader, newer)) = rotate::find(path, c)? else {
+    let Some((from, mut reader, mut newer)) = rotate::find(path, c)? else {
         return Ok(false);
     };
+    if let Some(i) = newer.iter().position(|s| Some(s.ino()) == live) {
+        newer.drain(..=i);
+    }
     let seg = Segment {
         path: from.path.clone(),
         dev: c.dev,
@@ -421,22 +427,47 @@ pub(crate) fn finish_rotated(
     }
     // Oldest first, so lines come out in the order they were written.
     for sib in newer.iter().rev() {
-        let Some((mut reader, seg)) = damage(sib.open_segment(), 0, stats)? else {
-            continue;
-        };
-        let mut delivered = 0;
-        let run = sp
-            .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| {
-                delivered += 1;
-                f(&seg, l)
-            })
-            .map_err(|e| sib.error(e));
-        if let Some(run) = damage(run, delivered, stats)? {
-            stats.add(&sib.path, run);
-        }
+        read_sibling(sp, sib, stats, f)?;
     }
     stats.resume = Resume::Rotated { from: from.path };
     Ok(true)
+}
+
+/// Reads a rotated sibling whole, as complete. Returns the segment and the end of what
+/// was read (a damaged compressed file ends at the damage, set aside in `stats`), or
+/// None when the listed file is no longer there under that name (a later rename).
+pub(crate) fn read_sibling(
+    sp: &mut Splitter,
+    sib: &rotate::Sibling,
+    stats: &mut ReadStats,
+    f: &mut SegmentFn<'_>,
+) -> Result<Option<(Segment, u64, u64)>, SourceError> {
+    let opened = match sib.open_segment() {
+        Err(SourceError::NotFound { .. }) => return Ok(None),
+        r => r,
+    };
+    let Some((mut reader, seg)) = damage(opened, 0, stats)? else {
+        return Ok(None);
+    };
+    if seg.ino != sib.ino() {
+        return Ok(None);
+    }
+    let mut delivered = 0;
+    let mut end = 0;
+    let run = sp
+        .run(&mut reader, 0, 0, Tail::Deliver, &mut |l| {
+            delivered += 1;
+            end = l.end;
+            f(&seg, l)
+        })
+        .map_err(|e| sib.error(e));
+    match damage(run, delivered, stats)? {
+        Some(run) => {
+            stats.add(&sib.path, run);
+            Ok(Some((seg, run.end_offset, run.lines)))
+        }
+        None => Ok(Some((seg, end, delivered))),
+    }
 }
 
 /// A rotated file's result, with a damaged compressed content set aside in `stats` (see

@@ -84,6 +84,23 @@ impl Sibling {
         self.ino
     }
 
+    /// Not compressed: a file that may still be written, and followed as one.
+    pub(crate) fn plain(&self) -> bool {
+        !self.gz
+    }
+
+    /// The file opened for following, or None when the name no longer holds the file
+    /// listed (renamed or deleted since).
+    pub(crate) fn open_plain(&self) -> Result<Option<(fs::File, Segment)>, SourceError> {
+        let file = match super::open(&self.path) {
+            Ok(file) => file,
+            Err(SourceError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let seg = Segment::of(&self.path, &file).map_err(|e| read_err(&self.path, e))?;
+        Ok((seg.ino == self.ino).then_some((file, seg)))
+    }
+
     pub(crate) fn error(&self, source: io::Error) -> SourceError {
         if self.gz {
             SourceError::Gzip {
@@ -137,7 +154,7 @@ impl Sibling {
 pub(crate) type Found = (Sibling, Box<dyn Read>, Vec<Sibling>);
 
 pub(crate) fn find(path: &Path, c: &Cursor) -> Result<Option<Found>, SourceError> {
-    let mut sibs = siblings(path)?;
+    let mut sibs = settled_siblings(path)?;
     // A renamed file keeps its inode: trust that first, it cannot be fooled by two files
     // that begin alike. A compressed one only has its content to recognise it by.
     let by_ino = sibs.iter().position(|s| !s.gz && s.ino == c.ino);
@@ -152,6 +169,45 @@ pub(crate) fn find(path: &Path, c: &Cursor) -> Result<Option<Found>, SourceError
         }
     }
     Ok(None)
+}
+
+/// `siblings`, listed again until the listing is consistent. A directory read while
+/// files are being renamed in it can miss a renamed file or show it twice, and rotation
+/// renames every generation at once: one listing could skip the very file that comes
+/// next. A listing taken across a rename shows one inode twice or a hole in the
+/// numbers; a burst of rotations ends, so waiting a little gets a clean one.
+pub(crate) fn settled_siblings(path: &Path) -> Result<Vec<Sibling>, SourceError> {
+    let mut sibs = siblings(path)?;
+    for attempt in 0..SETTLE_TRIES {
+        if consistent(&sibs) {
+            break;
+        }
+        if attempt >= 3 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        sibs = siblings(path)?;
+    }
+    Ok(sibs)
+}
+
+const SETTLE_TRIES: usize = 200;
+
+fn consistent(sibs: &[Sibling]) -> bool {
+    let mut inos: Vec<u64> = sibs.iter().map(|s| s.ino).collect();
+    inos.sort_unstable();
+    let unique = inos.windows(2).all(|w| w[0] != w[1]);
+    let mut numbers: Vec<u64> = sibs
+        .iter()
+        .filter_map(|s| match s.rank {
+            Rank::Numbered(n) => Some(n),
+            Rank::Dated(..) => None,
+        })
+        .collect();
+    numbers.dedup();
+    // Newest first, so ascending: `.0` may or may not be used, and a file being
+    // compressed shows as `.N` only (see `siblings`).
+    let contiguous = numbers.windows(2).all(|w| w[1] == w[0] + 1);
+    unique && contiguous
 }
 
 /// The rotated siblings of `path`, newest first; when both `PATH.1` and `PATH.1.gz`
