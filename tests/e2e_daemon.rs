@@ -3,12 +3,13 @@
 //! and hosts.deny read by sshd's libwrap. An attacker's failed logins over a veth get it
 //! banned within a second, a friend is unaffected, and short bans expire; a restart after
 //! `kill -9` in the middle of a flood enforces every ban decided before the kill and counts
-//! no line twice; rotation during an attack loses and doubles nothing; a firewall program
-//! that is missing or failing shows in `status`, is retried and reconciled when it works.
+//! no line twice; rotation during an attack, and a burst of 100 rotations, lose and double
+//! nothing; a firewall program that is missing or failing shows in `status`, is retried
+//! and reconciled when it works.
 //!
 //! Needs root, iproute2, a libwrap-linked sshd, sshpass, and per test nft or ipset +
 //! iptables + ip6tables. Without them each test prints why it skipped, except under `CI`,
-//! where that is a failure. The rotation test needs none of it and always runs.
+//! where that is a failure. The rotation tests need none of it and always run.
 
 // Shared with tests/e2e_sshd.rs, which uses the helpers this file does not.
 #[allow(dead_code)]
@@ -1029,6 +1030,62 @@ fn e2e_daemon_rotation_during_a_flood_loses_and_doubles_nothing() {
         bans.iter().all(|b| b.offences == 1),
         "{:?}",
         bans.iter().find(|b| b.offences != 1)
+    );
+}
+
+/// Issue 8, item 6: 100 rename + create rotations of 400 lines each, with no pause
+/// between them, as logrotate names them (every generation kept). Each file holds four
+/// attackers of its own: a file skipped is four bans missing.
+#[test]
+fn e2e_daemon_a_burst_of_rotations_loses_no_file() {
+    const FILES: u32 = 100;
+    const PER_FILE: u32 = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("auth.log");
+    let deny = dir.path().join("hosts.deny");
+    fs::write(&log, "").unwrap();
+    let setup = Setup::new(
+        dir.path(),
+        None,
+        &config(&log, "1h", "\"hosts-deny\"", ""),
+        &deny,
+    );
+    let daemon = setup.start();
+    let sibling = |n: u32| log.with_extension(format!("log.{n}"));
+    let mut attackers = Vec::new();
+    for f in 0..FILES {
+        let mut text = String::new();
+        for i in 0..PER_FILE {
+            let addr = format!("198.19.{}.{}", f, i % 4 + 1);
+            text.push_str(&failure_line(&addr, f * PER_FILE + i));
+        }
+        attackers.extend((1..=4).map(|k| format!("198.19.{f}.{k}")));
+        append(&log, &text);
+        for n in (1..=f).rev() {
+            fs::rename(sibling(n), sibling(n + 1)).unwrap();
+        }
+        fs::rename(&log, sibling(1)).unwrap();
+        fs::write(&log, "").unwrap();
+    }
+    let written = u64::from(FILES * PER_FILE);
+    assert!(
+        poll(Duration::from_secs(20), || daemon.status().lines >= written).is_some(),
+        "the daemon did not read {written} lines: {:?}\n{}",
+        daemon.status(),
+        setup.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let st = daemon.status();
+    assert_eq!(st.lines, written, "lines lost or doubled: {st:?}");
+    assert_eq!(st.events.auth_failure, written, "{st:?}");
+    let mut banned: Vec<String> = daemon.bans().into_iter().map(|b| b.addr).collect();
+    banned.sort();
+    attackers.sort();
+    assert_eq!(banned, attackers);
+    assert!(
+        !setup.stderr().contains("lines may be lost"),
+        "{}",
+        setup.stderr()
     );
 }
 
