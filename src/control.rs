@@ -413,4 +413,4 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use server::{ControlServer, Incoming, Peer, ServerOptions, serve};
+pub use server::{BanSnapshot, ControlServer, Incoming, Peer, ServerOptions, serve};

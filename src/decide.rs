@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use crate::addr::Cidr;
 use crate::ban::{BanOrder, Remaining};
@@ -82,7 +83,8 @@ pub struct BanRecord {
     pub expires_at: Option<i64>,
     /// How many times this address was banned, for escalation; kept after expiry.
     pub offences: u32,
-    pub reason: String,
+    /// Shared: the daemon hands snapshots of 100,000 bans to other threads.
+    pub reason: Arc<str>,
 }
 
 impl BanRecord {
@@ -286,7 +288,7 @@ impl Core {
                 banned_at: now_s,
                 expires_at,
                 offences,
-                reason,
+                reason: reason.into(),
             },
         }
     }

@@ -386,7 +386,7 @@ impl Store {
                 banned_at,
                 expires_at,
                 offences,
-                reason,
+                reason: reason.into(),
             });
         }
         Ok(out)

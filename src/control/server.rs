@@ -8,11 +8,12 @@ use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt}
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{ControlError, Request, Response};
+use super::{BanInfo, ControlError, Request, Response};
+use crate::decide::{BanPolicy, BanRecord};
 
 /// Who is on the other end of a connection, as the kernel reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,14 +28,93 @@ pub struct Peer {
 pub struct Incoming {
     pub request: Request,
     pub peer: Peer,
-    reply: mpsc::Sender<Response>,
+    reply: mpsc::Sender<Answer>,
 }
 
 impl Incoming {
     /// Sends the answer to the waiting client. If the client is gone (it gave up, or the
     /// server timed out), the answer is dropped: the engine has nothing to do about it.
     pub fn reply(self, response: Response) {
-        let _ = self.reply.send(response);
+        let _ = self.reply.send(Answer::Response(Box::new(response)));
+    }
+
+    /// Answers `list` with the bans in force, which the connection's thread sorts,
+    /// formats and serializes: not the engine, which must go on banning.
+    pub fn reply_list(self, bans: Arc<BanSnapshot>) {
+        let _ = self.reply.send(Answer::List(bans));
+    }
+}
+
+#[derive(Debug)]
+enum Answer {
+    Response(Box<Response>),
+    List(Arc<BanSnapshot>),
+}
+
+/// The bans in force at one moment, as the engine copies them (cheaply: each reason is
+/// shared) for `list`. `generation` changes with every ban and unban, so one serialized
+/// answer serves every client that asks while it stays the same.
+#[derive(Debug)]
+pub struct BanSnapshot {
+    pub generation: u64,
+    pub policy: BanPolicy,
+    pub bans: Vec<BanRecord>,
+}
+
+impl BanSnapshot {
+    /// What `list` shows: oldest first, each ban as the backends hold it (an IPv6 ban may
+    /// cover its prefix).
+    pub fn infos(&self) -> Vec<BanInfo> {
+        let mut bans: Vec<&BanRecord> = self.bans.iter().collect();
+        bans.sort_by_key(|b| (b.banned_at, b.addr));
+        bans.into_iter()
+            .map(|b| BanInfo {
+                addr: self.policy.target(b.addr).to_string(),
+                banned_at: b.banned_at,
+                expires_at: b.expires_at,
+                offences: b.offences,
+                reason: b.reason.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// The last `list` answer serialized, shared by the connection threads: clients looping
+/// on `list` cost one serialization per change of the bans, not one each.
+#[derive(Debug, Default)]
+struct ListCache(Mutex<Option<Serialized>>);
+
+/// A `list` answer as sent, and the bans and policy it was made of.
+#[derive(Debug)]
+struct Serialized {
+    generation: u64,
+    policy: BanPolicy,
+    bytes: Arc<Vec<u8>>,
+}
+
+impl ListCache {
+    fn bytes(&self, snap: &BanSnapshot) -> Arc<Vec<u8>> {
+        // A poisoned lock only means a thread panicked while serializing: build anew.
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cached.as_ref()
+            && c.generation == snap.generation
+            && c.policy == snap.policy
+        {
+            return Arc::clone(&c.bytes);
+        }
+        let response = Response::with_bans(snap.infos());
+        let mut bytes = serde_json::to_vec(&response).unwrap_or_else(|e| {
+            serde_json::to_vec(&Response::error(format!("cannot serialize the list: {e}")))
+                .unwrap_or_default()
+        });
+        bytes.push(b'\n');
+        let bytes = Arc::new(bytes);
+        *cached = Some(Serialized {
+            generation: snap.generation,
+            policy: snap.policy.clone(),
+            bytes: Arc::clone(&bytes),
+        });
+        bytes
     }
 }
 
@@ -184,6 +264,7 @@ pub fn serve(
     let waker = listener.try_clone().map_err(bind_err)?;
     let shut = Arc::new(AtomicBool::new(false));
     let server = Server {
+        lists: Arc::default(),
         opts: Arc::new(opts),
         tx,
         active: Arc::new(AtomicUsize::new(0)),
@@ -208,6 +289,7 @@ pub fn serve(
 
 struct Server {
     opts: Arc<ServerOptions>,
+    lists: Arc<ListCache>,
     tx: mpsc::Sender<Incoming>,
     active: Arc<AtomicUsize>,
     /// Connections in the privileged slots.
@@ -262,6 +344,7 @@ impl Server {
             }
             let conn = Connection {
                 opts: Arc::clone(&self.opts),
+                lists: Arc::clone(&self.lists),
                 tx: self.tx.clone(),
                 own_euid: self.own_euid,
             };
@@ -269,6 +352,7 @@ impl Server {
             let spawned = std::thread::Builder::new()
                 .name("control-conn".into())
                 .spawn(move || {
+                    yield_to_the_engine();
                     conn.handle(stream);
                     taken.fetch_sub(1, Ordering::SeqCst);
                 });
@@ -281,6 +365,7 @@ impl Server {
 
 struct Connection {
     opts: Arc<ServerOptions>,
+    lists: Arc<ListCache>,
     tx: mpsc::Sender<Incoming>,
     own_euid: u32,
 }
@@ -288,7 +373,7 @@ struct Connection {
 impl Connection {
     fn handle(self, stream: UnixStream) {
         let deadline = Instant::now() + self.opts.timeout;
-        let response = match self.exchange(&stream, deadline) {
+        let answer = match self.exchange(&stream, deadline) {
             Some(r) => r,
             None => return,
         };
@@ -296,12 +381,19 @@ impl Connection {
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(100));
         let _ = stream.set_write_timeout(Some(left));
-        let _ = write_response(&stream, &response);
+        let _ = match answer {
+            Answer::Response(response) => write_response(&stream, &response),
+            Answer::List(snap) => {
+                let bytes = self.lists.bytes(&snap);
+                drop(snap);
+                (&stream).write_all(&bytes)
+            }
+        };
     }
 
     /// Reads and checks the request and gets the engine's answer; `None` when there is
     /// nobody to answer (the client closed without sending anything).
-    fn exchange(&self, stream: &UnixStream, deadline: Instant) -> Option<Response> {
+    fn exchange(&self, stream: &UnixStream, deadline: Instant) -> Option<Answer> {
         let peer = match nix::sys::socket::getsockopt(
             stream,
             nix::sys::socket::sockopt::PeerCredentials,
@@ -312,44 +404,42 @@ impl Connection {
                 pid: c.pid(),
             },
             Err(e) => {
-                return Some(Response::error(format!(
-                    "cannot identify the client (SO_PEERCRED): {e}"
-                )));
+                return refuse(format!("cannot identify the client (SO_PEERCRED): {e}"));
             }
         };
         let line = match read_line(stream, self.opts.max_request, deadline) {
             Ok(Some(line)) => line,
             Ok(None) => return None,
             Err(ReadError::TooLong) => {
-                return Some(Response::error(format!(
+                return refuse(format!(
                     "request too long: more than {} bytes",
                     self.opts.max_request
-                )));
+                ));
             }
             Err(ReadError::Timeout) => {
-                return Some(Response::error(format!(
+                return refuse(format!(
                     "no complete request within {} s",
                     self.opts.timeout.as_secs_f32()
-                )));
+                ));
             }
             Err(ReadError::Io(e)) => {
-                return Some(Response::error(format!("reading the request: {e}")));
+                return refuse(format!("reading the request: {e}"));
             }
         };
         let Ok(text) = std::str::from_utf8(&line) else {
-            return Some(Response::error("bad request: not UTF-8"));
+            return refuse("bad request: not UTF-8");
         };
         let request: Request = match serde_json::from_str(text) {
             Ok(r) => r,
-            Err(e) => return Some(Response::error(format!("bad request: {e}"))),
+            Err(e) => return refuse(format!("bad request: {e}")),
         };
         if request.mutates() && !self.may_mutate(peer.uid) {
-            return Some(Response::error(format!(
+            return refuse(format!(
                 "permission denied: `authban {}` changes bans or the configuration and needs \
                  root (you are uid {})",
                 request.name(),
                 peer.uid
-            )));
+            ));
         }
         let (reply, answer) = mpsc::channel();
         let incoming = Incoming {
@@ -358,17 +448,19 @@ impl Connection {
             reply,
         };
         if self.tx.send(incoming).is_err() {
-            return Some(Response::error("the daemon is shutting down"));
+            return refuse("the daemon is shutting down");
         }
         let left = deadline.saturating_duration_since(Instant::now());
         Some(match answer.recv_timeout(left) {
-            Ok(r) => r,
-            Err(mpsc::RecvTimeoutError::Timeout) => Response::error(format!(
-                "daemon busy: no answer within {} s; try again",
-                self.opts.timeout.as_secs_f32()
-            )),
+            Ok(a) => a,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return refuse(format!(
+                    "daemon busy: no answer within {} s; try again",
+                    self.opts.timeout.as_secs_f32()
+                ));
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Response::error("the daemon dropped the request (shutting down?)")
+                return refuse("the daemon dropped the request (shutting down?)");
             }
         })
     }
@@ -376,6 +468,20 @@ impl Connection {
     fn may_mutate(&self, uid: u32) -> bool {
         uid == 0 || uid == self.own_euid || self.opts.allowed_uids.contains(&uid)
     }
+}
+
+/// Lowers the calling thread's priority (nice 10; Linux's nice is per thread). Clients
+/// looping on `list` keep connection threads copying megabytes into sockets, and on a
+/// small machine those threads would take the cores from the engine, whose reaction to
+/// an attack is what matters. Raising one's own nice value needs no privilege, so this
+/// cannot fail short of a kernel without it, and then the thread runs as it was.
+fn yield_to_the_engine() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+}
+
+/// The server's own answer to a request it cannot pass on.
+fn refuse(error: impl Into<String>) -> Option<Answer> {
+    Some(Answer::Response(Box::new(Response::error(error))))
 }
 
 enum ReadError {

@@ -111,14 +111,14 @@ fn known_bans_count_as_offences_and_those_in_force_are_not_banned_again() {
             banned_at: NOW - 10,
             expires_at: Some(NOW + 100),
             offences: 1,
-            reason: String::new(),
+            reason: "".into(),
         },
         BanRecord {
             addr: b,
             banned_at: NOW - 3 * DAY as i64,
             expires_at: Some(NOW - DAY as i64),
             offences: 3,
-            reason: String::new(),
+            reason: "".into(),
         },
     ];
     let mut c = Core::new(Policy::default(), BanPolicy::default(), known, NOW);

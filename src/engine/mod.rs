@@ -121,8 +121,8 @@ pub struct Engine {
     started_at: i64,
     last_check: Instant,
     last_reconcile: Instant,
-    /// The last `list` answer, and the generation of the bans it was built for.
-    list_cache: Option<(u64, Arc<Vec<control::BanInfo>>)>,
+    /// The bans of the last `list`, kept while they stay the same.
+    list_cache: Option<Arc<control::BanSnapshot>>,
     /// The channel sources feed, kept to start new sources on reload.
     feed_tx: SyncSender<Feed>,
 }
@@ -187,11 +187,7 @@ impl Engine {
         match input {
             Input::Feed(Feed::Lines(batch)) => self.lines(batch),
             Input::Feed(Feed::Status { source, state }) => self.source_state(source, state),
-            Input::Control(incoming) => {
-                let request = incoming.request.clone();
-                let response = self.control(request);
-                incoming.reply(response);
-            }
+            Input::Control(incoming) => self.answer(incoming),
             Input::Signal(sig) => match sig {
                 nix::sys::signal::Signal::SIGHUP => {
                     if let Err(e) = self.reload() {

@@ -26,7 +26,7 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
         banned_at,
         expires_at,
         offences,
-        reason: format!("{offences} offences"),
+        reason: format!("{offences} offences").into(),
     }
 }
 
