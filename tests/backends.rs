@@ -326,16 +326,19 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
         t,
     )
     .unwrap();
+    // Addresses in the hash sets, networks in the interval sets.
     let v4 = nft_set(&ns, "ban4");
     let v6 = nft_set(&ns, "ban6");
+    let n6 = nft_set(&ns, "net6");
     assert_eq!(targets(&v4), sorted(&["203.0.113.5", "198.51.100.7"]));
-    assert_eq!(targets(&v6), sorted(&["2001:db8::7", "2001:db8:1:2::/64"]));
+    assert_eq!(targets(&v6), sorted(&["2001:db8::7"]));
+    assert_eq!(targets(&n6), sorted(&["2001:db8:1:2::/64"]));
     assert!(expiry_of(&v4, "203.0.113.5").is_some_and(|s| (3590..=3600).contains(&s)));
     assert_eq!(expiry_of(&v4, "198.51.100.7"), None);
     assert!(expiry_of(&v6, "2001:db8::7").is_some_and(|s| (590..=600).contains(&s)));
-    assert_eq!(expiry_of(&v6, "2001:db8:1:2::/64"), None);
+    assert_eq!(expiry_of(&n6, "2001:db8:1:2::/64"), None);
 
-    // Re-adding updates the timeout in an interval set: longer, and to permanent.
+    // Re-adding updates the timeout: longer, and to permanent.
     nft.ban(
         &[
             order("203.0.113.5", Some(7200), t),
@@ -359,20 +362,21 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
     assert!(expiry_of(&v4, "203.0.113.5").is_some_and(|s| s <= 100));
     assert!(expiry_of(&v4, "198.51.100.7").is_some_and(|s| s <= 100));
 
-    // setup again keeps the elements (idempotent), and the chain has one rule per family.
+    // setup again keeps the elements (idempotent), and the chain has one rule per set.
     nft.setup().unwrap();
     assert_eq!(nft_set(&ns, "ban4").len(), 2);
     let chain = ns.must(&["nft", "list chain inet authban input"]);
-    assert_eq!(chain.matches(" drop").count(), 2, "{chain}");
+    assert_eq!(chain.matches(" drop").count(), 4, "{chain}");
 
-    // An element overlapping a banned network is refused; the others still get in, and
-    // the error names it.
+    // An address inside a banned network is an element of its own (its ban may outlast
+    // the network's); a network overlapping a banned one is refused, the others still get
+    // in, and the error names it.
     nft.ban(&[order("192.0.2.0/24", None, t)], t).unwrap();
     let err = nft
         .ban(
             &[
                 order("192.0.2.5", None, t),
-                order("192.0.2.200", Some(50), t),
+                order("192.0.2.128/25", Some(50), t),
                 order("203.0.113.77", None, t),
             ],
             t,
@@ -380,10 +384,12 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
         .unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with("nftables: 2 of 3 bans failed: 192.0.2.5: "),
+        text.starts_with("nftables: 1 of 3 bans failed: 192.0.2.128/25: "),
         "{text}"
     );
-    assert!(targets(&nft_set(&ns, "ban4")).contains(&"203.0.113.77".to_owned()));
+    let v4 = targets(&nft_set(&ns, "ban4"));
+    assert!(v4.contains(&"203.0.113.77".to_owned()), "{v4:?}");
+    assert!(v4.contains(&"192.0.2.5".to_owned()), "{v4:?}");
 
     // Unban, including targets that are not there.
     nft.unban(&[
@@ -394,9 +400,11 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
     .unwrap();
     assert_eq!(
         targets(&nft_set(&ns, "ban4")),
-        sorted(&["198.51.100.7", "192.0.2.0/24", "203.0.113.77"])
+        sorted(&["198.51.100.7", "192.0.2.5", "203.0.113.77"])
     );
+    assert_eq!(targets(&nft_set(&ns, "net4")), sorted(&["192.0.2.0/24"]));
     assert_eq!(targets(&nft_set(&ns, "ban6")), sorted(&["2001:db8::7"]));
+    assert!(nft_set(&ns, "net6").is_empty());
 
     // Restore makes the sets exact.
     nft.restore(
@@ -408,8 +416,9 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
     )
     .unwrap();
     assert_eq!(targets(&nft_set(&ns, "ban4")), sorted(&["10.1.1.1"]));
+    assert!(nft_set(&ns, "ban6").is_empty() && nft_set(&ns, "net4").is_empty());
     assert_eq!(
-        targets(&nft_set(&ns, "ban6")),
+        targets(&nft_set(&ns, "net6")),
         sorted(&["2001:db8:9:9::/64"])
     );
     let mut listed: Vec<String> = nft.list().unwrap().iter().map(Cidr::to_string).collect();
@@ -451,11 +460,44 @@ fn nftables_kernel_expires_a_ban_by_itself() {
     .unwrap();
     assert_eq!(nft_set(&ns, "ban4").len(), 2);
     let gone = wait_until(Duration::from_secs(4), || {
-        nft_set(&ns, "ban4").len() == 1 && nft_set(&ns, "ban6").is_empty()
+        nft_set(&ns, "ban4").len() == 1 && nft_set(&ns, "net6").is_empty()
     });
     let took = gone.expect("a 2 s ban still listed after 4 s");
     let _ = writeln!(io::stderr(), "nftables: 2 s bans gone after {took:?}");
     assert_eq!(targets(&nft_set(&ns, "ban4")), sorted(&["203.0.113.10"]));
+}
+
+#[test]
+fn nftables_setup_makes_an_older_tables_sets_anew_keeping_its_bans() {
+    if !prerequisites_met(
+        "nftables_setup_makes_an_older_tables_sets_anew_keeping_its_bans",
+        &["nft"],
+    ) {
+        return;
+    }
+    let ns = Netns::new();
+    // The table as authban made it before networks had sets of their own.
+    ns.must(&[
+        "nft",
+        "add table inet authban\n\
+         add set inet authban ban4 { type ipv4_addr; flags interval, timeout; }\n\
+         add set inet authban ban6 { type ipv6_addr; flags interval, timeout; }\n\
+         add chain inet authban input { type filter hook input priority filter - 10; policy accept; }\n\
+         add rule inet authban input ip saddr @ban4 tcp dport { 22 } counter drop\n\
+         add element inet authban ban4 { 203.0.113.5 timeout 1h, 198.51.100.0/24 }\n\
+         add element inet authban ban6 { 2001:db8:1:2::/64 timeout 10m, 2001:db8::9 }",
+    ]);
+    let mut nft = nftables_in(&ns);
+    assert!(nft.check().is_err(), "the old layout is seen as incomplete");
+    nft.setup().unwrap();
+    nft.check().unwrap();
+    let v4 = nft_set(&ns, "ban4");
+    assert_eq!(targets(&v4), sorted(&["203.0.113.5"]));
+    assert!(expiry_of(&v4, "203.0.113.5").is_some_and(|s| (3500..=3600).contains(&s)));
+    assert_eq!(targets(&nft_set(&ns, "net4")), sorted(&["198.51.100.0/24"]));
+    assert_eq!(targets(&nft_set(&ns, "ban6")), sorted(&["2001:db8::9"]));
+    let n6 = nft_set(&ns, "net6");
+    assert!(expiry_of(&n6, "2001:db8:1:2::/64").is_some_and(|s| (500..=600).contains(&s)));
 }
 
 #[test]
@@ -486,7 +528,7 @@ fn nftables_takes_ten_thousand_bans_in_chunks() {
     nft.ban(&bans, t).unwrap();
     let ban_time = start.elapsed();
     assert_eq!(nft_set(&ns, "ban4").len(), 5_000);
-    assert_eq!(nft_set(&ns, "ban6").len(), 5_000);
+    assert_eq!(nft_set(&ns, "net6").len(), 5_000);
     let start = Instant::now();
     nft.restore(&bans, t).unwrap();
     let restore_time = start.elapsed();

@@ -158,8 +158,9 @@ impl Batch {
         self.finish();
     }
 
-    /// Adds elements to an interval set, in messages of [`PER_MESSAGE`].
-    pub fn add(&mut self, table: &str, set: &str, ranges: &[Range]) {
+    /// Adds elements to a set, in messages of [`PER_MESSAGE`]: to an interval set as
+    /// `[start, end)`, to a plain set as the start (the address) alone.
+    pub fn add(&mut self, table: &str, set: &str, ranges: &[Range], interval: bool) {
         for part in ranges.chunks(PER_MESSAGE) {
             self.set_message(NFT_MSG_NEWSETELEM, table, set);
             self.nest(LIST_ELEMENTS);
@@ -172,6 +173,9 @@ impl Batch {
                     self.attr(ELEM_TIMEOUT, &ms.to_be_bytes());
                 }
                 self.finish();
+                if !interval {
+                    continue;
+                }
                 self.nest(LIST_ELEM);
                 self.attr(ELEM_FLAGS, &INTERVAL_END.to_be_bytes());
                 self.nest(ELEM_KEY);

@@ -19,15 +19,22 @@ fn script(stdin: &str) -> RecordedCall {
 }
 
 const SETUP: &str = "add table inet authban\n\
-    add set inet authban ban4 { type ipv4_addr; flags interval, timeout; }\n\
-    add set inet authban ban6 { type ipv6_addr; flags interval, timeout; }\n\
+    add set inet authban ban4 { type ipv4_addr; flags timeout; }\n\
+    add set inet authban ban6 { type ipv6_addr; flags timeout; }\n\
+    add set inet authban net4 { type ipv4_addr; flags interval, timeout; }\n\
+    add set inet authban net6 { type ipv6_addr; flags interval, timeout; }\n\
     add chain inet authban input { type filter hook input priority filter - 10; policy accept; }\n\
     flush chain inet authban input\n\
     add rule inet authban input ip saddr @ban4 tcp dport { 22 } counter drop\n\
-    add rule inet authban input ip6 saddr @ban6 tcp dport { 22 } counter drop\n";
+    add rule inet authban input ip6 saddr @ban6 tcp dport { 22 } counter drop\n\
+    add rule inet authban input ip saddr @net4 tcp dport { 22 } counter drop\n\
+    add rule inet authban input ip6 saddr @net6 tcp dport { 22 } counter drop\n";
+
+const FLUSH: &str = "flush set inet authban ban4\nflush set inet authban ban6\n\
+    flush set inet authban net4\nflush set inet authban net6\n";
 
 #[test]
-fn setup_creates_table_sets_and_one_rule_per_family() {
+fn setup_creates_table_sets_and_one_rule_per_set() {
     let (mut nft, rec) = backend(vec![22]);
     nft.setup().unwrap();
     assert_eq!(rec.calls(), vec![script(SETUP)]);
@@ -68,7 +75,8 @@ fn ban_sends_hosts_networks_and_timeouts_in_one_transaction() {
         rec.calls(),
         vec![script(
             "add element inet authban ban4 { 203.0.113.5 timeout 7200s, 198.51.100.9, 192.0.2.1 timeout 1s }\n\
-             add element inet authban ban6 { 2001:db8::7 timeout 60s, 2001:db8:1:2::/64 }\n"
+             add element inet authban ban6 { 2001:db8::7 timeout 60s }\n\
+             add element inet authban net6 { 2001:db8:1:2::/64 }\n"
         )]
     );
 }
@@ -90,7 +98,7 @@ fn unban_deletes_in_one_transaction() {
         rec.calls(),
         vec![script(
             "delete element inet authban ban4 { 203.0.113.5 }\n\
-             delete element inet authban ban6 { 2001:db8:1:2::/64 }\n"
+             delete element inet authban net6 { 2001:db8:1:2::/64 }\n"
         )]
     );
 }
@@ -210,26 +218,75 @@ fn restore_flushes_and_refills_in_the_first_transaction() {
     )
     .unwrap();
     let expected = format!(
-        "{SETUP}flush set inet authban ban4\nflush set inet authban ban6\n\
-         add element inet authban ban4 {{ 203.0.113.5 timeout 10s }}\n\
-         add element inet authban ban6 {{ 2001:db8:1:2::/64 }}\n"
+        "{FLUSH}add element inet authban ban4 {{ 203.0.113.5 timeout 10s }}\n\
+         add element inet authban net6 {{ 2001:db8:1:2::/64 }}\n"
     );
-    assert_eq!(rec.take_calls(), vec![script(&expected)]);
+    assert_eq!(rec.take_calls(), vec![script(SETUP), script(&expected)]);
 
     nft.restore(&[], NOW).unwrap();
-    let expected = format!("{SETUP}flush set inet authban ban4\nflush set inet authban ban6\n");
-    assert_eq!(rec.take_calls(), vec![script(&expected)]);
+    assert_eq!(rec.take_calls(), vec![script(SETUP), script(FLUSH)]);
 
     nft.restore(&many(4_500), NOW).unwrap();
     let calls = rec.take_calls();
-    assert_eq!(calls.len(), 3);
-    assert!(calls[0].stdin.as_ref().unwrap().contains("flush set"));
-    assert!(!calls[1].stdin.as_ref().unwrap().contains("flush"));
+    assert_eq!(calls.len(), 4);
+    assert!(calls[1].stdin.as_ref().unwrap().contains("flush set"));
+    assert!(!calls[2].stdin.as_ref().unwrap().contains("flush"));
+}
+
+#[test]
+fn setup_on_an_older_layout_makes_the_table_anew_with_its_elements() {
+    let (mut nft, rec) = backend(vec![22]);
+    rec.answer(RecordingRunner::fail(
+        "/dev/stdin:2:16-19: Error: Could not process rule: File exists\n",
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "ban4", "elem": [{"elem": {"val": "203.0.113.5", "timeout": 3600, "expires": 1800}}, "198.51.100.9"]}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "ban6", "elem": [{"prefix": {"addr": "2001:db8:1:2::", "len": 64}}]}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "net4"}}]}"#,
+    ));
+    rec.answer(RecordingRunner::fail(
+        "Error: Could not process rule: Operation not permitted\n",
+    ));
+    let err = nft.setup();
+    assert!(err.is_err(), "a set that cannot be listed fails the remake");
+    assert_eq!(rec.take_calls().len(), 5, "nothing deleted");
+
+    rec.answer(RecordingRunner::fail(
+        "/dev/stdin:2:16-19: Error: Could not process rule: File exists\n",
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "ban4", "elem": [{"elem": {"val": "203.0.113.5", "timeout": 3600, "expires": 1800}}, "198.51.100.9"]}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "ban6", "elem": [{"prefix": {"addr": "2001:db8:1:2::", "len": 64}}]}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "net4"}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"name": "net6"}}]}"#,
+    ));
+    nft.setup().unwrap();
+    let calls = rec.take_calls();
+    assert_eq!(calls.len(), 6);
+    assert_eq!(
+        calls[5],
+        script(&format!(
+            "delete table inet authban\n{SETUP}\
+             add element inet authban ban4 {{ 203.0.113.5 timeout 1800s, 198.51.100.9 }}\n\
+             add element inet authban net6 {{ 2001:db8:1:2::/64 }}\n"
+        ))
+    );
 }
 
 #[test]
 fn restore_keeps_the_flush_when_one_element_is_refused() {
     let (mut nft, rec) = backend(vec![22]);
+    rec.answer(RecordingRunner::ok(""));
     rec.answer(RecordingRunner::fail(
         "Error: interval overlaps with an existing one\n",
     ));
@@ -240,26 +297,26 @@ fn restore_keeps_the_flush_when_one_element_is_refused() {
     ));
     let err = nft
         .restore(
-            &[order("192.0.2.0/24", None), order("192.0.2.7", None)],
+            &[order("192.0.2.0/24", None), order("192.0.2.0/25", None)],
             NOW,
         )
         .unwrap_err();
     assert!(
-        err.to_string().contains("1 of 2 bans failed: 192.0.2.7"),
+        err.to_string().contains("1 of 2 bans failed: 192.0.2.0/25"),
         "{err}"
     );
     let calls = rec.calls();
-    let flush = format!("{SETUP}flush set inet authban ban4\nflush set inet authban ban6\n");
-    assert_eq!(calls[1], script(&flush));
-    assert_eq!(
-        calls[2],
-        script("add element inet authban ban4 { 192.0.2.0/24 }\n")
-    );
+    assert_eq!(calls[0], script(SETUP));
+    assert_eq!(calls[2], script(FLUSH));
     assert_eq!(
         calls[3],
-        script("add element inet authban ban4 { 192.0.2.7 }\n")
+        script("add element inet authban net4 { 192.0.2.0/24 }\n")
     );
-    assert_eq!(calls.len(), 4);
+    assert_eq!(
+        calls[4],
+        script("add element inet authban net4 { 192.0.2.0/25 }\n")
+    );
+    assert_eq!(calls.len(), 5);
 }
 
 #[test]
@@ -276,11 +333,11 @@ fn netlink_ranges_are_half_open_and_leave_the_top_to_nft() {
 #[test]
 fn netlink_batch_is_begin_messages_end_with_aligned_lengths() {
     let mut b = netlink::Batch::new(7);
-    b.flush("authban", "ban4");
+    b.flush("authban", "net4");
     let ranges: Vec<_> = (0..netlink::PER_MESSAGE + 1)
         .map(|i| netlink::range(&many(i + 1)[i].target, Some(1000)).unwrap())
         .collect();
-    b.add("authban", "ban4", &ranges);
+    b.add("authban", "net4", &ranges, true);
     let (bytes, acked) = b.end();
     assert_eq!(acked, 3, "the flush and two messages of elements");
     let mut at = 0;
@@ -365,7 +422,10 @@ fn failing_nft_reports_its_message() {
     );
 }
 
-const TABLE_JSON: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "authban", "handle": 1}}, {"set": {"family": "inet", "name": "ban4", "table": "authban", "type": "ipv4_addr", "handle": 1, "flags": ["interval", "timeout"]}}, {"set": {"family": "inet", "name": "ban6", "table": "authban", "type": "ipv6_addr", "handle": 2, "flags": ["interval", "timeout"]}}, {"chain": {"family": "inet", "table": "authban", "name": "input", "handle": 3, "type": "filter", "hook": "input", "prio": -10, "policy": "accept"}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@ban4"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@ban6"}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}]}"#;
+const TABLE_JSON: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "authban", "handle": 1}}, {"set": {"family": "inet", "name": "ban4", "table": "authban", "type": "ipv4_addr", "handle": 1, "flags": ["timeout"]}}, {"set": {"family": "inet", "name": "ban6", "table": "authban", "type": "ipv6_addr", "handle": 2, "flags": ["timeout"]}}, {"set": {"family": "inet", "name": "net4", "table": "authban", "type": "ipv4_addr", "handle": 3, "flags": ["interval", "timeout"]}}, {"set": {"family": "inet", "name": "net6", "table": "authban", "type": "ipv6_addr", "handle": 4, "flags": ["interval", "timeout"]}}, {"chain": {"family": "inet", "table": "authban", "name": "input", "handle": 5, "type": "filter", "hook": "input", "prio": -10, "policy": "accept"}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@ban4"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 7, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@ban6"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 8, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@net4"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 9, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@net6"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}]}"#;
+
+/// The table as authban made it before networks had sets of their own.
+const OLD_TABLE_JSON: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6", "release_name": "Lester Gooch #5", "json_schema_version": 1}}, {"table": {"family": "inet", "name": "authban", "handle": 1}}, {"set": {"family": "inet", "name": "ban4", "table": "authban", "type": "ipv4_addr", "handle": 1, "flags": ["interval", "timeout"]}}, {"set": {"family": "inet", "name": "ban6", "table": "authban", "type": "ipv6_addr", "handle": 2, "flags": ["interval", "timeout"]}}, {"chain": {"family": "inet", "table": "authban", "name": "input", "handle": 3, "type": "filter", "hook": "input", "prio": -10, "policy": "accept"}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 5, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "@ban4"}}, {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}, {"rule": {"family": "inet", "table": "authban", "chain": "input", "handle": 6, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "@ban6"}}, {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}}]}"#;
 
 #[test]
 fn check_reads_the_table_as_json() {
@@ -376,13 +436,17 @@ fn check_reads_the_table_as_json() {
         rec.calls()[0].args,
         ["-j", "list", "table", "inet", "authban"]
     );
-    let incomplete = TABLE_JSON.replace("@ban6", "@other");
+    let incomplete = TABLE_JSON.replace("@net6", "@other");
     rec.answer(RecordingRunner::ok(&incomplete));
     let err = nft.check().unwrap_err();
     assert_eq!(
         err.to_string(),
-        "nftables: table inet authban is incomplete: no rule dropping @ban6; setup recreates it"
+        "nftables: table inet authban is incomplete: no rule dropping @net6; setup recreates it"
     );
+    rec.answer(RecordingRunner::ok(OLD_TABLE_JSON));
+    let err = nft.check().unwrap_err().to_string();
+    assert!(err.contains("set ban4 has flag interval"), "{err}");
+    assert!(err.contains("no set net6 of type ipv6_addr"), "{err}");
     rec.answer(RecordingRunner::fail("Error: No such file or directory\n"));
     assert!(matches!(nft.check(), Err(BackendError::Failed { .. })));
     rec.answer(RecordingRunner::ok("not json"));
@@ -396,7 +460,13 @@ fn list_reads_every_element_form() {
         r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"set": {"family": "inet", "name": "ban4", "table": "authban", "type": "ipv4_addr", "flags": ["interval", "timeout"], "elem": ["10.0.0.1", {"prefix": {"addr": "198.51.100.0", "len": 24}}, {"elem": {"val": "203.0.113.5", "timeout": 1000, "expires": 999}}]}}]}"#,
     ));
     rec.answer(RecordingRunner::ok(
-        r#"{"nftables": [{"set": {"family": "inet", "name": "ban6", "table": "authban", "type": "ipv6_addr", "elem": ["2001:db8::1", {"elem": {"val": {"prefix": {"addr": "2001:db8:1:2::", "len": 64}}, "timeout": 500, "expires": 499}}]}}]}"#,
+        r#"{"nftables": [{"set": {"family": "inet", "name": "ban6", "table": "authban", "type": "ipv6_addr", "elem": ["2001:db8::1"]}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"family": "inet", "name": "net4", "table": "authban", "type": "ipv4_addr"}}]}"#,
+    ));
+    rec.answer(RecordingRunner::ok(
+        r#"{"nftables": [{"set": {"family": "inet", "name": "net6", "table": "authban", "type": "ipv6_addr", "elem": [{"elem": {"val": {"prefix": {"addr": "2001:db8:1:2::", "len": 64}}, "timeout": 500, "expires": 499}}]}}]}"#,
     ));
     let got = nft.elements().unwrap();
     let want = [
@@ -417,15 +487,14 @@ fn list_reads_every_element_form() {
         ["-j", "list", "set", "inet", "authban", "ban4"]
     );
     assert_eq!(
-        calls[1].args,
-        ["-j", "list", "set", "inet", "authban", "ban6"]
+        calls[3].args,
+        ["-j", "list", "set", "inet", "authban", "net6"]
     );
     // An empty set has no `elem` at all.
-    rec.answer(RecordingRunner::ok(
-        r#"{"nftables": [{"set": {"name": "ban4"}}]}"#,
-    ));
-    rec.answer(RecordingRunner::ok(
-        r#"{"nftables": [{"set": {"name": "ban6"}}]}"#,
-    ));
+    for set in ["ban4", "ban6", "net4", "net6"] {
+        rec.answer(RecordingRunner::ok(&format!(
+            r#"{{"nftables": [{{"set": {{"name": "{set}"}}}}]}}"#
+        )));
+    }
     assert_eq!(nft.list().unwrap(), vec![]);
 }
