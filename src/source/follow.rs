@@ -402,6 +402,9 @@ pub fn follow_file(
     };
     // Where reading starts is settled before returning: a line appended once the caller
     // says it is ready (the daemon's READY=1) must be read, not taken for old content.
+    // From a saved cursor every later line is read anyway, so the reading itself is left
+    // to the thread: the caller is not consuming yet, and a backlog larger than the
+    // bounded queue would wait for it forever.
     f.begin();
     thread::Builder::new()
         .name(format!("follow {source}"))
@@ -456,10 +459,15 @@ impl Follower {
                 ),
             });
         }
-        self.start();
+        if self.resume.is_none() {
+            self.start();
+        }
     }
 
     fn run(&mut self) {
+        if self.resume.is_some() {
+            self.start();
+        }
         while !self.stop.is_stopped() && !self.batcher.closed() {
             match &self.watcher {
                 Some(w) => w.wait(self.opts.poll),
