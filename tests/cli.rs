@@ -863,3 +863,41 @@ fn a_lost_or_emptied_store_lifts_no_ban_the_hosts_deny_block_holds() {
         assert!(env.hosts_deny().contains("ALL: 203.0.113.77"), "{how}");
     }
 }
+
+#[test]
+fn a_broken_configuration_is_reported_by_the_control_commands_not_blamed_on_the_daemon() {
+    // Issue 9, item 5: an admin edits the configuration, makes a typo and runs `reload`.
+    let env = Env::new();
+    fs::write(env.path("authban.toml"), "[daemon]\nsocket = 5\n").unwrap();
+    for args in [
+        &["status"][..],
+        &["list"],
+        &["reload"],
+        &["ban", "192.0.2.1"],
+        &["unban", "192.0.2.1"],
+    ] {
+        let out = env.authban(args);
+        let err = text(&out);
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {err}");
+        assert!(err.contains("authban.toml"), "{args:?}: {err}");
+        assert!(!err.contains("cannot reach"), "{args:?}: {err}");
+    }
+    // --socket needs no configuration: the daemon is asked (and is not there).
+    let sock = env.path("elsewhere.sock");
+    let out = env.authban(&["status", "--socket", sock.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    // A configuration that loads names the socket the clients use.
+    let configured = env.path("configured.sock");
+    fs::write(
+        env.path("authban.toml"),
+        format!("[daemon]\nsocket = \"{}\"\n", configured.display()),
+    )
+    .unwrap();
+    let out = env.authban(&["status"]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out));
+    assert!(
+        text(&out).contains(configured.to_str().unwrap()),
+        "{}",
+        text(&out)
+    );
+}

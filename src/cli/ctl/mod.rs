@@ -19,6 +19,7 @@ use clap::Args;
 
 use super::{Global, exit};
 use crate::addr::Cidr;
+use crate::config::ConfigError;
 use crate::control::{self, ControlError, Request, Response};
 use crate::host::local_zone;
 use render::{render_bans, render_status};
@@ -46,18 +47,36 @@ impl SocketArg {
             .unwrap_or_else(|| PathBuf::from(control::DEFAULT_SOCKET))
     }
 
-    /// The socket to use: `--socket`, else the configuration's `daemon.socket` (a
-    /// configuration that does not load falls back to the default: the daemon could not
-    /// have started with it either).
-    fn resolve(&self, global: &Global) -> PathBuf {
+    /// The socket to use: `--socket`, else the configuration's `daemon.socket`. A
+    /// configuration that does not load is reported as what it is (exit 78): falling
+    /// back to the default socket blamed the daemon for a typo, exactly when an admin
+    /// runs `reload` after editing. Only a file this user may not read (the daemon's
+    /// configuration is root's) leaves the default socket, said.
+    fn resolve(&self, global: &Global) -> Result<PathBuf, u8> {
         if let Some(s) = &self.socket {
-            return s.clone();
+            return Ok(s.clone());
         }
-        global
-            .overrides()
-            .load()
-            .map(|(c, _)| c.daemon.socket)
-            .unwrap_or_else(|_| self.path())
+        match global.overrides().load() {
+            Ok((c, _)) => Ok(c.daemon.socket),
+            Err(ConfigError::Io { path, source })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                eprintln!(
+                    "authban: cannot read {} ({source}); trying the default socket {}",
+                    path.display(),
+                    control::DEFAULT_SOCKET
+                );
+                Ok(self.path())
+            }
+            Err(e) => {
+                eprintln!("authban: {e}");
+                eprintln!(
+                    "authban: the daemon's socket is set there; fix the configuration, or \
+                     give --socket"
+                );
+                Err(exit::CONFIG)
+            }
+        }
     }
 }
 
@@ -127,7 +146,11 @@ pub struct ReloadArgs {
 }
 
 pub fn status(global: &Global, args: StatusArgs) -> u8 {
-    let response = match ask(&args.socket.resolve(global), &Request::Status) {
+    let socket = match args.socket.resolve(global) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let response = match ask(&socket, &Request::Status) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -145,7 +168,11 @@ pub fn status(global: &Global, args: StatusArgs) -> u8 {
 }
 
 pub fn list(global: &Global, args: ListArgs) -> u8 {
-    let response = match ask(&args.socket.resolve(global), &Request::List) {
+    let socket = match args.socket.resolve(global) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let response = match ask(&socket, &Request::List) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -179,7 +206,7 @@ pub fn ban(global: &Global, args: BanArgs) -> u8 {
         } => format!("banned {addr} for {d}"),
         _ => format!("banned {addr}"),
     };
-    say(&args.socket.resolve(global), &request, &done)
+    say_to(&args.socket, global, &request, &done)
 }
 
 pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
@@ -190,16 +217,13 @@ pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
     let request = Request::Unban {
         addr: addr.to_string(),
     };
-    say(
-        &args.socket.resolve(global),
-        &request,
-        &format!("unbanned {addr}"),
-    )
+    say_to(&args.socket, global, &request, &format!("unbanned {addr}"))
 }
 
 pub fn reload(global: &Global, args: ReloadArgs) -> u8 {
-    say(
-        &args.socket.resolve(global),
+    say_to(
+        &args.socket,
+        global,
         &Request::Reload,
         "the daemon read its configuration again",
     )
@@ -255,6 +279,14 @@ fn ask(socket: &Path, request: &Request) -> Result<Response, u8> {
                 _ => UNAVAILABLE,
             })
         }
+    }
+}
+
+/// [`say`] to the socket `arg` resolves to.
+fn say_to(arg: &SocketArg, global: &Global, request: &Request, done: &str) -> u8 {
+    match arg.resolve(global) {
+        Ok(socket) => say(&socket, request, done),
+        Err(code) => code,
     }
 }
 
