@@ -458,20 +458,7 @@ impl super::Backend for Nftables {
         for (set, ..) in SETS {
             prefix.push_str(&format!("flush set inet {} {set}\n", self.table));
         }
-        let mut failures = Vec::new();
-        let mut chunks = all.chunks(CHUNK);
-        match chunks.next() {
-            Some(first) => self.add_chunk(&prefix, first, now, &mut failures)?,
-            None => self.run_script(&prefix)?,
-        }
-        for chunk in chunks {
-            self.add_chunk("", chunk, now, &mut failures)?;
-        }
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(super::refused(NAME, "bans", all.len(), failures))
-        }
+        self.fill(&prefix, &all, now).map(drop)
     }
 
     fn held(&mut self, now: i64) -> Result<Option<Vec<(Cidr, Remaining)>>, BackendError> {
@@ -530,26 +517,40 @@ impl Nftables {
             self.setup_script(),
             t = self.table
         );
+        let result = self.fill(&prefix, &held, 0);
+        let refused = match &result {
+            Err(BackendError::Refused { entries, .. }) => entries.len(),
+            _ => 0,
+        };
+        if result.is_ok() || refused > 0 {
+            eprintln!(
+                "authban: nftables: table inet {} made anew for authban's set layout \
+                 (addresses in hash sets, networks in interval sets); {} of its {} elements \
+                 kept",
+                self.table,
+                held.len() - refused,
+                held.len()
+            );
+        }
+        result
+    }
+
+    /// Runs `prefix` with the first chunk of `orders` in one transaction, then the other
+    /// chunks; entries refused are reported together, the others are in.
+    fn fill(&mut self, prefix: &str, orders: &[BanOrder], now: i64) -> Result<(), BackendError> {
         let mut failures = Vec::new();
-        let mut chunks = held.chunks(CHUNK);
+        let mut chunks = orders.chunks(CHUNK);
         match chunks.next() {
-            Some(first) => self.add_chunk(&prefix, first, 0, &mut failures)?,
-            None => self.run_script(&prefix)?,
+            Some(first) => self.add_chunk(prefix, first, now, &mut failures)?,
+            None => self.run_script(prefix)?,
         }
         for chunk in chunks {
-            self.add_chunk("", chunk, 0, &mut failures)?;
+            self.add_chunk("", chunk, now, &mut failures)?;
         }
-        eprintln!(
-            "authban: nftables: table inet {} made anew for authban's set layout (addresses \
-             in hash sets, networks in interval sets); {} of its {} elements kept",
-            self.table,
-            held.len() - failures.len(),
-            held.len()
-        );
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(super::refused(NAME, "bans", held.len(), failures))
+            Err(super::refused(NAME, "bans", orders.len(), failures))
         }
     }
 }

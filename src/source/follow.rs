@@ -429,7 +429,6 @@ const FINISHED_KEPT: usize = 64;
 /// Files read (or listings repeated) when moving on from a finished file, before the
 /// live file is taken from its beginning.
 const MOVE_ON_ROUNDS: usize = 4096;
-const FIND_TRIES: usize = 3;
 
 struct Follower {
     path: PathBuf,
@@ -841,24 +840,12 @@ impl Follower {
     /// The rotated files written after the one `end` was taken on, newest first, and
     /// whether that one was gone from them (a gap is possible then).
     fn newer(&self, end: &Cursor, mtime: Option<SystemTime>) -> (Vec<Sibling>, bool) {
-        match self.find(end) {
-            Ok(Some(newer)) => (newer, false),
+        match super::rotate::find(&self.path, end) {
+            Ok(Some((_, _, newer))) => (newer, false),
             Ok(None) => (self.unread_since(mtime), true),
             // Listing the directory failed: the live file is all there is to read.
             Err(_) => (Vec::new(), false),
         }
-    }
-
-    /// The rotated siblings newer than the file `end` was taken on, newest first; None
-    /// when that file is not among them. Renames running while the directory is listed
-    /// can hide it from one listing, so it is looked for more than once.
-    fn find(&self, end: &Cursor) -> Result<Option<Vec<Sibling>>, SourceError> {
-        for _ in 0..FIND_TRIES {
-            if let Some((_, _, newer)) = super::rotate::find(&self.path, end)? {
-                return Ok(Some(newer));
-            }
-        }
-        Ok(None)
     }
 
     /// When the file finished last is gone from the rotated siblings (deleted by a
