@@ -628,3 +628,35 @@ fn a_backlog_after_a_crash_is_read_in_bounded_memory() {
     drop(d2);
     drop(d);
 }
+
+/// Issue 9, item 2: a ban by hand can be permanent, from the command line as documented.
+#[test]
+fn a_ban_by_hand_can_be_permanent() {
+    let env = Env::new("1h");
+    let d = env.start();
+    let ctl = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(env.path("authban.toml"))
+            .args(args)
+            .arg("--socket")
+            .arg(env.socket())
+            .output()
+            .unwrap()
+    };
+    for (addr, how) in [
+        ("198.51.100.40", &["--permanent"][..]),
+        ("198.51.100.41", &["--for", "0"]),
+    ] {
+        let out = ctl(&[&["ban", addr][..], how].concat());
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{addr} {how:?}: {said}");
+        assert!(denies(&env.hosts_deny(), addr), "{}", env.hosts_deny());
+    }
+    let list = env.ask(Request::List).bans.expect("a list");
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().all(|b| b.expires_at.is_none()), "{list:?}");
+    let out = ctl(&["ban", "198.51.100.42", "--permanent", "--for", "1h"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses both");
+    drop(d);
+}

@@ -110,15 +110,19 @@ pub struct ListArgs {
 /// Ban an address or network now.
 ///
 /// The ban is recorded and applied like one the daemon decided, and lasts the configured
-/// ban time unless --for says otherwise. Needs root.
+/// ban time unless --for or --permanent says otherwise. Needs root.
 #[derive(Debug, Clone, Args)]
 pub struct BanArgs {
     /// The address (192.0.2.7, 2001:db8::7) or network (198.51.100.0/24) to ban
     #[arg(value_name = "ADDR")]
     pub addr: String,
-    /// How long the ban lasts, like 90s, 10m, 1h30m, 7d, 2w [default: the configured ban.time]
+    /// How long the ban lasts, like 90s, 10m, 1h30m, 7d, 2w; 0 is permanent [default: the
+    /// configured ban.time]
     #[arg(long = "for", value_name = "DURATION")]
     pub duration: Option<String>,
+    /// Ban until an explicit unban (the same as --for 0)
+    #[arg(long, conflicts_with = "duration")]
+    pub permanent: bool,
     #[command(flatten)]
     pub socket: SocketArg,
 }
@@ -195,16 +199,20 @@ pub fn ban(global: &Global, args: BanArgs) -> u8 {
         Ok(d) => d,
         Err(msg) => return usage(&msg),
     };
+    // The daemon reads a zero duration as permanent.
+    let duration = if args.permanent {
+        Some(crate::config::Duration::ZERO)
+    } else {
+        duration
+    };
+    let done = match &duration {
+        Some(d) if d.is_zero() => format!("banned {addr} permanently"),
+        Some(d) => format!("banned {addr} for {d}"),
+        None => format!("banned {addr}"),
+    };
     let request = Request::Ban {
         addr: addr.to_string(),
         duration: duration.map(|d| d.to_string()),
-    };
-    let done = match &request {
-        Request::Ban {
-            addr,
-            duration: Some(d),
-        } => format!("banned {addr} for {d}"),
-        _ => format!("banned {addr}"),
     };
     say_to(&args.socket, global, &request, &done)
 }
@@ -241,15 +249,7 @@ fn parse_target(text: &str) -> Result<Cidr, String> {
 }
 
 fn parse_duration(text: &str) -> Result<crate::config::Duration, String> {
-    let d = crate::config::Duration::from_str(text.trim()).map_err(|e| format!("--for: {e}"))?;
-    if d.is_zero() {
-        return Err(
-            "--for 0 would lift the ban at once; leave --for out for the configured \
-                    ban time"
-                .into(),
-        );
-    }
-    Ok(d)
+    crate::config::Duration::from_str(text.trim()).map_err(|e| format!("--for: {e}"))
 }
 
 fn usage(msg: &str) -> u8 {

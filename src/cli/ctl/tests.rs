@@ -146,7 +146,8 @@ fn ban_targets_are_checked_and_made_canonical() {
             .unwrap_err()
             .starts_with("--for: `1 hour` is not a duration")
     );
-    assert!(parse_duration("0").unwrap_err().contains("at once"));
+    // Zero is sent as it is: the daemon reads it as permanent (issue 9, item 2).
+    assert!(parse_duration("0").unwrap().is_zero());
 }
 
 #[test]
@@ -158,6 +159,7 @@ fn clients_send_canonical_requests_and_exit_with_the_documented_codes() {
         BanArgs {
             addr: "::ffff:192.0.2.7".into(),
             duration: Some("120m".into()),
+            permanent: false,
             socket: socket(&d.path),
         },
     );
@@ -175,6 +177,7 @@ fn clients_send_canonical_requests_and_exit_with_the_documented_codes() {
         BanArgs {
             addr: "192.0.2.66".into(),
             duration: None,
+            permanent: false,
             socket: socket(&d.path),
         },
     );
@@ -187,6 +190,7 @@ fn clients_send_canonical_requests_and_exit_with_the_documented_codes() {
             BanArgs {
                 addr: addr.into(),
                 duration: duration.map(String::from),
+                permanent: false,
                 socket: socket(&d.path),
             },
         );
