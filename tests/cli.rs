@@ -901,3 +901,27 @@ fn a_broken_configuration_is_reported_by_the_control_commands_not_blamed_on_the_
         text(&out)
     );
 }
+
+#[test]
+fn scan_quiet_prints_only_when_something_happened() {
+    // Issue 9, item 7: hourly from cron, "0 new lines read" mailed every hour.
+    let env = Env::new();
+    env.append("auth.log", &failures("203.0.113.90", "alice", 1, 0));
+    let log = env.path("auth.log");
+    let log = log.to_str().unwrap();
+    let out = env.authban(&["scan", "--quiet", log]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out), "", "one failure bans nobody: nothing to say");
+    env.append("auth.log", &failures("203.0.113.90", "alice", 4, 1));
+    let out = env.authban(&["scan", "-q", log]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("denied 203.0.113.90"),
+        "{}",
+        text(&out)
+    );
+    let out = env.authban(&["scan", "--quiet", log]);
+    assert_eq!(stdout(&out), "", "no new lines: nothing to say");
+    let out = env.authban(&["scan", log]);
+    assert!(stdout(&out).contains("0 new lines read"), "{}", text(&out));
+}

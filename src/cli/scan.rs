@@ -30,6 +30,10 @@ pub struct ScanArgs {
     /// Change nothing (neither hosts.deny nor the saved state); print what would be done
     #[arg(long)]
     pub dry_run: bool,
+    /// Print nothing when nothing was banned, lifted or noticed (cron mails only what
+    /// matters); errors and warnings still go to stderr
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Auth logs to read [default: the configured logs, else whichever of /var/log/auth.log and /var/log/secure exists, else the systemd journal (daemon.journal)]
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -47,7 +51,7 @@ pub fn run(global: &Global, args: ScanArgs) -> u8 {
             return exit::NOINPUT;
         }
     };
-    match Scan::new(&config, args.dry_run).and_then(|scan| scan.run(&inputs)) {
+    match Scan::new(&config, args.dry_run, args.quiet).and_then(|scan| scan.run(&inputs)) {
         Ok(code) => code,
         Err((code, msg)) => {
             eprintln!("authban: {msg}");
@@ -100,6 +104,7 @@ type Failure = (u8, String);
 struct Scan<'c> {
     config: &'c Config,
     dry_run: bool,
+    quiet: bool,
     now: jiff::Timestamp,
     /// Held for the whole run: two scans must not read the same new lines twice, nor a scan
     /// and the daemon.
@@ -108,7 +113,7 @@ struct Scan<'c> {
 }
 
 impl<'c> Scan<'c> {
-    fn new(config: &'c Config, dry_run: bool) -> Result<Scan<'c>, Failure> {
+    fn new(config: &'c Config, dry_run: bool, quiet: bool) -> Result<Scan<'c>, Failure> {
         let dir = &config.paths.state_dir;
         let (lock, store) = if dry_run && !dir.join(store::DB_FILE).exists() {
             // A dry run on a fresh system must not create the state directory.
@@ -127,6 +132,7 @@ impl<'c> Scan<'c> {
         Ok(Scan {
             config,
             dry_run,
+            quiet,
             now: jiff::Timestamp::now(),
             _lock: lock,
             store,
@@ -393,6 +399,14 @@ impl<'c> Scan<'c> {
             .iter()
             .filter(|t| new_targets.contains(t))
             .count();
+        let eventful = !detected.is_empty()
+            || !orders.notices.is_empty()
+            || !adopted.is_empty()
+            || !applied.added.is_empty()
+            || !applied.removed.is_empty();
+        if self.quiet && !eventful {
+            return Ok(code);
+        }
         println!(
             "{lines} new line{} read; {} attacking address{} detected, {denied} {verb}",
             if lines == 1 { "" } else { "s" },
