@@ -1051,6 +1051,9 @@ fn e2e_daemon_a_burst_of_rotations_loses_no_file() {
         &deny,
     );
     let daemon = setup.start();
+    // The start-up line names what is followed (issue 9, item 7).
+    let running = format!("running: 1 source ({}),", log.display());
+    assert!(setup.stderr().contains(&running), "{}", setup.stderr());
     let sibling = |n: u32| log.with_extension(format!("log.{n}"));
     let mut attackers = Vec::new();
     for f in 0..FILES {

@@ -291,13 +291,15 @@ pub fn run(options: Overrides) -> Result<(), DaemonError> {
     )
     .map_err(DaemonError::Control)?;
     drop(tx);
-    notify("READY=1\nSTATUS=protecting");
+    let names: Vec<&str> = engine.sources.keys().map(String::as_str).collect();
     log(&format!(
-        "running: {} source{}, control socket {}",
-        engine.sources.len(),
-        if engine.sources.len() == 1 { "" } else { "s" },
+        "running: {} source{} ({}), control socket {}",
+        names.len(),
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", "),
         engine.config.daemon.socket.display()
     ));
+    notify("READY=1\nSTATUS=protecting");
     serve(&mut engine, &rx);
     notify("STOPPING=1");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
