@@ -839,12 +839,16 @@ impl Follower {
 
     /// The rotated files written after the one `end` was taken on, newest first, and
     /// whether that one was gone from them (a gap is possible then).
-    fn newer(&self, end: &Cursor, mtime: Option<SystemTime>) -> (Vec<Sibling>, bool) {
+    fn newer(&mut self, end: &Cursor, mtime: Option<SystemTime>) -> (Vec<Sibling>, bool) {
         match super::rotate::find(&self.path, end) {
             Ok(Some((_, _, newer))) => (newer, false),
             Ok(None) => (self.unread_since(mtime), true),
-            // Listing the directory failed: the live file is all there is to read.
-            Err(_) => (Vec::new(), false),
+            // Listing the directory failed: said, and the live file is all there is to
+            // read.
+            Err(e) => {
+                self.error(e.to_string());
+                (Vec::new(), false)
+            }
         }
     }
 
