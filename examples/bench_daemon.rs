@@ -596,7 +596,7 @@ fn main() {
             let now = jiff::Timestamp::now().as_second();
             let bans: Vec<BanRecord> = (0..a.restore)
                 .map(|i| BanRecord {
-                    addr: nth(13, i),
+                    target: authban::addr::Cidr::host(nth(13, i)),
                     banned_at: now,
                     expires_at: Some(now + 3600 + (i % 600) as i64),
                     offences: 1,

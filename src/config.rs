@@ -126,8 +126,8 @@ pub struct Ban {
     pub max_time: Duration,
     /// After this many offences the ban is permanent; 0 = never.
     pub permanent_after: u32,
-    /// IPv6 attackers are banned by this prefix length (64 bans their /64); 128 = the
-    /// address alone.
+    /// IPv6 addresses are scored and banned by networks of this prefix length (64: an
+    /// attacker's /64 is one attacker); 128 = each address alone.
     pub ipv6_prefix: u8,
     /// Where bans are enforced by `authban run`: any of "nftables", "ipset", "hosts-deny",
     /// "command"; "auto" = nftables where `nft` exists, else hosts-deny. `authban scan`
@@ -476,6 +476,7 @@ impl Config {
             local,
             session_client,
             trust_ms: ms(p.trust_after_login),
+            ipv6_prefix: self.ban.ipv6_prefix,
         }
     }
 
@@ -487,7 +488,6 @@ impl Config {
             factor: b.factor,
             max_s: b.max_time.0.as_secs(),
             permanent_after: b.permanent_after,
-            ipv6_prefix: b.ipv6_prefix,
         }
     }
 

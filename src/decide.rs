@@ -2,9 +2,10 @@
 //!
 //! [`Core`] owns the bans known (in force or expired, for their offence counts) and the
 //! [`Detector`]. It is handed events with their log time and the current time, and returns
-//! orders: bans to impose (the address, the target the backends hold — the address or its
-//! IPv6 prefix —, the length, the offence number, the reason), bans to lift, and notices for
-//! the operator. It never reads the clock, a file, the store or the configuration: its
+//! orders: bans to impose (the target the backends hold — an address, or a network: by
+//! hand, or an IPv6 network scored as one —, the length, the offence number, the reason),
+//! bans to lift, and notices for the operator. Every ban is known by its target, so `list`
+//! shows what `unban` takes. It never reads the clock, a file, the store or the configuration: its
 //! callers build its [`BanPolicy`] and `detect::Policy` once, save what it decides and carry
 //! out its orders, each in its own way (the daemon into firewall backends, `scan` into
 //! hosts.deny).
@@ -12,7 +13,7 @@
 //! Changes that must be saved first are split in two: `plan_*` says what the change is
 //! without making it, and [`Core::impose`] or [`Core::lift`] make it once it is recorded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use crate::ban::{BanOrder, Remaining};
 use crate::detect::{self, Decision, Detector, Exemption};
 use crate::event::{Event, Kind};
 
-/// How long bans last and what they cover.
+/// How long bans last.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BanPolicy {
     /// The first ban's length, in seconds.
@@ -32,8 +33,6 @@ pub struct BanPolicy {
     pub max_s: u64,
     /// From this offence on the ban is permanent; 0 = never.
     pub permanent_after: u32,
-    /// IPv6 attackers are banned by this prefix length; 128 = the address alone.
-    pub ipv6_prefix: u8,
 }
 
 impl Default for BanPolicy {
@@ -43,7 +42,6 @@ impl Default for BanPolicy {
             factor: 2.0,
             max_s: 4 * 7 * 24 * 3600,
             permanent_after: 0,
-            ipv6_prefix: 128,
         }
     }
 }
@@ -61,27 +59,19 @@ impl BanPolicy {
         let secs = (base * self.factor.powi(exp)).min(max).max(base.min(max));
         Some(secs as u64)
     }
-
-    /// What the backends must hold for a banned address: the address, or its IPv6 prefix.
-    pub fn target(&self, addr: IpAddr) -> Cidr {
-        match addr {
-            IpAddr::V6(_) if self.ipv6_prefix < 128 => {
-                Cidr::network(addr, self.ipv6_prefix).unwrap_or_else(|| Cidr::host(addr))
-            }
-            _ => Cidr::host(addr),
-        }
-    }
 }
 
 /// A ban as recorded: the store is the truth that backends are reconciled with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BanRecord {
-    pub addr: IpAddr,
+    /// What is banned, exactly as the backends hold it: an address, or a network (by
+    /// hand, or an IPv6 network scored as one).
+    pub target: Cidr,
     /// Unix seconds.
     pub banned_at: i64,
     /// Unix seconds; None = permanent.
     pub expires_at: Option<i64>,
-    /// How many times this address was banned, for escalation; kept after expiry.
+    /// How many times this target was banned, for escalation; kept after expiry.
     pub offences: u32,
     /// Shared: the daemon hands snapshots of 100,000 bans to other threads.
     pub reason: Arc<str>,
@@ -98,21 +88,22 @@ impl BanRecord {
         self.expires_at
             .map(|t| u64::try_from(t - self.banned_at).unwrap_or(0))
     }
-}
 
-/// A ban to impose: the record to save, and what the backends must hold.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewBan {
-    pub record: BanRecord,
-    pub target: Cidr,
+    /// What the backends must hold for it.
+    pub fn order(&self) -> BanOrder {
+        BanOrder {
+            target: self.target,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// Something the operator should hear about that changes no ban.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// The address reached the threshold but is exempt.
+    /// The address (or its network) reached the threshold but is exempt.
     Spared {
-        addr: IpAddr,
+        target: Cidr,
         why: Exemption,
         reason: String,
     },
@@ -128,24 +119,29 @@ pub enum Notice {
 /// What a batch of events asks for.
 #[derive(Debug, Default)]
 pub struct Orders {
-    pub bans: Vec<NewBan>,
+    pub bans: Vec<BanRecord>,
     pub notices: Vec<Notice>,
     /// Successful logins (address, log time in ms): they protect the address a while.
     pub logins: Vec<(IpAddr, i64)>,
 }
 
-/// Bans that end: the records as they must now be saved, and the targets to take out of
-/// the backends (those no other ban in force still needs, as a shared IPv6 prefix).
+/// Bans that end: the records as they must now be saved (their expiry set to when they
+/// ended), whose targets leave the backends.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Lifted {
     pub records: Vec<BanRecord>,
-    pub targets: Vec<Cidr>,
+}
+
+impl Lifted {
+    pub fn targets(&self) -> Vec<Cidr> {
+        self.records.iter().map(|r| r.target).collect()
+    }
 }
 
 /// How long a ban by hand lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Length {
-    /// As the policy says for the address's next offence.
+    /// As the policy says for the target's next offence.
     Policy,
     Seconds(u64),
     Permanent,
@@ -154,18 +150,23 @@ pub enum Length {
 /// Why a ban or unban by hand is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Loopback, unspecified, or an address of this host.
-    OwnAddress(IpAddr),
-    NotBanned(IpAddr),
+    /// Loopback, this host, the SSH session's client or the allowlist (or a network
+    /// holding one of them).
+    Protected(Cidr, Exemption),
+    NotBanned(Cidr),
+    /// The address is not banned by itself but as part of this network.
+    InsideNetwork(Cidr, Cidr),
 }
 
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refusal::OwnAddress(a) => {
-                write!(f, "refusing to ban {a}: it is this host's own address")
-            }
-            Refusal::NotBanned(a) => write!(f, "{a} is not banned"),
+            Refusal::Protected(t, why) => write!(f, "refusing to ban {t}: {why}"),
+            Refusal::NotBanned(t) => write!(f, "{t} is not banned"),
+            Refusal::InsideNetwork(t, net) => write!(
+                f,
+                "{t} is not banned by itself but as part of {net}: unban {net} to lift it"
+            ),
         }
     }
 }
@@ -175,10 +176,10 @@ impl std::fmt::Display for Refusal {
 pub struct Core {
     detector: Detector,
     ban: BanPolicy,
-    /// Bans in force by attacking address.
-    active: HashMap<IpAddr, BanRecord>,
-    /// Offences of every address ever banned, for escalation.
-    offences: HashMap<IpAddr, u32>,
+    /// Bans in force by target.
+    active: HashMap<Cidr, BanRecord>,
+    /// Offences of every target ever banned, for escalation.
+    offences: HashMap<Cidr, u32>,
     /// Changes whenever the bans in force may have changed, for caches of them.
     generation: u64,
 }
@@ -194,13 +195,13 @@ impl Core {
         let mut active = HashMap::new();
         let mut offences = HashMap::new();
         for b in known {
-            offences.insert(b.addr, b.offences);
+            offences.insert(b.target, b.offences);
             if b.is_active(now_s) {
-                active.insert(b.addr, b);
+                active.insert(b.target, b);
             }
         }
         let mut detector = Detector::new(detect);
-        detector.set_banned(active.keys().copied());
+        detector.set_banned(active.keys());
         Core {
             detector,
             ban,
@@ -229,9 +230,11 @@ impl Core {
         &self.ban
     }
 
-    /// A new policy (a reload); bans in force keep their length.
+    /// A new policy (a reload); bans in force keep their length. A new IPv6 prefix
+    /// changes what is scored: the bans in force are marked again under it.
     pub fn set_policy(&mut self, detect: detect::Policy, ban: BanPolicy) {
         self.detector.set_policy(detect);
+        self.detector.set_banned(self.active.keys());
         self.ban = ban;
     }
 
@@ -246,15 +249,15 @@ impl Core {
         let window_ms = self.detector.policy().window_ms;
         match decision {
             Decision::Ban(o) => {
-                let offences = self.next_offence(o.addr);
-                let ban = self.new_ban(o.addr, offences, self.ban.length(offences), now_s, {
+                let offences = self.next_offence(&o.target);
+                let ban = self.new_ban(o.target, offences, self.ban.length(offences), now_s, {
                     o.reason(window_ms)
                 });
                 self.impose(ban.clone());
                 out.bans.push(ban);
             }
             Decision::Spared(o, why) => out.notices.push(Notice::Spared {
-                addr: o.addr,
+                target: o.target,
                 why,
                 reason: o.reason(window_ms),
             }),
@@ -264,9 +267,9 @@ impl Core {
         }
     }
 
-    fn next_offence(&self, addr: IpAddr) -> u32 {
+    fn next_offence(&self, target: &Cidr) -> u32 {
         self.offences
-            .get(&addr)
+            .get(target)
             .copied()
             .unwrap_or(0)
             .saturating_add(1)
@@ -274,44 +277,52 @@ impl Core {
 
     fn new_ban(
         &self,
-        addr: IpAddr,
+        target: Cidr,
         offences: u32,
         length: Option<u64>,
         now_s: i64,
         reason: String,
-    ) -> NewBan {
+    ) -> BanRecord {
         let expires_at = length.map(|l| now_s.saturating_add(i64::try_from(l).unwrap_or(i64::MAX)));
-        NewBan {
-            target: self.ban.target(addr),
-            record: BanRecord {
-                addr,
-                banned_at: now_s,
-                expires_at,
-                offences,
-                reason: reason.into(),
-            },
+        BanRecord {
+            target,
+            banned_at: now_s,
+            expires_at,
+            offences,
+            reason: reason.into(),
         }
     }
 
-    /// The ban by hand of `addr` (not yet in force: [`Core::impose`] it once saved).
-    /// `local` are this host's addresses, which are never banned.
+    /// The ban by hand of `target`, an address or a network (not yet in force:
+    /// [`Core::impose`] it once saved). Refused when it is or holds an address that is
+    /// never banned: this host's (`local`, read anew by the caller), loopback, the SSH
+    /// session's client, or an allowlisted one (the allowlist always wins: such a ban
+    /// would be lifted at the next reload).
     pub fn plan_ban_by_hand(
         &self,
-        addr: IpAddr,
+        target: Cidr,
         length: Length,
         local: &[IpAddr],
         now_s: i64,
-    ) -> Result<NewBan, Refusal> {
-        if addr.is_loopback() || addr.is_unspecified() || local.contains(&addr) {
-            return Err(Refusal::OwnAddress(addr));
+    ) -> Result<BanRecord, Refusal> {
+        if let Some(a) = local.iter().find(|a| target.contains(**a)) {
+            let why = if target.is_host() {
+                Exemption::LocalAddress
+            } else {
+                Exemption::Holds(*a, Box::new(Exemption::LocalAddress))
+            };
+            return Err(Refusal::Protected(target, why));
         }
-        let offences = self.next_offence(addr);
+        if let Some(why) = self.detector.protected(&target, None) {
+            return Err(Refusal::Protected(target, why));
+        }
+        let offences = self.next_offence(&target);
         let length = match length {
             Length::Policy => self.ban.length(offences),
             Length::Seconds(s) => Some(s),
             Length::Permanent => None,
         };
-        Ok(self.new_ban(addr, offences, length, now_s, "banned by hand".into()))
+        Ok(self.new_ban(target, offences, length, now_s, "banned by hand".into()))
     }
 
     /// Bans for what a backend holds that no record, in force or expired, explains: the
@@ -320,15 +331,10 @@ impl Core {
     /// backend gives (the policy's first ban length when it cannot tell), and returned to
     /// be saved and said. A target that a record explains is left to it: expired means
     /// lifted.
-    pub fn adopt(&mut self, held: &[(Cidr, Remaining)], now_s: i64, from: &str) -> Vec<NewBan> {
-        let explained: HashSet<Cidr> = self.offences.keys().map(|a| self.ban.target(*a)).collect();
-        let mut out: Vec<NewBan> = Vec::new();
+    pub fn adopt(&mut self, held: &[(Cidr, Remaining)], now_s: i64, from: &str) -> Vec<BanRecord> {
+        let mut out: Vec<BanRecord> = Vec::new();
         for (target, remaining) in held {
-            let addr = target.net().network();
-            if explained.contains(target)
-                || explained.contains(&self.ban.target(addr))
-                || out.iter().any(|b| b.record.addr == addr)
-            {
+            if self.offences.contains_key(target) || out.iter().any(|b| b.target == *target) {
                 continue;
             }
             let length = match remaining {
@@ -338,16 +344,13 @@ impl Core {
                 Remaining::Permanent => None,
                 Remaining::Unknown => self.ban.length(1),
             };
-            let mut ban = self.new_ban(
-                addr,
+            out.push(self.new_ban(
+                *target,
                 1,
                 length,
                 now_s,
                 format!("adopted from {from}: the store had no record of it"),
-            );
-            // The backend's entry as it is, even if the prefix policy changed since.
-            ban.target = *target;
-            out.push(ban);
+            ));
         }
         for b in &out {
             self.impose(b.clone());
@@ -355,39 +358,46 @@ impl Core {
         out
     }
 
-    /// Puts a ban in force (replacing one of the same address).
-    pub fn impose(&mut self, ban: NewBan) {
+    /// Puts a ban in force (replacing one of the same target).
+    pub fn impose(&mut self, ban: BanRecord) {
         self.generation += 1;
-        let addr = ban.record.addr;
-        self.offences.insert(addr, ban.record.offences);
-        self.detector.ban(addr);
-        self.active.insert(addr, ban.record);
+        self.offences.insert(ban.target, ban.offences);
+        self.detector.ban(&ban.target);
+        self.active.insert(ban.target, ban);
     }
 
-    /// The record that lifting the ban of `addr` at `now_s` saves (not yet lifted: see
-    /// [`Core::lift`]).
-    pub fn plan_unban(&self, addr: IpAddr, now_s: i64) -> Result<BanRecord, Refusal> {
-        let mut rec = self
-            .active
-            .get(&addr)
-            .cloned()
-            .ok_or(Refusal::NotBanned(addr))?;
+    /// The record that lifting the ban of `target` at `now_s` saves (not yet lifted: see
+    /// [`Core::lift`]). `target` is what `list` shows: an address banned only as part of
+    /// a network is refused with that network's name, not lifted with it.
+    pub fn plan_unban(&self, target: Cidr, now_s: i64) -> Result<BanRecord, Refusal> {
+        let Some(rec) = self.active.get(&target) else {
+            let addr = target.net().network();
+            let mut nets: Vec<&Cidr> = self
+                .active
+                .keys()
+                .filter(|n| !n.is_host() && target.is_host() && n.contains(addr))
+                .collect();
+            nets.sort();
+            return Err(match nets.first() {
+                Some(net) => Refusal::InsideNetwork(target, **net),
+                None => Refusal::NotBanned(target),
+            });
+        };
+        let mut rec = rec.clone();
         rec.expires_at = Some(now_s.max(rec.banned_at));
         Ok(rec)
     }
 
-    /// Ends the bans of `addrs`; returns the targets no ban in force needs any more.
-    pub fn lift(&mut self, addrs: &[IpAddr]) -> Vec<Cidr> {
+    /// Ends the bans of `targets`; returns those that were in force.
+    pub fn lift(&mut self, targets: &[Cidr]) -> Vec<Cidr> {
         let mut gone = Vec::new();
         self.generation += 1;
-        for a in addrs {
-            if self.active.remove(a).is_some() {
-                self.detector.unban(*a);
-                gone.push(self.ban.target(*a));
+        for t in targets {
+            if self.active.remove(t).is_some() {
+                self.detector.unban(t);
+                gone.push(*t);
             }
         }
-        let still: HashSet<Cidr> = self.active.keys().map(|a| self.ban.target(*a)).collect();
-        gone.retain(|t| !still.contains(t));
         gone.sort();
         gone.dedup();
         gone
@@ -401,10 +411,28 @@ impl Core {
             .filter(|b| !b.is_active(now_s))
             .cloned()
             .collect();
-        records.sort_by_key(|b| (b.expires_at, b.addr));
-        let addrs: Vec<IpAddr> = records.iter().map(|b| b.addr).collect();
-        let targets = self.lift(&addrs);
-        Lifted { records, targets }
+        records.sort_by_key(|b| (b.expires_at, b.target));
+        self.lift(&records.iter().map(|b| b.target).collect::<Vec<_>>());
+        Lifted { records }
+    }
+
+    /// The bans in force that the policy now protects (the allowlist grew, an address
+    /// became this host's), each with why, as they must be saved once lifted (not yet
+    /// lifted: see [`Core::lift`]). The allowlist always wins, over detected, manual,
+    /// restored and adopted bans alike.
+    pub fn plan_lift_protected(&self, now_s: i64) -> Vec<(BanRecord, Exemption)> {
+        let mut out: Vec<(BanRecord, Exemption)> = self
+            .active
+            .values()
+            .filter_map(|b| {
+                let why = self.detector.protected(&b.target, None)?;
+                let mut rec = b.clone();
+                rec.expires_at = Some(now_s.max(rec.banned_at));
+                Some((rec, why))
+            })
+            .collect();
+        out.sort_by_key(|(b, _)| b.target);
+        out
     }
 
     /// Bans in force.
@@ -416,27 +444,13 @@ impl Core {
         self.active.len()
     }
 
-    pub fn is_banned(&self, addr: IpAddr) -> bool {
-        self.active.contains_key(&addr)
+    pub fn is_banned(&self, target: &Cidr) -> bool {
+        self.active.contains_key(target)
     }
 
-    /// What the backends must hold: one order per target, sorted, the longest expiry
-    /// winning when several banned addresses share an IPv6 prefix.
+    /// What the backends must hold: one order per ban in force, sorted.
     pub fn orders(&self) -> Vec<BanOrder> {
-        let mut by_target: HashMap<Cidr, Option<i64>> = HashMap::new();
-        for b in self.active.values() {
-            let slot = by_target
-                .entry(self.ban.target(b.addr))
-                .or_insert(b.expires_at);
-            *slot = match (*slot, b.expires_at) {
-                (None, _) | (_, None) => None,
-                (Some(x), Some(y)) => Some(x.max(y)),
-            };
-        }
-        let mut out: Vec<BanOrder> = by_target
-            .into_iter()
-            .map(|(target, expires_at)| BanOrder { target, expires_at })
-            .collect();
+        let mut out: Vec<BanOrder> = self.active.values().map(BanRecord::order).collect();
         out.sort_unstable_by_key(|o| o.target);
         out
     }

@@ -6,6 +6,9 @@
 //! measured in log time, so scanning last week's log gives the same answer as watching it
 //! live. When the score reaches the threshold the address is banned, unless it is exempt
 //! (loopback, this host, the SSH session running us, the allowlist, or a recent login).
+//! With `ipv6_prefix` under 128 the addresses of one IPv6 network are scored together and
+//! the network is what is banned: an attacker owns its whole /64 and hops through it. Such
+//! a network is spared while it holds an exempt address.
 //!
 //! One attempt counts once although sshd logs it in several lines: the lines of one
 //! connection share the address and the pid of the sshd process logging them (the source
@@ -68,6 +71,9 @@ pub struct Policy {
     pub session_client: Option<IpAddr>,
     /// How long a successful login protects its address; 0 turns trust off.
     pub trust_ms: i64,
+    /// IPv6 addresses are scored together by networks of this prefix length (an attacker
+    /// hopping through its /64 is one attacker); 128 scores each address alone.
+    pub ipv6_prefix: u8,
 }
 
 impl Default for Policy {
@@ -80,6 +86,7 @@ impl Default for Policy {
             local: Vec::new(),
             session_client: None,
             trust_ms: 7 * 24 * 3600 * 1000,
+            ipv6_prefix: 128,
         }
     }
 }
@@ -93,6 +100,11 @@ pub enum Exemption {
     Allowlisted(Cidr),
     /// It logged in successfully at this log time (unix ms).
     TrustedLogin(i64),
+    /// A network that holds an address exempt for the reason given: banning the network
+    /// would ban that address.
+    Holds(IpAddr, Box<Exemption>),
+    /// A network that holds (or is inside) an allowlisted network.
+    HoldsAllowlisted(Cidr),
 }
 
 impl std::fmt::Display for Exemption {
@@ -106,6 +118,8 @@ impl std::fmt::Display for Exemption {
                 Ok(ts) => write!(f, "logged in successfully at {ts}"),
                 Err(_) => f.write_str("logged in successfully"),
             },
+            Exemption::Holds(addr, why) => write!(f, "it holds {addr} ({why})"),
+            Exemption::HoldsAllowlisted(net) => write!(f, "it overlaps allowlisted {net}"),
         }
     }
 }
@@ -113,6 +127,9 @@ impl std::fmt::Display for Exemption {
 /// What the events of one address added up to when it reached the threshold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offender {
+    /// What is scored, and banned: the address, or its IPv6 network under prefix scoring.
+    pub target: Cidr,
+    /// The address of the event that crossed the threshold.
     pub addr: IpAddr,
     /// Points inside the window.
     pub score: u32,
@@ -137,8 +154,16 @@ impl Offender {
                 parts.push(format!("{n} {kind} = {points:.1}"));
             }
         }
+        let last = if self.target.is_host() {
+            String::new()
+        } else {
+            format!(
+                " (addresses of the network scored together; last {})",
+                self.addr
+            )
+        };
         format!(
-            "score {:.1} within {}s: {}",
+            "score {:.1} within {}s: {}{last}",
             f64::from(self.score) / POINTS_PER_UNIT,
             window_ms / 1000,
             parts.join(", ")
@@ -426,20 +451,54 @@ impl Detector {
         self.max_tracked = max.max(1);
     }
 
-    /// Forgets that `addr` is banned (its ban expired or was lifted), and its window.
-    pub fn unban(&mut self, addr: IpAddr) {
-        self.banned.remove(&addr);
-        if self.addrs.remove(&addr).is_some() {
-            self.touched.insert(addr);
+    /// The key `addr` is scored under: the address, or the first address of its IPv6
+    /// network under prefix scoring.
+    fn key(&self, addr: IpAddr) -> IpAddr {
+        match addr {
+            IpAddr::V6(_) if self.policy.ipv6_prefix < 128 => {
+                Cidr::network(addr, self.policy.ipv6_prefix).map_or(addr, |n| n.net().network())
+            }
+            _ => addr,
         }
     }
 
-    /// Marks `addr` as banned (a manual ban).
-    pub fn ban(&mut self, addr: IpAddr) {
-        self.banned.insert(addr);
-        if let Some(st) = self.addrs.get_mut(&addr) {
+    /// What is scored, and banned, for `addr`: the address, or its IPv6 network.
+    pub fn target(&self, addr: IpAddr) -> Cidr {
+        let key = self.key(addr);
+        if key == addr {
+            Cidr::host(addr)
+        } else {
+            Cidr::network(key, self.policy.ipv6_prefix).unwrap_or_else(|| Cidr::host(addr))
+        }
+    }
+
+    /// The scoring key a ban of `target` stops, if it is one: a ban of another shape
+    /// (a network by hand, an address under prefix scoring) leaves scoring alone.
+    fn key_of(&self, target: &Cidr) -> Option<IpAddr> {
+        let first = target.net().network();
+        (self.target(first) == *target).then_some(first)
+    }
+
+    /// Forgets that `target` is banned (its ban expired or was lifted), and its window.
+    pub fn unban(&mut self, target: &Cidr) {
+        let Some(key) = self.key_of(target) else {
+            return;
+        };
+        self.banned.remove(&key);
+        if self.addrs.remove(&key).is_some() {
+            self.touched.insert(key);
+        }
+    }
+
+    /// Marks `target` as banned (a manual ban).
+    pub fn ban(&mut self, target: &Cidr) {
+        let Some(key) = self.key_of(target) else {
+            return;
+        };
+        self.banned.insert(key);
+        if let Some(st) = self.addrs.get_mut(&key) {
             st.marks.clear();
-            self.touched.insert(addr);
+            self.touched.insert(key);
         }
     }
 
@@ -490,9 +549,10 @@ impl Detector {
         &self.policy
     }
 
-    /// Marks addresses as already banned (from the store), so they are not decided again.
-    pub fn set_banned(&mut self, addrs: impl IntoIterator<Item = IpAddr>) {
-        self.banned = addrs.into_iter().collect();
+    /// Marks targets as already banned (from the store), so they are not decided again.
+    pub fn set_banned<'a>(&mut self, targets: impl IntoIterator<Item = &'a Cidr>) {
+        let banned = targets.into_iter().filter_map(|t| self.key_of(t)).collect();
+        self.banned = banned;
     }
 
     /// Restores windows saved by an earlier run.
@@ -555,11 +615,12 @@ impl Detector {
         self.latest_ms
     }
 
-    /// The current score of `addr` at log time `now_ms`.
+    /// The current score of `addr` (of its network, under prefix scoring) at log time
+    /// `now_ms`.
     pub fn score(&self, addr: IpAddr, now_ms: i64) -> u32 {
         let horizon = now_ms.saturating_sub(self.policy.window_ms);
         self.addrs
-            .get(&addr)
+            .get(&self.key(addr))
             .map(|st| {
                 st.marks
                     .as_slice()
@@ -573,6 +634,53 @@ impl Detector {
 
     /// Why `addr` must never be banned at log time `at_ms`, if it must not.
     pub fn exemption(&self, addr: IpAddr, at_ms: i64) -> Option<Exemption> {
+        self.exemption_at(addr, Some(at_ms))
+    }
+
+    /// Why `target` must not be banned: it is, holds or overlaps an address or network
+    /// that must never be; with `at_ms`, also one that logged in recently. A ban by hand
+    /// passes `None`: the admin may ban an address that logged in.
+    pub fn protected(&self, target: &Cidr, at_ms: Option<i64>) -> Option<Exemption> {
+        if target.is_host() {
+            return self.exemption_at(target.net().network(), at_ms);
+        }
+        let p = &self.policy;
+        let first = target.net().network();
+        let holds = |a: IpAddr, why: Exemption| Some(Exemption::Holds(a, Box::new(why)));
+        let loopback = [
+            IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+            IpAddr::from(std::net::Ipv4Addr::UNSPECIFIED),
+            IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+        ];
+        if first.is_loopback() {
+            return holds(first, Exemption::Loopback);
+        }
+        if let Some(a) = loopback.into_iter().find(|a| target.contains(*a)) {
+            return holds(a, Exemption::Loopback);
+        }
+        if let Some(a) = p.local.iter().find(|a| target.contains(**a)) {
+            return holds(*a, Exemption::LocalAddress);
+        }
+        if let Some(a) = p.session_client.filter(|a| target.contains(*a)) {
+            return holds(a, Exemption::SshSession);
+        }
+        if let Some(net) = p.allowlist.iter().find(|n| n.covers(target)) {
+            return Some(Exemption::Allowlisted(*net));
+        }
+        if let Some(net) = p.allowlist.iter().find(|n| target.covers(n)) {
+            return Some(Exemption::HoldsAllowlisted(*net));
+        }
+        let at = at_ms.filter(|_| p.trust_ms > 0)?;
+        let (addr, login) = self
+            .trusted
+            .iter()
+            .filter(|(a, login)| target.contains(**a) && at.saturating_sub(**login) <= p.trust_ms)
+            .min()?;
+        holds(*addr, Exemption::TrustedLogin(*login))
+    }
+
+    fn exemption_at(&self, addr: IpAddr, at_ms: Option<i64>) -> Option<Exemption> {
         if addr.is_loopback() || addr.is_unspecified() {
             return Some(Exemption::Loopback);
         }
@@ -586,6 +694,7 @@ impl Detector {
             return Some(Exemption::Allowlisted(*net));
         }
         if self.policy.trust_ms > 0
+            && let Some(at_ms) = at_ms
             && let Some(&login) = self.trusted.get(&addr)
             && at_ms.saturating_sub(login) <= self.policy.trust_ms
         {
@@ -630,19 +739,21 @@ impl Detector {
         if ev.kind == Kind::Success {
             return self.login(ev, at_ms);
         }
-        if self.addrs.len() >= self.max_tracked && !self.addrs.contains_key(&addr) {
+        let key = self.key(addr);
+        if self.addrs.len() >= self.max_tracked && !self.addrs.contains_key(&key) {
             self.evict();
         }
         let full = self.weight(ev).saturating_mul(ev.count.max(1));
-        let points = self.dedup(ev, at_ms, full);
-        if points == 0 || self.banned.contains(&addr) {
+        let points = self.dedup(ev, key, at_ms, full);
+        if points == 0 || self.banned.contains(&key) {
             return None;
         }
         self.last.points = points;
         let window = self.policy.window_ms;
         let threshold = self.policy.threshold;
-        self.touched.insert(addr);
-        let st = self.addrs.entry(addr).or_default();
+        let target = self.target(addr);
+        self.touched.insert(key);
+        let st = self.addrs.entry(key).or_default();
         let horizon = at_ms.saturating_sub(window);
         st.marks.retain(|m| m.at_ms > horizon);
         if st.marks.len() >= MAX_MARKS {
@@ -658,6 +769,7 @@ impl Detector {
             return None;
         }
         let mut offender = Offender {
+            target,
             addr,
             score,
             by_kind: [0; 4],
@@ -674,10 +786,15 @@ impl Detector {
         // The window starts over either way: a spared address is reported once per
         // threshold crossing, not once per line.
         st.marks.clear();
-        match self.exemption(addr, at_ms) {
+        let why = self.exemption(addr, at_ms).or_else(|| {
+            (!target.is_host())
+                .then(|| self.protected(&target, Some(at_ms)))
+                .flatten()
+        });
+        match why {
             Some(why) => Some(Decision::Spared(offender, why)),
             None => {
-                self.banned.insert(addr);
+                self.banned.insert(key);
                 Some(Decision::Ban(offender))
             }
         }
@@ -685,10 +802,11 @@ impl Detector {
 
     fn login(&mut self, ev: &Event<'_>, at_ms: i64) -> Option<Decision> {
         let addr = ev.addr;
+        let key = self.key(addr);
         if ev.port.is_some() || ev.pid.is_some() {
             let conn =
                 self.addrs
-                    .entry(addr)
+                    .entry(key)
                     .or_default()
                     .conn(ev.pid, ev.port, Role::Attempt, at_ms);
             conn.success = true;
@@ -699,19 +817,19 @@ impl Detector {
             *slot = (*slot).max(at_ms);
         }
         let score = self.score(addr, at_ms);
-        if let Some(st) = self.addrs.get_mut(&addr) {
+        if let Some(st) = self.addrs.get_mut(&key) {
             st.marks.clear();
-            self.touched.insert(addr);
+            self.touched.insert(key);
         }
         (score > 0).then_some(Decision::LoginAfterFailures { addr, score, at_ms })
     }
 
     /// How many of `full` points this line adds, given what the same connection already
     /// counted.
-    fn dedup(&mut self, ev: &Event<'_>, at_ms: i64, full: u32) -> u32 {
+    fn dedup(&mut self, ev: &Event<'_>, key: IpAddr, at_ms: i64, full: u32) -> u32 {
         let role = ev.msg.role();
         let horizon = at_ms.saturating_sub(self.policy.window_ms);
-        let st = self.addrs.entry(ev.addr).or_default();
+        let st = self.addrs.entry(key).or_default();
         let seen = role == Role::Summary && st.marks.as_slice().iter().any(|m| m.at_ms > horizon);
         let conn = st.conn(ev.pid, ev.port, role, at_ms);
         let pid = conn.pid;

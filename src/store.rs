@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::addr;
+use crate::addr::{self, Cidr};
 use crate::event::Kind;
 use crate::source::Cursor;
 
@@ -181,6 +181,12 @@ fn addr_text(a: IpAddr) -> String {
 
 fn parse_addr(table: &'static str, text: String) -> Result<IpAddr, StoreError> {
     IpAddr::from_str(&text).map_err(|_| StoreError::BadValue { table, value: text })
+}
+
+/// A ban's key: an address, or a network (`198.51.100.0/24`), as `list` shows it. Rows
+/// written before networks were banned hold addresses, which read the same way.
+fn parse_target(table: &'static str, text: String) -> Result<Cidr, StoreError> {
+    Cidr::from_str(&text).map_err(|_| StoreError::BadValue { table, value: text })
 }
 
 impl Store {
@@ -382,7 +388,7 @@ impl Store {
             };
             let (banned_at, expires_at, offences, reason) = read().map_err(sql("reading bans"))?;
             out.push(BanRecord {
-                addr: parse_addr("bans", text)?,
+                target: parse_target("bans", text)?,
                 banned_at,
                 expires_at,
                 offences,
@@ -490,7 +496,7 @@ impl Store {
                 )
                 .map_err(sql(ctx))?;
             for b in update.bans {
-                let key = addr_text(b.addr);
+                let key = b.target.to_string();
                 stmt.execute(params![
                     key,
                     b.banned_at,

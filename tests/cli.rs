@@ -532,7 +532,7 @@ fn repeat_offenders_are_banned_longer() {
     };
     let first = list(&env)
         .into_iter()
-        .find(|b| b.addr.to_string() == "203.0.113.70")
+        .find(|b| b.target.to_string() == "203.0.113.70")
         .unwrap();
     assert_eq!(first.offences, 1);
     assert_eq!(first.expires_at.unwrap() - first.banned_at, 3600);
@@ -562,7 +562,7 @@ fn repeat_offenders_are_banned_longer() {
     );
     let second = list(&env)
         .into_iter()
-        .find(|b| b.addr.to_string() == "203.0.113.70")
+        .find(|b| b.target.to_string() == "203.0.113.70")
         .unwrap();
     assert_eq!(second.offences, 2);
     assert_eq!(second.expires_at.unwrap() - second.banned_at, 3 * 3600);
@@ -593,18 +593,30 @@ fn libwrap_denies(dir: &std::path::Path, client: &str) -> Option<bool> {
 }
 
 #[test]
-fn scan_bans_an_ipv6_attackers_prefix_as_configured_and_libwrap_denies_it() {
-    // `scan` used to ignore ban.ipv6-prefix while the daemon honoured it: the documented
-    // behaviour (the attacker's /64 is banned) now holds for both.
+fn scan_bans_an_ipv6_attacker_hopping_through_its_prefix_and_libwrap_denies_it() {
+    // With ipv6-prefix = 64 the addresses of one /64 are one attacker: five failures from
+    // five of its addresses (one each, each under any per-address threshold) ban the /64.
     let env = Env::new();
     fs::write(env.path("authban.toml"), "[ban]\nipv6-prefix = 64\n").unwrap();
     fs::write(env.path("hosts.allow"), "").unwrap();
-    env.append("auth.log", &failures("2001:db8:1:2::66", "root", 4, 0));
+    let hops: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                "2026-11-24T12:00:{i:02}.000000+00:00 gw sshd[{}]: Failed password for admin \
+                 from 2001:db8:1:2::{:x} port {} ssh2",
+                4100 + i,
+                0x60 + i,
+                50100 + i
+            )
+        })
+        .collect();
+    env.append("auth.log", &hops);
     env.append("auth.log", &failures("203.0.113.71", "root", 4, 1));
     let out = env.scan("auth.log");
     let said = stdout(&out);
     assert!(
-        said.contains("denied 2001:db8:1:2::/64 (for 2001:db8:1:2::66) in"),
+        said.contains("denied 2001:db8:1:2::/64 in")
+            && said.contains("scored together; last 2001:db8:1:2::64"),
         "{said}"
     );
     assert!(

@@ -468,7 +468,7 @@ fn bans_decided_while_the_disk_is_full_are_saved_when_it_is_not() {
     let store = authban::store::Store::open(&state).unwrap();
     let bans = store.bans().unwrap();
     assert!(
-        bans.iter().any(|b| b.addr.to_string() == "203.0.113.66"),
+        bans.iter().any(|b| b.target.to_string() == "203.0.113.66"),
         "{bans:?}"
     );
 }

@@ -811,7 +811,7 @@ fn e2e_daemon_kill9_during_a_flood_then_restart_enforces_every_ban_once() {
         let restored = nft_ban4(&lab.server);
         let missing: Vec<String> = decided
             .iter()
-            .map(|b| b.addr.to_string())
+            .map(|b| b.target.to_string())
             .filter(|a| restored.binary_search(a).is_err())
             .collect();
         assert!(

@@ -8,7 +8,6 @@
 //! dies before the transaction, the next run re-reads the same lines.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -270,12 +269,16 @@ impl<'c> Scan<'c> {
         }
 
         // An exempt address crosses the threshold again and again: report it once.
-        let mut detected: BTreeSet<IpAddr> = orders.bans.iter().map(|b| b.record.addr).collect();
+        let mut detected: BTreeSet<Cidr> = orders.bans.iter().map(|b| b.target).collect();
         for n in &orders.notices {
             match n {
-                Notice::Spared { addr, why, reason } => {
-                    if detected.insert(*addr) {
-                        println!("not banned {addr}: {why} ({reason})");
+                Notice::Spared {
+                    target,
+                    why,
+                    reason,
+                } => {
+                    if detected.insert(*target) {
+                        println!("not banned {target}: {why} ({reason})");
                     }
                 }
                 Notice::LoginAfterFailures { addr, score, at_ms } => {
@@ -302,8 +305,8 @@ impl<'c> Scan<'c> {
             Err(_) => Vec::new(),
         };
         let adopted = core.adopt(&held, now_s, &file);
-        let mut new_bans: Vec<BanRecord> = orders.bans.iter().map(|b| b.record.clone()).collect();
-        new_bans.extend(adopted.iter().map(|b| b.record.clone()));
+        let mut new_bans: Vec<BanRecord> = orders.bans.clone();
+        new_bans.extend(adopted.iter().cloned());
         let new_targets: BTreeSet<Cidr> = orders.bans.iter().map(|b| b.target).collect();
 
         // Save what this run learned, then make hosts.deny agree with the store.
@@ -340,7 +343,7 @@ impl<'c> Scan<'c> {
             Ok(a) => a,
             Err(e) => {
                 for b in &new_bans {
-                    println!("decided to ban {} ({})", b.addr, b.reason);
+                    println!("decided to ban {} ({})", b.target, b.reason);
                 }
                 let saved = if self.dry_run {
                     ""
@@ -353,7 +356,6 @@ impl<'c> Scan<'c> {
         let verb = if self.dry_run { "would deny" } else { "denied" };
         for b in &adopted {
             let until = b
-                .record
                 .expires_at
                 .and_then(|t| jiff::Timestamp::from_second(t).ok())
                 .map_or("permanently".to_string(), |t| format!("until {t}"));
@@ -367,13 +369,9 @@ impl<'c> Scan<'c> {
                 b.target
             );
         }
-        for b in &orders.bans {
-            let (r, t) = (&b.record, &b.target);
-            let addr = if t.is_host() {
-                r.addr.to_string()
-            } else {
-                format!("{t} (for {})", r.addr)
-            };
+        for r in &orders.bans {
+            let t = &r.target;
+            let addr = t;
             if applied.added.contains(t) {
                 println!("{verb} {addr} in {file} ({})", r.reason);
             } else if applied.already_denied.contains(t) {

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{BanInfo, ControlError, Request, Response};
-use crate::decide::{BanPolicy, BanRecord};
+use crate::decide::BanRecord;
 
 /// Who is on the other end of a connection, as the kernel reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +57,6 @@ enum Answer {
 #[derive(Debug)]
 pub struct BanSnapshot {
     pub generation: u64,
-    pub policy: BanPolicy,
     pub bans: Vec<BanRecord>,
 }
 
@@ -66,10 +65,10 @@ impl BanSnapshot {
     /// cover its prefix).
     pub fn infos(&self) -> Vec<BanInfo> {
         let mut bans: Vec<&BanRecord> = self.bans.iter().collect();
-        bans.sort_by_key(|b| (b.banned_at, b.addr));
+        bans.sort_by_key(|b| (b.banned_at, b.target));
         bans.into_iter()
             .map(|b| BanInfo {
-                addr: self.policy.target(b.addr).to_string(),
+                addr: b.target.to_string(),
                 banned_at: b.banned_at,
                 expires_at: b.expires_at,
                 offences: b.offences,
@@ -84,11 +83,10 @@ impl BanSnapshot {
 #[derive(Debug, Default)]
 struct ListCache(Mutex<Option<Serialized>>);
 
-/// A `list` answer as sent, and the bans and policy it was made of.
+/// A `list` answer as sent, and the generation of the bans it was made of.
 #[derive(Debug)]
 struct Serialized {
     generation: u64,
-    policy: BanPolicy,
     bytes: Arc<Vec<u8>>,
 }
 
@@ -98,7 +96,6 @@ impl ListCache {
         let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(c) = cached.as_ref()
             && c.generation == snap.generation
-            && c.policy == snap.policy
         {
             return Arc::clone(&c.bytes);
         }
@@ -111,7 +108,6 @@ impl ListCache {
         let bytes = Arc::new(bytes);
         *cached = Some(Serialized {
             generation: snap.generation,
-            policy: snap.policy.clone(),
             bytes: Arc::clone(&bytes),
         });
         bytes

@@ -32,6 +32,19 @@ fn core(ban: BanPolicy) -> Core {
     Core::new(Policy::default(), ban, Vec::new(), NOW)
 }
 
+fn cidr(s: &str) -> Cidr {
+    s.parse().unwrap()
+}
+
+/// A core scoring IPv6 addresses by networks of `prefix` bits.
+fn core_v6(prefix: u8, policy: Policy) -> Core {
+    let policy = Policy {
+        ipv6_prefix: prefix,
+        ..policy
+    };
+    Core::new(policy, BanPolicy::default(), Vec::new(), NOW)
+}
+
 /// Five failed passwords of `addr`, one connection each, a second apart from `at_ms`.
 fn attack(core: &mut Core, addr: IpAddr, at_ms: i64, now_s: i64) -> Orders {
     let mut out = Orders::default();
@@ -68,13 +81,16 @@ fn ban_length_escalates_and_caps() {
 fn targets_follow_the_ipv6_prefix_setting() {
     let v6 = ip("2001:db8:1:2:3:4:5:6");
     let v4 = ip("203.0.113.5");
-    let with = |ipv6_prefix| BanPolicy {
-        ipv6_prefix,
-        ..BanPolicy::default()
-    };
-    assert_eq!(with(128).target(v6).to_string(), "2001:db8:1:2:3:4:5:6");
-    assert_eq!(with(64).target(v6).to_string(), "2001:db8:1:2::/64");
-    assert_eq!(with(64).target(v4).to_string(), "203.0.113.5");
+    let with = |prefix| core_v6(prefix, Policy::default());
+    assert_eq!(
+        with(128).detector().target(v6).to_string(),
+        "2001:db8:1:2:3:4:5:6"
+    );
+    assert_eq!(
+        with(64).detector().target(v6).to_string(),
+        "2001:db8:1:2::/64"
+    );
+    assert_eq!(with(64).detector().target(v4).to_string(), "203.0.113.5");
 }
 
 #[test]
@@ -83,7 +99,7 @@ fn a_repeat_offender_is_banned_longer_after_the_first_ban_expires() {
     let a = ip("203.0.113.5");
     let first = attack(&mut c, a, NOW * 1000, NOW);
     assert_eq!(first.bans.len(), 1);
-    let rec = &first.bans[0].record;
+    let rec = &first.bans[0];
     assert_eq!((rec.offences, rec.expires_at), (1, Some(NOW + DAY as i64)));
     assert!(rec.reason.contains("5 auth-failure"), "{}", rec.reason);
     // Still banned: more lines change nothing.
@@ -91,10 +107,10 @@ fn a_repeat_offender_is_banned_longer_after_the_first_ban_expires() {
     assert!(c.expire(NOW + DAY as i64 - 1).records.is_empty());
     let later = NOW + DAY as i64;
     let lifted = c.expire(later);
-    assert_eq!(lifted.targets, [Cidr::host(a)]);
-    assert!(!c.is_banned(a));
+    assert_eq!(lifted.targets(), [Cidr::host(a)]);
+    assert!(!c.is_banned(&Cidr::host(a)));
     let second = attack(&mut c, a, later * 1000, later);
-    let rec = &second.bans[0].record;
+    let rec = &second.bans[0];
     assert_eq!(
         (rec.offences, rec.expires_at),
         (2, Some(later + 2 * DAY as i64))
@@ -107,14 +123,14 @@ fn known_bans_count_as_offences_and_those_in_force_are_not_banned_again() {
     let b = ip("198.51.100.7");
     let known = vec![
         BanRecord {
-            addr: a,
+            target: Cidr::host(a),
             banned_at: NOW - 10,
             expires_at: Some(NOW + 100),
             offences: 1,
             reason: "".into(),
         },
         BanRecord {
-            addr: b,
+            target: Cidr::host(b),
             banned_at: NOW - 3 * DAY as i64,
             expires_at: Some(NOW - DAY as i64),
             offences: 3,
@@ -124,33 +140,163 @@ fn known_bans_count_as_offences_and_those_in_force_are_not_banned_again() {
     let mut c = Core::new(Policy::default(), BanPolicy::default(), known, NOW);
     assert!(attack(&mut c, a, NOW * 1000, NOW).bans.is_empty());
     let out = attack(&mut c, b, NOW * 1000, NOW);
-    assert_eq!(out.bans[0].record.offences, 4);
-    assert_eq!(out.bans[0].record.expires_at, Some(NOW + 8 * DAY as i64));
+    assert_eq!(out.bans[0].offences, 4);
+    assert_eq!(out.bans[0].expires_at, Some(NOW + 8 * DAY as i64));
 }
 
 #[test]
-fn addresses_of_one_ipv6_prefix_share_one_target_until_the_last_ban_ends() {
-    let mut c = core(BanPolicy {
-        ipv6_prefix: 64,
-        ..BanPolicy::default()
-    });
-    let (a, b) = (ip("2001:db8:1:2::a"), ip("2001:db8:1:2::b"));
-    let net: Cidr = "2001:db8:1:2::/64".parse().unwrap();
-    let first = attack(&mut c, a, NOW * 1000, NOW);
-    assert_eq!(first.bans[0].target, net);
-    let second = attack(&mut c, b, NOW * 1000 + 60_000, NOW + 60);
-    assert_eq!(second.bans[0].target, net);
-    let orders = c.orders();
-    assert_eq!(orders.len(), 1);
-    assert_eq!(orders[0].expires_at, Some(NOW + 60 + DAY as i64));
-    // The first ban ends; the network stays banned for the second.
-    let early = c.expire(NOW + DAY as i64);
-    assert_eq!(early.records.len(), 1);
-    assert!(early.targets.is_empty());
+fn addresses_of_one_ipv6_network_are_scored_together_and_the_network_is_banned() {
+    // Five failures from five addresses of one /64: nothing per address, one attacker
+    // per network.
+    let hop = |c: &mut Core| {
+        let mut out = Orders::default();
+        for i in 0..5u16 {
+            let a = ip(&format!("2001:db8:1:2::{:x}", 0x100 + i));
+            c.observe(
+                &failed(a, 40000 + i),
+                NOW * 1000 + i64::from(i),
+                NOW,
+                &mut out,
+            );
+        }
+        out
+    };
+    assert!(hop(&mut core_v6(128, Policy::default())).bans.is_empty());
+    let mut c = core_v6(64, Policy::default());
+    let out = hop(&mut c);
+    let net = cidr("2001:db8:1:2::/64");
+    assert_eq!(out.bans.len(), 1);
+    assert_eq!(out.bans[0].target, net);
+    assert!(
+        out.bans[0].reason.contains("last 2001:db8:1:2::104"),
+        "{}",
+        out.bans[0].reason
+    );
     assert_eq!(c.orders().len(), 1);
-    let late = c.expire(NOW + 60 + DAY as i64);
-    assert_eq!(late.targets, [net]);
+    // Banned as a whole: its other addresses add nothing.
+    assert!(
+        attack(&mut c, ip("2001:db8:1:2::9"), NOW * 1000 + 10, NOW)
+            .bans
+            .is_empty()
+    );
+    let lifted = c.expire(NOW + DAY as i64);
+    assert_eq!(lifted.targets(), [net]);
     assert!(c.orders().is_empty());
+}
+
+#[test]
+fn an_ipv6_network_holding_an_exempt_address_is_spared_not_banned() {
+    let owner = ip("2001:db8:1:2::1");
+    let allow = Policy {
+        allowlist: crate::addr::Allowlist::new([Cidr::host(owner)]),
+        ..Policy::default()
+    };
+    let mut c = core_v6(64, allow);
+    let out = attack(&mut c, ip("2001:db8:1:2::66"), NOW * 1000, NOW);
+    assert!(out.bans.is_empty(), "{:?}", out.bans);
+    assert!(
+        matches!(
+            out.notices.as_slice(),
+            [Notice::Spared {
+                why: Exemption::HoldsAllowlisted(_),
+                ..
+            }]
+        ),
+        "{:?}",
+        out.notices
+    );
+    // A recent login inside the network protects it too: the owner's /64 is not banned
+    // because of a neighbour's failures.
+    let mut c = core_v6(64, Policy::default());
+    let mut out = Orders::default();
+    let mut ok = failed(owner, 50000);
+    ok.kind = Kind::Success;
+    ok.msg = Msg::Accepted;
+    c.observe(&ok, NOW * 1000, NOW, &mut out);
+    let out = attack(&mut c, ip("2001:db8:1:2::66"), NOW * 1000 + 1000, NOW);
+    assert!(out.bans.is_empty());
+    match out.notices.as_slice() {
+        [
+            Notice::Spared {
+                why: Exemption::Holds(a, w),
+                ..
+            },
+        ] => {
+            assert_eq!(*a, owner);
+            assert!(matches!(**w, Exemption::TrustedLogin(_)));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn networks_are_banned_by_hand_unless_they_hold_a_protected_address() {
+    let local = [ip("192.0.2.1")];
+    let policy = Policy {
+        allowlist: crate::addr::Allowlist::new([cidr("10.1.0.0/16")]),
+        ..Policy::default()
+    };
+    let mut c = Core::new(policy, BanPolicy::default(), Vec::new(), NOW);
+    for (net, why) in [
+        (
+            "192.0.2.0/24",
+            "it holds 192.0.2.1 (an address of this host)",
+        ),
+        ("127.0.0.0/8", "it holds 127.0.0.0 (loopback)"),
+        ("10.0.0.0/8", "it overlaps allowlisted 10.1.0.0/16"),
+        ("10.1.2.0/24", "allowlisted by 10.1.0.0/16"),
+        ("10.1.2.3", "allowlisted by 10.1.0.0/16"),
+    ] {
+        let refusal = c
+            .plan_ban_by_hand(cidr(net), Length::Policy, &local, NOW)
+            .unwrap_err();
+        assert_eq!(refusal.to_string(), format!("refusing to ban {net}: {why}"));
+    }
+    let net = cidr("198.51.100.0/24");
+    let ban = c
+        .plan_ban_by_hand(net, Length::Permanent, &local, NOW)
+        .unwrap();
+    assert_eq!((ban.target, ban.expires_at), (net, None));
+    c.impose(ban);
+    assert_eq!(c.orders()[0].target, net);
+    // An address of it is not banned by itself: unban names the network to lift.
+    let inside = cidr("198.51.100.7");
+    assert_eq!(
+        c.plan_unban(inside, NOW),
+        Err(Refusal::InsideNetwork(inside, net))
+    );
+    assert!(c.plan_unban(net, NOW + 1).is_ok());
+    assert_eq!(c.lift(&[net]), [net]);
+    assert!(c.orders().is_empty());
+}
+
+#[test]
+fn a_ban_the_allowlist_now_covers_is_planned_for_lifting() {
+    let a = ip("203.0.113.5");
+    let mut c = core(BanPolicy::default());
+    let net = cidr("203.0.113.0/24");
+    c.impose(
+        c.plan_ban_by_hand(net, Length::Permanent, &[], NOW)
+            .unwrap(),
+    );
+    assert!(
+        !attack(&mut c, ip("198.51.100.9"), NOW * 1000, NOW)
+            .bans
+            .is_empty()
+    );
+    assert!(c.plan_lift_protected(NOW).is_empty());
+    c.set_policy(
+        Policy {
+            allowlist: crate::addr::Allowlist::new([Cidr::host(a)]),
+            ..Policy::default()
+        },
+        BanPolicy::default(),
+    );
+    let planned = c.plan_lift_protected(NOW + 5);
+    assert_eq!(planned.len(), 1);
+    let (rec, why) = &planned[0];
+    assert_eq!((rec.target, rec.expires_at), (net, Some(NOW + 5)));
+    assert_eq!(why.to_string(), "it overlaps allowlisted 203.0.113.5");
 }
 
 #[test]
@@ -159,34 +305,34 @@ fn bans_by_hand_follow_the_policy_refuse_this_host_and_are_lifted_by_unban() {
     let a = ip("203.0.113.9");
     let local = [ip("192.0.2.1")];
     for own in [ip("127.0.0.1"), ip("::1"), ip("0.0.0.0"), local[0]] {
-        assert_eq!(
-            c.plan_ban_by_hand(own, Length::Policy, &local, NOW),
-            Err(Refusal::OwnAddress(own))
-        );
+        assert!(matches!(
+            c.plan_ban_by_hand(Cidr::host(own), Length::Policy, &local, NOW),
+            Err(Refusal::Protected(t, _)) if t == Cidr::host(own)
+        ));
     }
-    let planned = c.plan_ban_by_hand(a, Length::Policy, &local, NOW).unwrap();
-    assert_eq!(planned.record.expires_at, Some(NOW + DAY as i64));
+    let planned = c
+        .plan_ban_by_hand(Cidr::host(a), Length::Policy, &local, NOW)
+        .unwrap();
+    assert_eq!(planned.expires_at, Some(NOW + DAY as i64));
     // Planning changes nothing until the ban is imposed.
-    assert!(!c.is_banned(a));
+    assert!(!c.is_banned(&Cidr::host(a)));
     c.impose(planned);
-    assert!(c.is_banned(a));
+    assert!(c.is_banned(&Cidr::host(a)));
     assert!(attack(&mut c, a, NOW * 1000, NOW).bans.is_empty());
     let forever = c
-        .plan_ban_by_hand(a, Length::Permanent, &local, NOW)
+        .plan_ban_by_hand(Cidr::host(a), Length::Permanent, &local, NOW)
         .unwrap();
-    assert_eq!(
-        (forever.record.offences, forever.record.expires_at),
-        (2, None)
-    );
+    assert_eq!((forever.offences, forever.expires_at), (2, None));
     c.impose(forever);
     assert!(
         c.expire(i64::MAX).records.is_empty(),
         "a permanent ban never expires"
     );
-    let rec = c.plan_unban(a, NOW + 5).unwrap();
+    let host = Cidr::host(a);
+    let rec = c.plan_unban(host, NOW + 5).unwrap();
     assert_eq!(rec.expires_at, Some(NOW + 5));
-    assert_eq!(c.lift(&[a]), [Cidr::host(a)]);
-    assert_eq!(c.plan_unban(a, NOW + 6), Err(Refusal::NotBanned(a)));
+    assert_eq!(c.lift(&[host]), [host]);
+    assert_eq!(c.plan_unban(host, NOW + 6), Err(Refusal::NotBanned(host)));
     // Unbanned, it can be banned again by its next attack.
     assert_eq!(
         attack(&mut c, a, NOW * 1000 + 100_000, NOW + 100)
@@ -241,8 +387,16 @@ fn who(n: u8) -> IpAddr {
 
 /// Runs `steps`, expiring bans whenever time passes (as the daemon's tick does), and
 /// returns every ban imposed with the time it was imposed.
-fn replay(steps: &[Step], ban: &BanPolicy) -> Vec<(i64, BanRecord, Cidr)> {
-    let mut c = core(ban.clone());
+fn replay(steps: &[Step], ban: &BanPolicy, prefix: u8) -> Vec<(i64, BanRecord)> {
+    let mut c = Core::new(
+        Policy {
+            ipv6_prefix: prefix,
+            ..Policy::default()
+        },
+        ban.clone(),
+        Vec::new(),
+        NOW,
+    );
     let mut now = NOW;
     let mut out = Vec::new();
     for s in steps {
@@ -251,7 +405,7 @@ fn replay(steps: &[Step], ban: &BanPolicy) -> Vec<(i64, BanRecord, Cidr)> {
                 let mut orders = Orders::default();
                 c.observe(&failed(who(w), port), now * 1000, now, &mut orders);
                 for b in orders.bans {
-                    out.push((now, b.record, b.target));
+                    out.push((now, b));
                 }
             }
             Step::Wait { secs } => {
@@ -260,9 +414,8 @@ fn replay(steps: &[Step], ban: &BanPolicy) -> Vec<(i64, BanRecord, Cidr)> {
             }
         }
         // What the backends hold is exactly the targets of the bans in force.
-        let mut targets: Vec<Cidr> = c.active().map(|b| ban.target(b.addr)).collect();
+        let mut targets: Vec<Cidr> = c.active().map(|b| b.target).collect();
         targets.sort();
-        targets.dedup();
         let held: Vec<Cidr> = c.orders().into_iter().map(|o| o.target).collect();
         assert_eq!(held, targets);
     }
@@ -275,21 +428,27 @@ proptest! {
         steps in proptest::collection::vec(step(), 0..300),
         prefix in prop_oneof![Just(128u8), Just(64u8)],
     ) {
-        let ban = BanPolicy { ipv6_prefix: prefix, ..BanPolicy::default() };
-        let bans = replay(&steps, &ban);
-        let mut last: HashMap<IpAddr, (u32, Option<i64>)> = HashMap::new();
-        for (at, rec, target) in &bans {
-            prop_assert!(!rec.addr.is_loopback(), "loopback banned");
-            prop_assert_eq!(*target, ban.target(rec.addr));
+        let ban = BanPolicy::default();
+        let bans = replay(&steps, &ban, prefix);
+        let mut last: HashMap<Cidr, (u32, Option<i64>)> = HashMap::new();
+        for (at, rec) in &bans {
+            prop_assert!(!rec.target.contains(ip("127.0.0.1")), "loopback banned");
+            // IPv6 addresses are banned as their network under prefix scoring.
+            let first = rec.target.net().network();
+            let expected = match first {
+                IpAddr::V6(_) => Cidr::network(first, prefix).unwrap(),
+                IpAddr::V4(_) => Cidr::host(first),
+            };
+            prop_assert_eq!(rec.target, expected);
             prop_assert_eq!(rec.expires_at, ban.length(rec.offences).map(|l| at + l as i64));
-            if let Some((offences, expires)) = last.get(&rec.addr) {
+            if let Some((offences, expires)) = last.get(&rec.target) {
                 prop_assert_eq!(rec.offences, offences + 1);
                 // Never banned again while a ban of the same address is in force.
                 prop_assert!(expires.is_some_and(|t| t <= *at));
             } else {
                 prop_assert_eq!(rec.offences, 1);
             }
-            last.insert(rec.addr, (rec.offences, rec.expires_at));
+            last.insert(rec.target, (rec.offences, rec.expires_at));
         }
     }
 }
@@ -297,18 +456,18 @@ proptest! {
 #[test]
 fn what_a_backend_holds_without_a_record_is_adopted_and_an_expired_ban_is_not() {
     let expired = BanRecord {
-        addr: ip("192.0.2.10"),
+        target: Cidr::host(ip("192.0.2.10")),
         banned_at: NOW - 10 * DAY as i64,
         expires_at: Some(NOW - 9 * DAY as i64),
         offences: 1,
         reason: "old".into(),
     };
     let mut c = Core::new(
-        Policy::default(),
-        BanPolicy {
+        Policy {
             ipv6_prefix: 64,
-            ..BanPolicy::default()
+            ..Policy::default()
         },
+        BanPolicy::default(),
         vec![expired],
         NOW,
     );
@@ -320,10 +479,7 @@ fn what_a_backend_holds_without_a_record_is_adopted_and_an_expired_ban_is_not() 
         (Cidr::host(ip("203.0.113.1")), Remaining::Permanent),
     ];
     let adopted = c.adopt(&held, NOW, "nftables");
-    let got: Vec<(Cidr, Option<i64>)> = adopted
-        .iter()
-        .map(|b| (b.target, b.record.expires_at))
-        .collect();
+    let got: Vec<(Cidr, Option<i64>)> = adopted.iter().map(|b| (b.target, b.expires_at)).collect();
     // The expired ban stays lifted; the others keep the time the backend gave, or get
     // the first ban's length.
     assert_eq!(
@@ -334,7 +490,7 @@ fn what_a_backend_holds_without_a_record_is_adopted_and_an_expired_ban_is_not() 
             (Cidr::host(ip("203.0.113.1")), None),
         ]
     );
-    assert!(adopted[0].record.reason.contains("adopted from nftables"));
+    assert!(adopted[0].reason.contains("adopted from nftables"));
     let mut targets: Vec<Cidr> = c.orders().into_iter().map(|o| o.target).collect();
     targets.sort();
     assert_eq!(

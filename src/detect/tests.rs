@@ -337,7 +337,7 @@ fn history_round_trip_adds_up_across_runs() {
 #[test]
 fn already_banned_addresses_are_not_decided_again() {
     let mut d = Detector::new(Policy::default());
-    d.set_banned([ip("203.0.113.40")]);
+    d.set_banned(&[crate::addr::Cidr::host(ip("203.0.113.40"))]);
     for i in 0..10 {
         assert_eq!(
             d.observe(&failed("203.0.113.40", 10 + i, "root"), SEC),
@@ -390,7 +390,7 @@ fn touched_windows_are_reported_once() {
     assert_eq!(t.len(), 2);
     assert_eq!(t[0].1.len(), 1);
     assert!(d.take_touched().is_empty());
-    d.unban(ip("192.0.2.5"));
+    d.unban(&crate::addr::Cidr::host(ip("192.0.2.5")));
     assert_eq!(d.take_touched(), vec![(ip("192.0.2.5"), vec![])]);
 }
 

@@ -291,7 +291,7 @@ impl Engine {
                          (remaining time kept where {name} gives it)",
                         adopted.len()
                     ));
-                    self.keep(adopted.into_iter().map(|b| b.record).collect());
+                    self.keep(adopted);
                 }
             }
             Err(e) => log(&format!(

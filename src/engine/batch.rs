@@ -9,10 +9,11 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::{Engine, RECENT, list, log};
+use crate::addr::Cidr;
 use crate::ban::BanOrder;
 use crate::config;
 use crate::control;
-use crate::decide::{NewBan, Notice, Orders};
+use crate::decide::{Notice, Orders};
 use crate::detect;
 use crate::host;
 use crate::parse::Parser;
@@ -67,7 +68,7 @@ impl Engine {
         }
         report(&orders);
         self.enforce(&ban_orders(&orders.bans));
-        let records: Vec<BanRecord> = orders.bans.into_iter().map(|b| b.record).collect();
+        let records = orders.bans;
         let history = self.core.detector_mut().take_touched();
         let failing = self.unsaved.error.is_some();
         let logins = orders.logins;
@@ -170,8 +171,8 @@ impl Engine {
     pub fn tick(&mut self) {
         let lifted = self.core.expire(host::now_s());
         if !lifted.records.is_empty() {
-            self.unenforce(&lifted.targets, true);
-            let addrs: Vec<_> = lifted.records.iter().map(|b| b.addr).collect();
+            let addrs = lifted.targets();
+            self.unenforce(&addrs, true);
             log(&format!(
                 "{} ban{} expired: {}",
                 addrs.len(),
@@ -193,7 +194,7 @@ type Contents = (Vec<BanRecord>, Vec<(IpAddr, Vec<Mark>)>, Vec<(IpAddr, i64)>);
 /// Decided state the store has not taken yet.
 #[derive(Debug, Default)]
 pub(super) struct Unsaved {
-    bans: HashMap<IpAddr, BanRecord>,
+    bans: HashMap<Cidr, BanRecord>,
     history: HashMap<IpAddr, Vec<Mark>>,
     logins: HashMap<IpAddr, i64>,
     /// The store's last error, while it fails.
@@ -208,7 +209,7 @@ impl Unsaved {
         history: Vec<(IpAddr, Vec<Mark>)>,
         logins: Vec<(IpAddr, i64)>,
     ) {
-        self.bans.extend(bans.into_iter().map(|b| (b.addr, b)));
+        self.bans.extend(bans.into_iter().map(|b| (b.target, b)));
         self.history.extend(history);
         for (a, at) in logins {
             let slot = self.logins.entry(a).or_insert(at);
@@ -238,13 +239,8 @@ impl Unsaved {
 }
 
 /// What the backends get for new bans.
-pub(super) fn ban_orders(bans: &[NewBan]) -> Vec<BanOrder> {
-    bans.iter()
-        .map(|b| BanOrder {
-            target: b.target,
-            expires_at: b.record.expires_at,
-        })
-        .collect()
+pub(super) fn ban_orders(bans: &[BanRecord]) -> Vec<BanOrder> {
+    bans.iter().map(BanRecord::order).collect()
 }
 
 /// `for 1d`, or `permanently`.
@@ -257,15 +253,10 @@ pub(super) fn how_long(record: &BanRecord) -> String {
 /// Logs the bans and notices of a batch.
 fn report(orders: &Orders) {
     for b in &orders.bans {
-        let r = &b.record;
-        let net = if b.target.is_host() {
-            String::new()
-        } else {
-            format!(" as {}", b.target)
-        };
+        let r = b;
         log(&format!(
-            "banned {}{net} {} (offence {}): {}",
-            r.addr,
+            "banned {} {} (offence {}): {}",
+            r.target,
             how_long(r),
             r.offences,
             r.reason
@@ -273,8 +264,12 @@ fn report(orders: &Orders) {
     }
     for n in &orders.notices {
         match n {
-            Notice::Spared { addr, why, reason } => {
-                log(&format!("not banning {addr}: {why} ({reason})"));
+            Notice::Spared {
+                target,
+                why,
+                reason,
+            } => {
+                log(&format!("not banning {target}: {why} ({reason})"));
             }
             Notice::LoginAfterFailures { addr, score, .. } => log(&format!(
                 "warning: {addr} logged in after failures (score {:.1}): check that login",

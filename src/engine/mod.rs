@@ -25,7 +25,6 @@ pub use backends::{check as check_backends, remove_firewall};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -212,7 +211,7 @@ impl Engine {
     }
 }
 
-fn list(addrs: &[IpAddr]) -> String {
+fn list<T: std::fmt::Display>(addrs: &[T]) -> String {
     let shown: Vec<String> = addrs.iter().take(10).map(ToString::to_string).collect();
     if addrs.len() > 10 {
         format!("{} and {} more", shown.join(", "), addrs.len() - 10)

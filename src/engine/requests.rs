@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use super::batch::{ban_orders, how_long};
 use super::{DaemonError, Engine, log};
+use crate::addr::Cidr;
 use crate::control::{self, Incoming, Request, Response};
 use crate::decide::Length;
 use crate::event::Kind;
 use crate::store::Update;
-use crate::{addr, config, host};
+use crate::{config, host};
 
 impl Engine {
     /// The bans in force for `list`: a copy handed to the connection's thread, which
@@ -20,16 +21,13 @@ impl Engine {
     /// and one copy serves every `list` until the bans change.
     fn ban_list(&mut self) -> Arc<control::BanSnapshot> {
         let generation = self.core.generation();
-        let policy = self.core.ban_policy();
         if let Some(snap) = &self.list_cache
             && snap.generation == generation
-            && snap.policy == *policy
         {
             return Arc::clone(snap);
         }
         let snap = Arc::new(control::BanSnapshot {
             generation,
-            policy: policy.clone(),
             bans: self.core.active().cloned().collect(),
         });
         self.list_cache = Some(Arc::clone(&snap));
@@ -63,8 +61,9 @@ impl Engine {
     }
 
     fn manual_ban(&mut self, text: &str, duration: Option<&str>) -> Response {
-        let Some(addr) = addr::parse_ip(text.trim().as_bytes()) else {
-            return Response::error(format!("`{text}` is not an IP address"));
+        let addr = match Cidr::from_str(text) {
+            Ok(t) => t,
+            Err(e) => return Response::error(e.to_string()),
         };
         let length = match duration.map(config::Duration::from_str) {
             None => Length::Policy,
@@ -81,12 +80,12 @@ impl Engine {
                 Err(refusal) => return Response::error(refusal.to_string()),
             };
         if let Err(e) = self.store.save(&Update {
-            bans: std::slice::from_ref(&ban.record),
+            bans: std::slice::from_ref(&ban),
             ..Update::default()
         }) {
             return Response::error(format!("cannot record the ban: {e}"));
         }
-        let how = how_long(&ban.record);
+        let how = how_long(&ban);
         self.enforce(&ban_orders(std::slice::from_ref(&ban)));
         self.core.impose(ban);
         log(&format!("banned {addr} {how} by hand"));
@@ -94,8 +93,9 @@ impl Engine {
     }
 
     fn manual_unban(&mut self, text: &str) -> Response {
-        let Some(addr) = addr::parse_ip(text.trim().as_bytes()) else {
-            return Response::error(format!("`{text}` is not an IP address"));
+        let addr = match Cidr::from_str(text) {
+            Ok(t) => t,
+            Err(e) => return Response::error(e.to_string()),
         };
         let rec = match self.core.plan_unban(addr, host::now_s()) {
             Ok(r) => r,

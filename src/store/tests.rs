@@ -22,7 +22,7 @@ fn cursor(seed: u64) -> Cursor {
 
 fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> BanRecord {
     BanRecord {
-        addr: ip(addr),
+        target: addr.parse().unwrap(),
         banned_at,
         expires_at,
         offences,
@@ -200,13 +200,13 @@ fn active_bans_are_permanent_or_not_yet_expired() {
             ..Update::default()
         })
         .unwrap();
-    let active: Vec<IpAddr> = store
+    let active: Vec<String> = store
         .active_bans(100)
         .unwrap()
         .iter()
-        .map(|b| b.addr)
+        .map(|b| b.target.to_string())
         .collect();
-    assert_eq!(active, [ip("192.0.2.3"), ip("2001:db8::5")]);
+    assert_eq!(active, ["192.0.2.3", "2001:db8::5"]);
     assert_eq!(
         store.bans().unwrap().len(),
         4,
@@ -221,7 +221,7 @@ fn ban_upsert_by_address_and_canonical_text() {
     store
         .save(&Update {
             bans: &[BanRecord {
-                addr: mapped,
+                target: crate::addr::Cidr::host(mapped),
                 ..ban("192.0.2.7", 1, Some(2), 1)
             }],
             ..Update::default()
@@ -239,6 +239,25 @@ fn ban_upsert_by_address_and_canonical_text() {
         .query_row("SELECT addr FROM bans", [], |r| r.get(0))
         .unwrap();
     assert_eq!(text, "192.0.2.7");
+}
+
+#[test]
+fn network_bans_are_kept_by_their_network_beside_address_bans() {
+    let mut store = Store::open_in_memory().unwrap();
+    let bans = [
+        ban("198.51.100.0/24", 1, None, 1),
+        ban("198.51.100.7", 2, Some(9), 1),
+        ban("2001:db8:1:2::/64", 3, Some(10), 2),
+    ];
+    store
+        .save(&Update {
+            bans: &bans,
+            ..Update::default()
+        })
+        .unwrap();
+    let mut back = store.bans().unwrap();
+    back.sort_by_key(|b| b.banned_at);
+    assert_eq!(back, bans);
 }
 
 #[test]
