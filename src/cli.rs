@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod check;
 mod ctl;
+mod offline;
 mod run;
 mod scan;
 mod setup;
@@ -21,9 +22,13 @@ pub mod exit {
     pub const USAGE: u8 = 64;
     /// An input log could not be opened.
     pub const NOINPUT: u8 = 66;
+    /// The daemon cannot be reached (and cannot be bypassed: it runs).
+    pub const UNAVAILABLE: u8 = 69;
     pub const IOERR: u8 = 74;
     /// Another authban works on the state directory (try again later, or use the daemon).
     pub const TEMPFAIL: u8 = 75;
+    /// The daemon's answer is not the protocol (another version?).
+    pub const PROTOCOL: u8 = 76;
     /// The configuration is invalid.
     pub const CONFIG: u8 = 78;
 }

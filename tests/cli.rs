@@ -937,3 +937,133 @@ fn scan_quiet_prints_only_when_something_happened() {
     let out = env.authban(&["scan", log]);
     assert!(stdout(&out).contains("0 new lines read"), "{}", text(&out));
 }
+
+/// Issue 9, items 1 and 2: without a daemon (the cron mode), `ban`, `unban` and `list`
+/// work on the store and hosts.deny under scan's lock; networks and permanent bans are
+/// accepted; `unban` takes what `list` prints, and the next scan does not undo it.
+#[test]
+fn cron_mode_bans_unbans_and_lists_without_a_daemon() {
+    let env = Env::new();
+    let sock = env.path("authban.sock");
+    fs::write(
+        env.path("authban.toml"),
+        format!("[daemon]\nsocket = \"{}\"\n", sock.display()),
+    )
+    .unwrap();
+    fs::write(env.path("hosts.allow"), "").unwrap();
+    env.append("auth.log", &failures("203.0.113.80", "root", 4, 0));
+    env.scan("auth.log");
+    assert_eq!(count_lines_with(&env.hosts_deny(), "ALL: 203.0.113.80"), 1);
+
+    // A network, permanently: hosts.deny gets the form libwrap reads.
+    let out = env.authban(&["ban", "198.51.100.0/24", "--permanent"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("banned 198.51.100.0/24 permanently (no daemon is running"),
+        "{}",
+        text(&out)
+    );
+    let deny = env.hosts_deny();
+    assert_eq!(
+        count_lines_with(&deny, "ALL: 198.51.100.0/255.255.255.0"),
+        1,
+        "{deny}"
+    );
+    if let Some(denied) = libwrap_denies(env.dir.path(), "198.51.100.9") {
+        assert!(denied, "libwrap lets 198.51.100.9 through:\n{deny}");
+    }
+    // IPv6 networks too, for a time.
+    let out = env.authban(&["ban", "2001:db8:5::/48", "--for", "2h"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        count_lines_with(&env.hosts_deny(), "ALL: [2001:db8:5::]/48"),
+        1
+    );
+
+    // `list` reads the store; its first column is what `unban` takes.
+    let out = env.authban(&["list"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = stdout(&out);
+    let mut targets: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        ["198.51.100.0/24", "2001:db8:5::/48", "203.0.113.80"],
+        "{listed}"
+    );
+    let json = env.authban(&["list", "--json"]);
+    let bans: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(bans.as_array().map(Vec::len), Some(3), "{}", text(&json));
+
+    // An address inside a banned network is not banned by itself: unban says what is.
+    let out = env.authban(&["unban", "198.51.100.7"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("as part of 198.51.100.0/24: unban 198.51.100.0/24"),
+        "{}",
+        text(&out)
+    );
+    for t in targets {
+        let out = env.authban(&["unban", t]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(stdout(&out).contains("its line left"), "{}", text(&out));
+    }
+    let deny = env.hosts_deny();
+    assert!(!deny.contains("ALL: "), "{deny}");
+    if let Some(denied) = libwrap_denies(env.dir.path(), "203.0.113.80") {
+        assert!(!denied, "still denied after unban:\n{deny}");
+    }
+    // The next scan does not restore what was lifted by hand.
+    let again = env.scan("auth.log");
+    assert!(!stdout(&again).contains("restored"), "{}", text(&again));
+    assert!(!env.hosts_deny().contains("ALL: "));
+    let out = env.authban(&["list"]);
+    assert!(stdout(&out).lines().count() <= 1, "{}", text(&out));
+}
+
+/// Issue 9, item 1: the allowlist always wins. An address banned by a scan (or by hand)
+/// and then allowlisted is lifted at the next scan, with a line saying why.
+#[test]
+fn a_ban_lifted_by_a_newer_allowlist_at_the_next_scan() {
+    let env = Env::new();
+    let sock = format!(
+        "[daemon]\nsocket = \"{}\"\n",
+        env.path("authban.sock").display()
+    );
+    fs::write(env.path("authban.toml"), &sock).unwrap();
+    fs::write(env.path("hosts.allow"), "").unwrap();
+    env.append("auth.log", &failures("203.0.113.81", "root", 4, 0));
+    env.scan("auth.log");
+    let out = env.authban(&["ban", "198.51.100.0/24"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let deny = env.hosts_deny();
+    assert_eq!(count_lines_with(&deny, "ALL: 203.0.113.81"), 1, "{deny}");
+    fs::write(
+        env.path("authban.toml"),
+        format!("{sock}[policy]\nallowlist = [\"203.0.113.81\", \"198.51.100.10\"]\n"),
+    )
+    .unwrap();
+    let out = env.scan("auth.log");
+    let said = stdout(&out);
+    assert!(
+        said.contains("lifted the ban of 203.0.113.81: allowlisted by 203.0.113.81"),
+        "{said}"
+    );
+    assert!(
+        said.contains("lifted the ban of 198.51.100.0/24: it overlaps allowlisted 198.51.100.10"),
+        "{said}"
+    );
+    assert!(!env.hosts_deny().contains("ALL: "), "{}", env.hosts_deny());
+    // And a ban by hand of what the allowlist covers is refused, not lifted later.
+    let out = env.authban(&["ban", "198.51.100.10"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("allowlisted by 198.51.100.10"),
+        "{}",
+        text(&out)
+    );
+}

@@ -660,3 +660,80 @@ fn a_ban_by_hand_can_be_permanent() {
     assert_eq!(out.status.code(), Some(2), "clap refuses both");
     drop(d);
 }
+
+/// Issue 9, items 1 and 2: the daemon bans networks by hand, `unban` takes what `list`
+/// shows, and after `reload` an allowlist that now covers a ban lifts it.
+#[test]
+fn the_daemon_bans_networks_by_hand_and_a_reloaded_allowlist_lifts_bans() {
+    let env = Env::new("1h");
+    let d = env.start();
+    let ctl = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(env.path("authban.toml"))
+            .args(args)
+            .arg("--socket")
+            .arg(env.socket())
+            .output()
+            .unwrap()
+    };
+    let said = |out: &std::process::Output| {
+        format!(
+            "{:?} {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    for net in ["198.51.100.0/24", "2001:db8:7::/48"] {
+        let out = ctl(&["ban", net]);
+        assert!(out.status.success(), "{}", said(&out));
+    }
+    let deny = env.hosts_deny();
+    assert!(deny.contains("ALL: 198.51.100.0/255.255.255.0"), "{deny}");
+    assert!(deny.contains("ALL: [2001:db8:7::]/48"), "{deny}");
+    let listed: Vec<String> = env
+        .ask(Request::List)
+        .bans
+        .unwrap()
+        .iter()
+        .map(|b| b.addr.clone())
+        .collect();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let out = ctl(&["unban", "198.51.100.9"]);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(
+        said(&out).contains("as part of 198.51.100.0/24"),
+        "{}",
+        said(&out)
+    );
+    let out = ctl(&["unban", "2001:db8:7::/48"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert!(
+        !env.hosts_deny().contains("2001:db8:7::"),
+        "{}",
+        env.hosts_deny()
+    );
+
+    // An attacker is banned, then allowlisted: reload lifts its ban and the network's.
+    env.append(&failures("203.0.113.90", 3, 0));
+    wait_until("the attacker is banned", Duration::from_secs(5), || {
+        denies(&env.hosts_deny(), "203.0.113.90")
+    });
+    let config = fs::read_to_string(env.path("authban.toml")).unwrap();
+    let config = config.replace(
+        "[policy]\n",
+        "[policy]\nallowlist = [\"203.0.113.90\", \"198.51.100.200\"]\n",
+    );
+    fs::write(env.path("authban.toml"), config).unwrap();
+    let out = ctl(&["reload"]);
+    assert!(out.status.success(), "{}", said(&out));
+    let deny = env.hosts_deny();
+    assert!(!denies(&deny, "203.0.113.90"), "{deny}");
+    assert!(!deny.contains("198.51.100.0"), "{deny}");
+    assert!(env.ask(Request::List).bans.unwrap().is_empty());
+    // Saved: a restart does not bring them back.
+    drop(d);
+    let _d = env.start();
+    assert!(env.ask(Request::List).bans.unwrap().is_empty());
+}

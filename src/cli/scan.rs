@@ -12,9 +12,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{Global, exit, load_config};
+use super::{Global, exit, load_config, offline};
 use crate::addr::Cidr;
-use crate::ban::Remaining;
 use crate::ban::hosts_deny::HostsDeny;
 use crate::config::{Config, JournalMode};
 use crate::decide::{Core, Notice, Orders};
@@ -158,6 +157,8 @@ impl<'c> Scan<'c> {
             detector.restore_history(store.history().map_err(sql)?);
             detector.restore_trusted(store.trusted().map_err(sql)?);
         }
+        // The allowlist always wins, over bans imposed before it covered them.
+        let protected = offline::lift_protected(&mut core, now_s);
 
         let mut code = exit::OK;
         let mut cursors: Vec<(String, Cursor)> = Vec::new();
@@ -297,16 +298,10 @@ impl<'c> Scan<'c> {
             &self.config.hosts_deny.daemons,
         );
         let file = self.config.paths.hosts_deny.display().to_string();
-        // Entries of our block that no record explains: the store was lost or replaced.
-        // Lifting them would lift bans in force; they are adopted instead.
-        let held: Vec<(Cidr, Remaining)> = match hosts.ours() {
-            Ok(ours) => ours.into_iter().map(|c| (c, Remaining::Unknown)).collect(),
-            // apply() below reads the file again and reports the error.
-            Err(_) => Vec::new(),
-        };
-        let adopted = core.adopt(&held, now_s, &file);
+        let adopted = offline::adopt_hosts_deny(&mut core, &hosts, now_s);
         let mut new_bans: Vec<BanRecord> = orders.bans.clone();
         new_bans.extend(adopted.iter().cloned());
+        new_bans.extend(protected.iter().map(|(b, _)| b.clone()));
         let new_targets: BTreeSet<Cidr> = orders.bans.iter().map(|b| b.target).collect();
 
         // Save what this run learned, then make hosts.deny agree with the store.
@@ -354,11 +349,12 @@ impl<'c> Scan<'c> {
             }
         };
         let verb = if self.dry_run { "would deny" } else { "denied" };
+        for (b, why) in &protected {
+            let verb = if self.dry_run { "would lift" } else { "lifted" };
+            println!("{verb} the ban of {}: {why}", b.target);
+        }
         for b in &adopted {
-            let until = b
-                .expires_at
-                .and_then(|t| jiff::Timestamp::from_second(t).ok())
-                .map_or("permanently".to_string(), |t| format!("until {t}"));
+            let until = offline::until(b.expires_at);
             println!(
                 "{} {} in {file}: the store had no record of it, so it stays denied {until}",
                 if self.dry_run {
@@ -386,9 +382,12 @@ impl<'c> Scan<'c> {
             }
         }
         for t in applied.added.iter().filter(|t| !new_targets.contains(t)) {
-            println!("{verb} {t} in {file} (restored from the saved bans)");
+            println!(
+                "{verb} {t} in {file} (restored from the saved bans; `authban unban {t}` lifts it)"
+            );
         }
-        for t in &applied.removed {
+        let lifted: BTreeSet<Cidr> = protected.iter().map(|(b, _)| b.target).collect();
+        for t in applied.removed.iter().filter(|t| !lifted.contains(t)) {
             let verb = if self.dry_run { "would lift" } else { "lifted" };
             println!("{verb} the expired ban of {t} from {file}");
         }
@@ -400,6 +399,7 @@ impl<'c> Scan<'c> {
         let eventful = !detected.is_empty()
             || !orders.notices.is_empty()
             || !adopted.is_empty()
+            || !protected.is_empty()
             || !applied.added.is_empty()
             || !applied.removed.is_empty();
         if self.quiet && !eventful {

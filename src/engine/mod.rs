@@ -177,6 +177,7 @@ impl Engine {
             feed_tx,
         };
         engine.install_backends();
+        engine.lift_protected();
         engine.start_sources()?;
         Ok(engine)
     }

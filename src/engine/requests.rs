@@ -11,7 +11,7 @@ use crate::addr::Cidr;
 use crate::control::{self, Incoming, Request, Response};
 use crate::decide::Length;
 use crate::event::Kind;
-use crate::store::Update;
+use crate::store::{BanRecord, Update};
 use crate::{config, host};
 
 impl Engine {
@@ -113,6 +113,24 @@ impl Engine {
         Response::message(format!("unbanned {addr}"))
     }
 
+    /// Lifts the bans the policy now protects (the allowlist grew, an address became
+    /// this host's): the allowlist always wins, over bans detected, by hand, restored or
+    /// adopted. Saved like adopted bans: at once, or with what waits for the store.
+    pub(super) fn lift_protected(&mut self) {
+        let planned = self.core.plan_lift_protected(host::now_s());
+        if planned.is_empty() {
+            return;
+        }
+        for (rec, why) in &planned {
+            log(&format!("lifted the ban of {}: {why}", rec.target));
+        }
+        let records: Vec<BanRecord> = planned.into_iter().map(|(r, _)| r).collect();
+        let targets: Vec<Cidr> = records.iter().map(|r| r.target).collect();
+        self.keep(records);
+        let gone = self.core.lift(&targets);
+        self.unenforce(&gone, false);
+    }
+
     /// Reads the configuration again; on error the running one stays.
     pub fn reload(&mut self) -> Result<(), DaemonError> {
         let (config, _) = self.options.load().map_err(DaemonError::Config)?;
@@ -143,6 +161,7 @@ impl Engine {
         } else {
             self.reconcile_backends();
         }
+        self.lift_protected();
         if sources_changed {
             // Positions are saved after every batch: the new followers resume exactly.
             self.stop_sources();

@@ -1,10 +1,12 @@
 //! `authban status | list | ban | unban | reload`: thin clients of the daemon's control
 //! socket (see [`crate::control`]). The clients check their arguments, send one request and
-//! print the answer ([`render`] makes the text); every decision is the daemon's.
+//! print the answer ([`render`] makes the text); every decision is the daemon's. When no
+//! daemon listens, `list`, `ban` and `unban` work alone on the store and hosts.deny, as
+//! the cron mode's `scan` does ([`super::offline`]).
 //!
-//! Exit codes: 0 done; 1 the daemon refused (its reason is printed); 64 a bad argument;
-//! 69 the daemon cannot be reached; 74 the conversation broke; 76 the daemon's answer is
-//! not the protocol.
+//! Exit codes: 0 done; 1 refused (the reason is printed); 64 a bad argument; 69 the
+//! daemon cannot be reached (and runs, or the command needs it); 74 the conversation
+//! broke; 76 the daemon's answer is not the protocol; 78 the configuration is invalid.
 
 mod render;
 #[cfg(test)]
@@ -17,16 +19,16 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::offline::{self, Offline};
 use super::{Global, exit};
 use crate::addr::Cidr;
 use crate::config::ConfigError;
 use crate::control::{self, ControlError, Request, Response};
+use crate::decide::Length;
 use crate::host::local_zone;
 use render::{render_bans, render_status};
 
-/// sysexits.h codes used only here.
-const UNAVAILABLE: u8 = 69;
-const PROTOCOL: u8 = 76;
+use super::exit::{PROTOCOL, UNAVAILABLE};
 
 /// How long a client waits for the daemon: longer than the daemon's own limit for an
 /// answer from its engine (5 s), so its "busy" explanation arrives before we give up.
@@ -96,8 +98,9 @@ pub struct StatusArgs {
 
 /// List the bans in force.
 ///
-/// One line per ban: address, when it was banned and when it expires (RFC 3339, local
-/// time), how often the address offended, and why.
+/// One line per ban: address or network (what `unban` takes), when it was banned and when
+/// it expires (RFC 3339, local time), how often it offended, and why. Without a daemon,
+/// the bans the store records (the cron mode's).
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
     /// Print the bans as JSON instead of a table
@@ -110,7 +113,12 @@ pub struct ListArgs {
 /// Ban an address or network now.
 ///
 /// The ban is recorded and applied like one the daemon decided, and lasts the configured
-/// ban time unless --for or --permanent says otherwise. Needs root.
+/// ban time unless --for or --permanent says otherwise. Without a daemon it is recorded in
+/// the store and written to hosts.deny, as `scan` does. An address or network that holds
+/// this host's own, the SSH session's client or an allowlisted one is refused. Needs root.
+///
+/// Examples: `authban ban 192.0.2.7`, `authban ban 198.51.100.0/24 --for 7d`,
+/// `authban ban 2001:db8::/48 --permanent`
 #[derive(Debug, Clone, Args)]
 pub struct BanArgs {
     /// The address (192.0.2.7, 2001:db8::7) or network (198.51.100.0/24) to ban
@@ -129,7 +137,11 @@ pub struct BanArgs {
 
 /// Lift a ban now.
 ///
-/// Give the address or network exactly as `authban list` shows it. Needs root.
+/// Give the address or network exactly as `authban list` shows it. Without a daemon the
+/// ban is lifted in the store and hosts.deny, and the next `scan` does not restore it.
+/// Needs root.
+///
+/// Example: `authban unban 198.51.100.0/24`
 #[derive(Debug, Clone, Args)]
 pub struct UnbanArgs {
     /// The banned address or network
@@ -176,17 +188,37 @@ pub fn list(global: &Global, args: ListArgs) -> u8 {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let response = match ask(&socket, &Request::List) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let Some(bans) = &response.bans else {
-        return no_field("bans");
+    let bans = match ask_daemon(&socket, &Request::List) {
+        Ok(response) => match response.bans {
+            Some(bans) => bans.to_vec(),
+            None => return no_field("bans"),
+        },
+        Err(Unanswered::Failed(code)) => return code,
+        Err(Unanswered::NoDaemon(why)) => {
+            let config = match super::load_config(global) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            match offline::list(&config) {
+                Ok(bans) => {
+                    eprintln!(
+                        "authban: {why}\nauthban: no daemon is running: these are the bans \
+                         the store in {} records",
+                        config.paths.state_dir.display()
+                    );
+                    bans
+                }
+                Err((code, msg)) => {
+                    eprintln!("authban: {msg}");
+                    return code;
+                }
+            }
+        }
     };
     if args.json {
-        return print_json(bans);
+        return print_json(&bans);
     }
-    print!("{}", render_bans(bans, &local_zone()));
+    print!("{}", render_bans(&bans, &local_zone()));
     exit::OK
 }
 
@@ -198,6 +230,12 @@ pub fn ban(global: &Global, args: BanArgs) -> u8 {
     let duration = match args.duration.as_deref().map(parse_duration).transpose() {
         Ok(d) => d,
         Err(msg) => return usage(&msg),
+    };
+    let length = match (&duration, args.permanent) {
+        (_, true) => Length::Permanent,
+        (Some(d), _) if d.is_zero() => Length::Permanent,
+        (Some(d), _) => Length::Seconds(d.0.as_secs()),
+        (None, _) => Length::Policy,
     };
     // The daemon reads a zero duration as permanent.
     let duration = if args.permanent {
@@ -214,7 +252,9 @@ pub fn ban(global: &Global, args: BanArgs) -> u8 {
         addr: addr.to_string(),
         duration: duration.map(|d| d.to_string()),
     };
-    say_to(&args.socket, global, &request, &done)
+    say_or_alone(&args.socket, global, &request, &done, |o| {
+        o.ban(addr, length)
+    })
 }
 
 pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
@@ -225,7 +265,8 @@ pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
     let request = Request::Unban {
         addr: addr.to_string(),
     };
-    say_to(&args.socket, global, &request, &format!("unbanned {addr}"))
+    let done = format!("unbanned {addr}");
+    say_or_alone(&args.socket, global, &request, &done, |o| o.unban(addr))
 }
 
 pub fn reload(global: &Global, args: ReloadArgs) -> u8 {
@@ -257,9 +298,17 @@ fn usage(msg: &str) -> u8 {
     exit::USAGE
 }
 
-/// Sends a request; on failure prints why and returns the exit code. A daemon that
-/// answered "no" is a failure too.
-fn ask(socket: &Path, request: &Request) -> Result<Response, u8> {
+/// Why asking the daemon gave no answer.
+enum Unanswered {
+    /// Nothing listens on the socket (why, as a sentence): no daemon runs, or it runs
+    /// elsewhere, which the state directory's lock tells.
+    NoDaemon(String),
+    /// Already printed; the exit code.
+    Failed(u8),
+}
+
+/// Sends a request. A daemon that answered "no" is a failure, printed.
+fn ask_daemon(socket: &Path, request: &Request) -> Result<Response, Unanswered> {
     match control::request(socket, request, CLIENT_TIMEOUT) {
         Ok(r) if r.ok => Ok(r),
         Ok(r) => {
@@ -269,15 +318,71 @@ fn ask(socket: &Path, request: &Request) -> Result<Response, u8> {
                     .as_deref()
                     .unwrap_or("the daemon refused, without a reason")
             );
-            Err(exit::FAILURE)
+            Err(Unanswered::Failed(exit::FAILURE))
+        }
+        Err(ref e @ ControlError::Connect { ref source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Err(Unanswered::NoDaemon(e.to_string()))
         }
         Err(e) => {
             eprintln!("authban: {e}");
-            Err(match e {
+            Err(Unanswered::Failed(match e {
                 ControlError::Protocol { .. } => PROTOCOL,
                 ControlError::Io { .. } => exit::IOERR,
                 _ => UNAVAILABLE,
-            })
+            }))
+        }
+    }
+}
+
+/// [`ask_daemon`] for commands that need the daemon: no daemon is a failure, printed.
+fn ask(socket: &Path, request: &Request) -> Result<Response, u8> {
+    ask_daemon(socket, request).map_err(|u| match u {
+        Unanswered::NoDaemon(why) => {
+            eprintln!("authban: {why}");
+            UNAVAILABLE
+        }
+        Unanswered::Failed(code) => code,
+    })
+}
+
+/// Sends a mutating request to the daemon; when none runs, makes the change `alone`
+/// on the store and hosts.deny (the cron mode).
+fn say_or_alone(
+    arg: &SocketArg,
+    global: &Global,
+    request: &Request,
+    done: &str,
+    alone: impl FnOnce(Offline<'_>) -> Result<String, offline::Failure>,
+) -> u8 {
+    let socket = match arg.resolve(global) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let why = match ask_daemon(&socket, request) {
+        Ok(r) => {
+            println!("{}", r.message.as_deref().unwrap_or(done));
+            return exit::OK;
+        }
+        Err(Unanswered::Failed(code)) => return code,
+        Err(Unanswered::NoDaemon(why)) => why,
+    };
+    let config = match super::load_config(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match Offline::open(&config, &why).and_then(alone) {
+        Ok(said) => {
+            println!("{said}");
+            exit::OK
+        }
+        Err((code, msg)) => {
+            eprintln!("authban: {msg}");
+            code
         }
     }
 }
