@@ -156,6 +156,13 @@ fn config_check(global: &Global) -> u8 {
             eprintln!("authban: {e}");
             exit::CONFIG
         }
+        Ok((config, _)) if !crate::engine::missing_programs(&config).is_empty() => {
+            for m in crate::engine::missing_programs(&config) {
+                eprintln!("authban: {m}");
+            }
+            eprintln!("authban: the configured backends cannot ban without these programs");
+            exit::CONFIG
+        }
         Ok((config, file)) => {
             match file {
                 Some(path) => eprintln!("authban: {} is valid", path.display()),

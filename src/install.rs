@@ -44,6 +44,32 @@ pub struct UnitOptions {
     /// Directories the daemon may write besides its state and runtime directories; the
     /// directory of hosts.deny when that backend is used.
     pub writable: Vec<PathBuf>,
+    /// The capabilities the daemon keeps: [`capabilities`] of the configured backends.
+    pub capabilities: Vec<&'static str>,
+}
+
+/// The capabilities the backends need, and no more. nft and ipset change the firewall
+/// over netlink (CAP_NET_ADMIN). iptables opens a raw socket to read and change its
+/// tables, and `-m set` is refused without CAP_NET_RAW: the ipset backend needs both. A
+/// ban command may run either. hosts.deny is a root-owned file: it needs none. `auto`
+/// becomes nftables wherever nft is installed, so it keeps CAP_NET_ADMIN.
+pub fn capabilities(backends: &[crate::config::BackendKind]) -> Vec<&'static str> {
+    use crate::config::BackendKind as K;
+    let mut caps = Vec::new();
+    for b in backends {
+        let need: &[&'static str] = match b {
+            K::Nftables | K::Auto => &["CAP_NET_ADMIN"],
+            K::Ipset | K::Command => &["CAP_NET_ADMIN", "CAP_NET_RAW"],
+            K::HostsDeny => &[],
+        };
+        for c in need {
+            if !caps.contains(c) {
+                caps.push(*c);
+            }
+        }
+    }
+    caps.sort_unstable();
+    caps
 }
 
 /// What `authban install` does.
@@ -57,6 +83,8 @@ pub struct InstallOptions {
     pub force: bool,
     /// The hosts.deny file the daemon edits, if it is to be allowed to (see the unit).
     pub hosts_deny: Option<PathBuf>,
+    /// The capabilities the unit keeps ([`capabilities`] of the configured backends).
+    pub capabilities: Vec<&'static str>,
 }
 
 /// What happened to one file.
@@ -233,14 +261,21 @@ pub fn unit_text(opts: &UnitOptions) -> Result<String, InstallError> {
     line("Restart=on-failure");
     line("RestartSec=5s");
     line("");
-    line("# Privileges. The daemon runs as root, limited to one capability: CAP_NET_ADMIN, which");
-    line("# nft and ipset need to change the firewall (over netlink). Reading the logs needs no");
-    line("# capability: as root it owns the journal's files and /var/log/secure, and auth.log");
+    line("# Privileges. The daemon runs as root, limited to the capabilities its backends need");
+    line("# (`authban install` reads ban.backends): CAP_NET_ADMIN for nft and ipset to change the");
+    line("# firewall over netlink, CAP_NET_RAW for iptables' raw socket (the ipset backend), none");
+    line("# for hosts.deny alone. After changing ban.backends, run `authban install --force`.");
+    line(
+        "# Reading the logs needs no capability: as root it owns the journal's files and /var/log/secure, and auth.log",
+    );
     line("# (group adm, owned by syslog on Ubuntu) is readable through the groups below, which");
     line("# is narrower than CAP_DAC_READ_SEARCH (that would read every file on the system).");
     line("# Without CAP_DAC_OVERRIDE it cannot write files it does not own. The bounding set is");
     line("# final: no child (nft, a ban command) regains a dropped capability.");
-    line("CapabilityBoundingSet=CAP_NET_ADMIN");
+    line(&format!(
+        "CapabilityBoundingSet={}",
+        opts.capabilities.join(" ")
+    ));
     if opts.groups.is_empty() {
         line("# No log group (adm, systemd-journal) exists on this system.");
     } else {
@@ -333,6 +368,7 @@ pub fn install_files(opts: &InstallOptions) -> Result<Report, InstallError> {
         exec,
         groups,
         writable,
+        capabilities: opts.capabilities.clone(),
     })?;
 
     let unit_path = opts.root.join(UNIT_PATH);
@@ -491,6 +527,7 @@ mod tests {
             exec: PathBuf::from(EXEC),
             force: false,
             hosts_deny: None,
+            capabilities: capabilities(&[crate::config::BackendKind::Auto]),
         }
     }
 
@@ -560,6 +597,27 @@ mod tests {
         assert!(!directives.iter().any(|l| l.starts_with("ReadWritePaths=")));
         // No capability to read every file: the log groups do that job.
         assert!(!text.contains("CapabilityBoundingSet=CAP_NET_ADMIN CAP_DAC"));
+    }
+
+    #[test]
+    fn the_capabilities_are_exactly_what_the_backends_need() {
+        use crate::config::BackendKind as K;
+        assert_eq!(capabilities(&[K::Auto]), ["CAP_NET_ADMIN"]);
+        assert_eq!(capabilities(&[K::Nftables]), ["CAP_NET_ADMIN"]);
+        assert_eq!(
+            capabilities(&[K::Ipset, K::HostsDeny]),
+            ["CAP_NET_ADMIN", "CAP_NET_RAW"]
+        );
+        assert!(capabilities(&[K::HostsDeny]).is_empty());
+        let root = tempfile::tempdir().unwrap();
+        let mut o = opts(root.path());
+        o.capabilities = capabilities(&[K::Ipset]);
+        install_files(&o).unwrap();
+        assert!(
+            unit(root.path())
+                .lines()
+                .any(|l| l == "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW")
+        );
     }
 
     #[test]
@@ -757,6 +815,7 @@ mod tests {
                     .iter()
                     .map(|p| p.parent().unwrap().into())
                     .collect(),
+                capabilities: vec!["CAP_NET_ADMIN", "CAP_NET_RAW"],
             })
             .unwrap();
             let path = dir.path().join("authban.service");

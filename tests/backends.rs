@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use authban::addr::Cidr;
-use authban::ban::ipset::Ipset;
+use authban::ban::ipset::{Ipset, Programs};
 use authban::ban::nftables::Nftables;
 use authban::ban::{Backend, BackendError, BanOrder, RunOutput, Runner, SystemRunner};
 use serde_json::Value;
@@ -96,6 +96,21 @@ impl Netns {
     fn runner(&self) -> Box<dyn Runner> {
         Box::new(NetnsRunner {
             ns: self.name.clone(),
+            bounding: None,
+        })
+    }
+
+    /// A runner whose programs keep only `caps` (`CAP_NET_ADMIN`…) in their bounding set,
+    /// as systemd's CapabilityBoundingSet= leaves them: `setpriv --bounding-set`.
+    fn runner_with_caps(&self, caps: &[&str]) -> Box<dyn Runner> {
+        let mut spec = String::from("-all");
+        for c in caps {
+            spec.push_str(",+");
+            spec.push_str(&c.trim_start_matches("CAP_").to_lowercase());
+        }
+        Box::new(NetnsRunner {
+            ns: self.name.clone(),
+            bounding: Some(spec),
         })
     }
 
@@ -156,6 +171,8 @@ fn sweep_leftovers() {
 #[derive(Debug)]
 struct NetnsRunner {
     ns: String,
+    /// A `setpriv --bounding-set` spec the programs run under.
+    bounding: Option<String>,
 }
 
 impl Runner for NetnsRunner {
@@ -178,12 +195,16 @@ impl Runner for NetnsRunner {
                 format!("{program} not found"),
             ));
         }
-        let mut full = vec![
-            "netns".to_owned(),
-            "exec".to_owned(),
-            self.ns.clone(),
-            program.to_owned(),
-        ];
+        let mut full = vec!["netns".to_owned(), "exec".to_owned(), self.ns.clone()];
+        if let Some(spec) = &self.bounding {
+            full.extend([
+                "setpriv".to_owned(),
+                "--bounding-set".to_owned(),
+                spec.clone(),
+                "--".to_owned(),
+            ]);
+        }
+        full.push(program.to_owned());
         full.extend_from_slice(args);
         SystemRunner.run("ip", &full, stdin)
     }
@@ -734,7 +755,14 @@ fn ipset_ban_drops_the_peers_connections() {
         return;
     }
     let wire = Wire::new();
-    let mut ipset = Ipset::new(wire.server.runner(), "authban4", "authban6", vec![22]).unwrap();
+    let mut ipset = Ipset::new(
+        wire.server.runner(),
+        Programs::default(),
+        "authban4",
+        "authban6",
+        vec![22],
+    )
+    .unwrap();
     traffic_is_dropped_while_banned(&mut ipset, &wire);
 }
 
@@ -768,7 +796,14 @@ fn ipset_bans_unbans_restores_and_tears_down_only_its_sets_and_rules() {
         "-j",
         "ACCEPT",
     ]);
-    let mut ipset = Ipset::new(ns.runner(), &set4, &set6, vec![22, 2222]).unwrap();
+    let mut ipset = Ipset::new(
+        ns.runner(),
+        Programs::default(),
+        &set4,
+        &set6,
+        vec![22, 2222],
+    )
+    .unwrap();
     ipset.setup().unwrap();
     ipset.setup().unwrap();
     ipset.check().unwrap();
@@ -919,7 +954,14 @@ fn ipset_takes_ten_thousand_bans_in_one_process() {
         return;
     }
     let ns = Netns::new();
-    let mut ipset = Ipset::new(ns.runner(), "authban4", "authban6", vec![22]).unwrap();
+    let mut ipset = Ipset::new(
+        ns.runner(),
+        Programs::default(),
+        "authban4",
+        "authban6",
+        vec![22],
+    )
+    .unwrap();
     ipset.setup().unwrap();
     let t = now();
     let bans: Vec<BanOrder> = (0..10_000u32)
@@ -951,7 +993,14 @@ fn uninstall_removes_only_authbans_firewall() {
     nft.ban(&[order("203.0.113.5", None, now())], now())
         .unwrap();
     ns.must(&["nft", "add", "table", "inet", "other"]);
-    let mut ipset = Ipset::new(ns.runner(), "authban4", "authban6", vec![22]).unwrap();
+    let mut ipset = Ipset::new(
+        ns.runner(),
+        Programs::default(),
+        "authban4",
+        "authban6",
+        vec![22],
+    )
+    .unwrap();
     ipset.setup().unwrap();
     ns.must(&["ipset", "create", "foreign", "hash:ip"]);
     let dir = tempfile::tempdir().unwrap();
@@ -1003,7 +1052,7 @@ fn ipset_holds_a_ban_longer_than_its_longest_timeout_until_authban_lifts_it() {
     let ns = Netns::new();
     let set4 = format!("abl4_{}", std::process::id());
     let set6 = format!("abl6_{}", std::process::id());
-    let mut ipset = Ipset::new(ns.runner(), &set4, &set6, vec![22]).unwrap();
+    let mut ipset = Ipset::new(ns.runner(), Programs::default(), &set4, &set6, vec![22]).unwrap();
     ipset.setup().unwrap();
     let now = now();
     // The default escalation reaches 4 weeks; ipset times out at most ~24.8 days and used
@@ -1029,4 +1078,87 @@ fn ipset_holds_a_ban_longer_than_its_longest_timeout_until_authban_lifts_it() {
         "still banned after the unban"
     );
     ipset.teardown().unwrap();
+}
+
+/// The capability set `authban install` writes into the unit for `backends`, read back
+/// from the unit file as systemd would.
+fn unit_capabilities(backends: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("authban.toml");
+    std::fs::write(&config, format!("[ban]\nbackends = [{backends}]\n")).unwrap();
+    let root = dir.path().join("root");
+    let out = Command::new(env!("CARGO_BIN_EXE_authban"))
+        .arg("--config")
+        .arg(&config)
+        .args(["install", "--exec", "/usr/local/sbin/authban", "--root"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let unit = std::fs::read_to_string(root.join("etc/systemd/system/authban.service")).unwrap();
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("the unit sets CapabilityBoundingSet=");
+    line.split_whitespace().map(String::from).collect()
+}
+
+/// Issue 9, item 4: the unit `authban install` writes keeps exactly what the configured
+/// backends need. Under the ipset backend's set (systemd need not be PID 1 here:
+/// `setpriv` applies the same bounding set), iptables and ipset work; under the set the
+/// nftables backend gets, iptables' `-m set` is refused, which is why the ipset unit
+/// grants CAP_NET_RAW too.
+#[test]
+fn the_units_capabilities_are_enough_for_the_ipset_backend_and_no_more() {
+    if !prerequisites_met(
+        "the_units_capabilities_are_enough_for_the_ipset_backend_and_no_more",
+        &["ipset", "iptables", "ip6tables", "setpriv"],
+    ) {
+        return;
+    }
+    let ipset_caps = unit_capabilities("\"ipset\"");
+    assert_eq!(ipset_caps, ["CAP_NET_ADMIN", "CAP_NET_RAW"]);
+    assert_eq!(unit_capabilities("\"nftables\""), ["CAP_NET_ADMIN"]);
+    assert!(unit_capabilities("\"hosts-deny\"").is_empty());
+
+    let ns = Netns::new();
+    let caps: Vec<&str> = ipset_caps.iter().map(String::as_str).collect();
+    let mut ipset = Ipset::new(
+        ns.runner_with_caps(&caps),
+        Programs::default(),
+        "authban4",
+        "authban6",
+        vec![22],
+    )
+    .unwrap();
+    ipset.setup().unwrap();
+    ipset
+        .ban(&[order("203.0.113.44", Some(600), now())], now())
+        .unwrap();
+    ipset.check().unwrap();
+    assert!(
+        ns.must(&["ipset", "list", "authban4"])
+            .contains("203.0.113.44")
+    );
+    assert!(
+        ns.must(&["iptables", "-S", "INPUT"])
+            .contains("--match-set authban4 src")
+    );
+
+    // One capability short, as the unit used to be: the backend fails, and says why.
+    let fresh = Netns::new();
+    let mut short = Ipset::new(
+        fresh.runner_with_caps(&["CAP_NET_ADMIN"]),
+        Programs::default(),
+        "authban4",
+        "authban6",
+        vec![22],
+    )
+    .unwrap();
+    let err = short.setup().unwrap_err().to_string();
+    assert!(err.contains("iptables"), "{err}");
 }

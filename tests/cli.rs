@@ -445,6 +445,25 @@ fn broken_config_is_reported_with_key_and_line() {
     assert!(!env.path("hosts.deny").exists());
 }
 
+/// Issue 9, item 4: the `[ipset]` programs are settings that must work: `config check`
+/// refuses one that cannot be found, naming the key.
+#[test]
+fn config_check_refuses_a_backend_program_that_does_not_exist() {
+    let env = Env::new();
+    fs::write(
+        env.path("authban.toml"),
+        "[ban]\nbackends = [\"ipset\"]\n[ipset]\niptables = \"/nonexistent/iptables-legacy\"\n",
+    )
+    .unwrap();
+    let out = env.authban(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(
+        text(&out).contains("ipset.iptables = \"/nonexistent/iptables-legacy\": no such program"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn config_check_prints_the_effective_configuration() {
     let env = Env::new();

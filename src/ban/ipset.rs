@@ -26,9 +26,25 @@ const NAME: &str = "ipset";
 
 pub const DEFAULT_SET4: &str = "authban4";
 pub const DEFAULT_SET6: &str = "authban6";
-const IPSET: &str = "ipset";
-const IPTABLES: &str = "iptables";
-const IP6TABLES: &str = "ip6tables";
+
+/// The programs the backend runs: `[ipset]`'s `ipset`, `iptables` and `ip6tables`
+/// settings (a bare name is looked up in PATH).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programs {
+    pub ipset: String,
+    pub iptables: String,
+    pub ip6tables: String,
+}
+
+impl Default for Programs {
+    fn default() -> Programs {
+        Programs {
+            ipset: "ipset".into(),
+            iptables: "iptables".into(),
+            ip6tables: "ip6tables".into(),
+        }
+    }
+}
 /// iptables' multiport match takes at most 15 ports.
 const MAX_PORTS: usize = 15;
 /// Rule deletions in teardown: a copy of the rule added by hand is removed too, but a
@@ -53,6 +69,7 @@ pub struct SetElement {
 /// Bans in two ipsets matched by iptables/ip6tables rules.
 pub struct Ipset {
     runner: Box<dyn Runner>,
+    programs: Programs,
     set4: String,
     set6: String,
     ports: Vec<u16>,
@@ -73,6 +90,7 @@ impl Ipset {
     /// everything. Set names must match `[A-Za-z_][A-Za-z0-9_]*`, 31 bytes at most.
     pub fn new(
         runner: Box<dyn Runner>,
+        programs: Programs,
         set4: &str,
         set6: &str,
         ports: Vec<u16>,
@@ -111,6 +129,7 @@ impl Ipset {
         }
         Ok(Ipset {
             runner,
+            programs,
             set4: set4.to_owned(),
             set6: set6.to_owned(),
             ports: unique,
@@ -127,7 +146,13 @@ impl Ipset {
         let mut out = Vec::new();
         for set in [self.set4.clone(), self.set6.clone()] {
             let args = vec!["save".to_owned(), set.clone()];
-            let saved = run_checked(self.runner.as_mut(), NAME, IPSET, &args, None)?;
+            let saved = run_checked(
+                self.runner.as_mut(),
+                NAME,
+                &self.programs.ipset,
+                &args,
+                None,
+            )?;
             for line in String::from_utf8_lossy(&saved.stdout).lines() {
                 out.push(parse_saved(line, &set).map_err(|m| self.other(m))?);
             }
@@ -176,19 +201,19 @@ impl Ipset {
         run_checked(self.runner.as_mut(), NAME, program, &args, None).map(drop)
     }
 
-    fn families(&self) -> [(&'static str, String); 2] {
+    fn families(&self) -> [(String, String); 2] {
         [
-            (IPTABLES, self.set4.clone()),
-            (IP6TABLES, self.set6.clone()),
+            (self.programs.iptables.clone(), self.set4.clone()),
+            (self.programs.ip6tables.clone(), self.set6.clone()),
         ]
     }
 
     fn ensure_rules(&mut self) -> Result<(), BackendError> {
         for (program, set) in self.families() {
-            match self.iptables(program, "-C", &set) {
+            match self.iptables(&program, "-C", &set) {
                 Ok(()) => {}
                 // `-C` fails when the rule is absent; anything worse shows again in `-I`.
-                Err(BackendError::Failed { .. }) => self.iptables(program, "-I", &set)?,
+                Err(BackendError::Failed { .. }) => self.iptables(&program, "-I", &set)?,
                 Err(e) => return Err(e),
             }
         }
@@ -223,7 +248,7 @@ impl Ipset {
             match run_checked(
                 self.runner.as_mut(),
                 NAME,
-                IPSET,
+                &self.programs.ipset,
                 &args,
                 Some(script.as_bytes()),
             ) {
@@ -336,14 +361,15 @@ impl super::Backend for Ipset {
     fn check(&mut self) -> Result<(), BackendError> {
         for (program, set) in self.families() {
             let args = vec!["-t".to_owned(), "list".to_owned(), set.clone()];
-            run_checked(self.runner.as_mut(), NAME, IPSET, &args, None).map_err(|e| match e {
+            let ipset = self.programs.ipset.clone();
+            run_checked(self.runner.as_mut(), NAME, &ipset, &args, None).map_err(|e| match e {
                 BackendError::Failed { stderr, .. } => self.other(format!(
                     "set {set} is missing ({}); setup recreates it",
                     ipset_error(&stderr)
                 )),
                 e => e,
             })?;
-            self.iptables(program, "-C", &set).map_err(|e| match e {
+            self.iptables(&program, "-C", &set).map_err(|e| match e {
                 BackendError::Failed { .. } => self.other(format!(
                     "{program} has no INPUT rule dropping set {set}; setup adds it"
                 )),
@@ -356,7 +382,7 @@ impl super::Backend for Ipset {
     fn teardown(&mut self) -> Result<(), BackendError> {
         for (program, set) in self.families() {
             for _ in 0..MAX_RULE_COPIES {
-                match self.iptables(program, "-D", &set) {
+                match self.iptables(&program, "-D", &set) {
                     Ok(()) => {}
                     // No (more) rule: done with this family.
                     Err(BackendError::Failed { .. }) => break,
@@ -424,7 +450,14 @@ mod tests {
 
     fn backend(ports: Vec<u16>) -> (Ipset, RecordingRunner) {
         let rec = RecordingRunner::default();
-        let ipset = Ipset::new(Box::new(rec.clone()), "authban4", "authban6", ports).unwrap();
+        let ipset = Ipset::new(
+            Box::new(rec.clone()),
+            Programs::default(),
+            "authban4",
+            "authban6",
+            ports,
+        )
+        .unwrap();
         (ipset, rec)
     }
 
@@ -463,6 +496,41 @@ mod tests {
                 call("iptables", &format!("-w -C {RULE4}"), None),
                 call("ip6tables", &format!("-w -C {RULE6}"), None),
                 call("ip6tables", &format!("-w -I {RULE6}"), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_configured_programs_are_the_ones_run() {
+        // `[ipset] iptables = "/usr/sbin/iptables-legacy"` (a host whose iptables is the
+        // nft shim, say) must reach the program, for every call.
+        let rec = RecordingRunner::default();
+        let programs = Programs {
+            ipset: "/opt/bin/ipset".into(),
+            iptables: "/usr/sbin/iptables-legacy".into(),
+            ip6tables: "/usr/sbin/ip6tables-legacy".into(),
+        };
+        let mut ipset = Ipset::new(
+            Box::new(rec.clone()),
+            programs,
+            "authban4",
+            "authban6",
+            vec![22],
+        )
+        .unwrap();
+        ipset.setup().unwrap();
+        ipset
+            .ban(&[order("192.0.2.1", Some(NOW + 60))], NOW)
+            .unwrap();
+        ipset.teardown().unwrap();
+        let run: std::collections::BTreeSet<String> =
+            rec.calls().into_iter().map(|c| c.program).collect();
+        assert_eq!(
+            run.into_iter().collect::<Vec<_>>(),
+            [
+                "/opt/bin/ipset",
+                "/usr/sbin/ip6tables-legacy",
+                "/usr/sbin/iptables-legacy"
             ]
         );
     }
@@ -682,7 +750,8 @@ mod tests {
     fn missing_programs_are_spawn_errors() {
         let rec = RecordingRunner::default();
         rec.answer(Err(std::io::Error::from(std::io::ErrorKind::NotFound)));
-        let mut ipset = Ipset::new(Box::new(rec), "a4", "a6", vec![22]).unwrap();
+        let mut ipset =
+            Ipset::new(Box::new(rec), Programs::default(), "a4", "a6", vec![22]).unwrap();
         let err = ipset.ban(&[order("192.0.2.1", None)], NOW).unwrap_err();
         assert!(matches!(err, BackendError::Spawn { .. }), "{err:?}");
         assert!(
@@ -694,7 +763,13 @@ mod tests {
     #[test]
     fn bad_names_and_ports_are_refused() {
         let new = |a: &str, b: &str, ports: Vec<u16>| {
-            Ipset::new(Box::new(RecordingRunner::default()), a, b, ports)
+            Ipset::new(
+                Box::new(RecordingRunner::default()),
+                Programs::default(),
+                a,
+                b,
+                ports,
+            )
         };
         assert!(new("a b", "x", vec![22]).is_err());
         assert!(new("x", "-exist", vec![22]).is_err());

@@ -12,7 +12,8 @@ use crate::install::{self, InstallError, InstallOptions, Outcome, Report};
 /// Install authban as a systemd service.
 ///
 /// Writes the unit /etc/systemd/system/authban.service (hardened: runs as root with only
-/// CAP_NET_ADMIN, a read-only file system except /var/lib/authban and /run/authban) and,
+/// the capabilities the configured backends need, a read-only file system except
+/// /var/lib/authban and /run/authban) and,
 /// if there is none, the configuration /etc/authban/authban.toml with the defaults. An
 /// existing configuration is never overwritten. Does not run systemctl: it prints the
 /// commands to run next.
@@ -53,19 +54,22 @@ pub fn install(global: &Global, args: InstallArgs) -> u8 {
             return exit::FAILURE;
         }
     };
-    let hosts_deny = if args.allow_hosts_deny {
-        match hosts_deny_path(global, &args.root) {
-            Ok(p) => Some(p),
-            Err(code) => return code,
-        }
-    } else {
-        None
+    let target = match target_config(global, &args.root) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
+    let hosts_deny = args.allow_hosts_deny.then(|| {
+        global
+            .hosts_deny
+            .clone()
+            .unwrap_or_else(|| target.paths.hosts_deny.clone())
+    });
     let opts = InstallOptions {
         root: args.root.clone(),
         exec,
         force: args.force,
         hosts_deny: hosts_deny.clone(),
+        capabilities: install::capabilities(&target.ban.backends),
     };
     let report = match install::install_files(&opts) {
         Ok(r) => r,
@@ -130,12 +134,10 @@ pub fn uninstall(global: &Global, args: UninstallArgs) -> u8 {
     code
 }
 
-/// The hosts.deny file the daemon will edit: `--hosts-deny`, else the one configured in
-/// `--config`, else in the configuration being installed, else the default.
-fn hosts_deny_path(global: &Global, root: &Path) -> Result<PathBuf, u8> {
-    if let Some(file) = &global.hosts_deny {
-        return Ok(file.clone());
-    }
+/// The configuration the installed daemon will run with (its backends decide the unit's
+/// capabilities, its hosts.deny what the unit may write): `--config`, else the one being
+/// installed below `root` if it exists, else the defaults it will be written with.
+fn target_config(global: &Global, root: &Path) -> Result<crate::config::Config, u8> {
     let in_root = root.join(install::CONFIG_PATH);
     let config = global
         .config
@@ -145,7 +147,7 @@ fn hosts_deny_path(global: &Global, root: &Path) -> Result<PathBuf, u8> {
         eprintln!("authban: {e}");
         exit::CONFIG
     })?;
-    Ok(config.paths.hosts_deny)
+    Ok(config)
 }
 
 fn print_report(report: &Report) {

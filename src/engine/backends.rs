@@ -158,6 +158,7 @@ fn build(config: &Config) -> Result<Vec<Box<dyn Backend>>, ban::BackendError> {
             .map(|b| Box::new(b.with_netlink()) as Box<dyn Backend>),
             BackendKind::Ipset => ban::ipset::Ipset::new(
                 Box::new(SystemRunner),
+                ipset_programs(config),
                 &config.ipset.set4,
                 &config.ipset.set6,
                 config.ban.ports.clone(),
@@ -195,9 +196,10 @@ pub fn remove_firewall(config: &Config) -> Vec<(&'static str, Result<(), ban::Ba
             Err(e) => out.push(("nftables", Err(e))),
         }
     }
-    if program_exists(Path::new("ipset")) && program_exists(Path::new("iptables")) {
+    if program_exists(&config.ipset.ipset) && program_exists(&config.ipset.iptables) {
         match ban::ipset::Ipset::new(
             Box::new(SystemRunner),
+            ipset_programs(config),
             &config.ipset.set4,
             &config.ipset.set6,
             config.ban.ports.clone(),
@@ -207,6 +209,53 @@ pub fn remove_firewall(config: &Config) -> Vec<(&'static str, Result<(), ban::Ba
         }
     }
     out
+}
+
+/// The programs the configured backends run that cannot be found, each with its setting
+/// (`config check` refuses them: a backend without its program cannot ban). The daemon
+/// itself starts without them, says so and retries: the package may come later.
+pub fn missing_programs(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut need = |key: &str, program: &Path| {
+        if !program_exists(program) {
+            out.push(format!(
+                "{key} = \"{}\": no such program (neither that file nor in PATH)",
+                program.display()
+            ));
+        }
+    };
+    for k in &config.ban.backends {
+        match k {
+            BackendKind::Nftables => need("nftables.nft", &config.nftables.nft),
+            BackendKind::Ipset => {
+                need("ipset.ipset", &config.ipset.ipset);
+                need("ipset.iptables", &config.ipset.iptables);
+                need("ipset.ip6tables", &config.ipset.ip6tables);
+            }
+            BackendKind::Command => {
+                for (key, argv) in [
+                    ("command.ban", &config.command.ban),
+                    ("command.unban", &config.command.unban),
+                ] {
+                    if let Some(p) = argv.first() {
+                        need(key, Path::new(p));
+                    }
+                }
+            }
+            BackendKind::HostsDeny | BackendKind::Auto => {}
+        }
+    }
+    out
+}
+
+/// The `[ipset]` programs as the backend runs them.
+fn ipset_programs(config: &Config) -> ban::ipset::Programs {
+    let c = &config.ipset;
+    ban::ipset::Programs {
+        ipset: c.ipset.display().to_string(),
+        iptables: c.iptables.display().to_string(),
+        ip6tables: c.ip6tables.display().to_string(),
+    }
 }
 
 /// Whether `program` names an executable file, directly or through PATH.

@@ -21,7 +21,7 @@ mod batch;
 mod requests;
 mod sources;
 
-pub use backends::{check as check_backends, remove_firewall};
+pub use backends::{check as check_backends, missing_programs, remove_firewall};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
