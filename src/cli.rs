@@ -156,14 +156,15 @@ fn config_check(global: &Global) -> u8 {
             eprintln!("authban: {e}");
             exit::CONFIG
         }
-        Ok((config, _)) if !crate::engine::missing_programs(&config).is_empty() => {
-            for m in crate::engine::missing_programs(&config) {
-                eprintln!("authban: {m}");
-            }
-            eprintln!("authban: the configured backends cannot ban without these programs");
-            exit::CONFIG
-        }
         Ok((config, file)) => {
+            let missing = crate::engine::missing_programs(&config);
+            if !missing.is_empty() {
+                for m in missing {
+                    eprintln!("authban: {m}");
+                }
+                eprintln!("authban: the configured backends cannot ban without these programs");
+                return exit::CONFIG;
+            }
             match file {
                 Some(path) => eprintln!("authban: {} is valid", path.display()),
                 None => eprintln!("authban: no configuration file; using the defaults"),
