@@ -149,7 +149,6 @@ impl Engine {
             || config.daemon.journal != self.config.daemon.journal;
         let backends_changed = config.ban.backends != self.config.ban.backends
             || config.ban.ports != self.config.ban.ports
-            || config.ban.ipv6_prefix != self.config.ban.ipv6_prefix
             || config.nftables != self.config.nftables
             || config.ipset != self.config.ipset
             || config.command != self.config.command
