@@ -429,6 +429,8 @@ const FINISHED_KEPT: usize = 64;
 /// Files read (or listings repeated) when moving on from a finished file, before the
 /// live file is taken from its beginning.
 const MOVE_ON_ROUNDS: usize = 4096;
+/// Listings of the rotated files before the one finished last is taken for deleted.
+const GAP_LISTINGS: usize = 3;
 
 struct Follower {
     path: PathBuf,
@@ -840,7 +842,16 @@ impl Follower {
     /// The rotated files written after the one `end` was taken on, newest first, and
     /// whether that one was gone from them (a gap is possible then).
     fn newer(&mut self, end: &Cursor, mtime: Option<SystemTime>) -> (Vec<Sibling>, bool) {
-        match super::rotate::find(&self.path, end) {
+        // A listing taken while a burst renames files can miss the one finished last:
+        // list again before concluding that rotation deleted it.
+        let mut found = super::rotate::find(&self.path, end);
+        for _ in 1..GAP_LISTINGS {
+            if !matches!(found, Ok(None)) {
+                break;
+            }
+            found = super::rotate::find(&self.path, end);
+        }
+        match found {
             Ok(Some((_, _, newer))) => (newer, false),
             Ok(None) => (self.unread_since(mtime), true),
             // Listing the directory failed: said, and the live file is all there is to
