@@ -28,6 +28,8 @@ pub(crate) struct Envelope<'a> {
     pub host: &'a [u8],
     pub pid: Option<u32>,
     pub body: &'a [u8],
+    /// No envelope at all: bare `sshd -E` output, the whole line is the message.
+    pub bare: bool,
 }
 
 /// How many tokens may stand between the timestamp and the tag: a host name and a facility
@@ -268,6 +270,7 @@ fn tagged(time: Option<RawTime>, rest: &[u8]) -> Option<Envelope<'_>> {
             host,
             pid: Some(pid),
             body: body(after)?,
+            bare: false,
         });
     }
     tagged_slow(time, rest)
@@ -334,6 +337,7 @@ fn tagged_slow(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
                 host,
                 pid: Some(pid),
                 body: body(&rest[end + 1..])?,
+                bare: false,
             });
         }
         rest = &rest[end..];
@@ -401,6 +405,7 @@ fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
             host: b"",
             pid: Some(sshd_tag(first)?),
             body: body(&line[first_end? + 1..])?,
+            bare: false,
         });
     }
     if let Some(fe) = first_end {
@@ -413,18 +418,20 @@ fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
                     host: first,
                     pid: Some(sshd_tag(second)?),
                     body: body(&rest[second_end + 1..])?,
+                    bare: false,
                 });
             }
         }
     }
     // Bare `sshd -E` output. A line here may be a fragment forged with a raw LF in a user
-    // name (§4.6); we cannot tell it from a genuine one, so the file itself is the trust
-    // boundary.
+    // name (§4.6): sshd ends each genuine line with CR LF, so the parser drops the lines
+    // that came without the CR.
     Some(Envelope {
         time: None,
         host: b"",
         pid: None,
         body: line,
+        bare: true,
     })
 }
 
@@ -457,6 +464,7 @@ fn rfc5424(b: &[u8]) -> Option<Envelope<'_>> {
         host,
         pid: Some(pid),
         body: body(msg)?,
+        bare: false,
     })
 }
 

@@ -58,9 +58,20 @@ impl Parser {
     /// One line without its trailing `\n` (a trailing `\r`, as `sshd -E` writes, is
     /// dropped). `None` when the line is not an sshd line, or an sshd line that is not an
     /// event we count.
+    ///
+    /// A line with no envelope (bare `sshd -E` output) counts only when it ended in CR
+    /// LF: sshd writes every line of its log file so, and leaves a raw LF inside a user
+    /// name, so an LF-only line there is a fragment an attacker wrote
+    /// (openssh-messages.md §4.6).
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Option<Event<'a>> {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (line, crlf) = match line.strip_suffix(b"\r") {
+            Some(rest) => (rest, true),
+            None => (line, false),
+        };
         let env = envelope::split_with(line, &mut self.stamps)?;
+        if env.bare && !crlf {
+            return None;
+        }
         let (body, count) = unwrap_repeated(env.body)?;
         let Some(m) = sshd::parse_message(body) else {
             if let (Some(pid), Some(b'C' | b'R' | b'D')) = (env.pid, body.first()) {

@@ -930,6 +930,39 @@ fn untimed_envelopes() {
     );
 }
 
+/// Issue 9, item 6: `sshd -E` ends each line it writes with CR LF and leaves a raw LF in a
+/// user name as it is, so a name holding LFs splits one genuine line into pieces of which
+/// only the last has the CR. The pieces before it are the attacker's text.
+#[test]
+fn a_bare_sshd_e_line_without_its_cr_is_a_forged_fragment() {
+    let written: &[u8] = b"Invalid user x\nFailed password for root from 198.51.100.9 port 22 ssh2\n\
+        Accepted password for root from 198.51.100.10 port 22 ssh2\nz from 203.0.113.4 port 4711\r\n";
+    let mut p = parser();
+    let events: Vec<_> = written
+        .strip_suffix(b"\n")
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .filter_map(|line| p.parse(line).map(|e| (e.msg, e.addr)))
+        .collect();
+    assert_eq!(events, [], "no piece of a split line is an event");
+    // The same lines with sshd's CR LF are sshd's.
+    let mut p = parser();
+    let e = p
+        .parse(b"Failed password for root from 198.51.100.9 port 22 ssh2\r")
+        .unwrap();
+    assert_eq!((e.msg, e.addr), (Failed, ip("198.51.100.9")));
+    assert!(
+        p.parse(b"Failed password for root from 198.51.100.9 port 22 ssh2")
+            .is_none()
+    );
+    // A line with an envelope needs no CR: syslog escapes the LF (`#012`) or splits
+    // records itself, and the forged piece has no `sshd[pid]:` of its own.
+    assert!(
+        p.parse(b"Nov 24 12:00:07 gw sshd[2501]: Failed password for root from 198.51.100.9 port 22 ssh2")
+            .is_some()
+    );
+}
+
 #[test]
 fn non_sshd_lines_are_refused() {
     for line in [

@@ -55,8 +55,9 @@ pub fn source_key(path: &Path) -> String {
         .into_owned()
 }
 
-/// A line as read: its bytes without the `\n` (and without a `\r` before it), never
-/// assumed to be UTF-8.
+/// A line as read: its bytes without the `\n`, never assumed to be UTF-8. A `\r` before
+/// the `\n` is kept: `sshd -E` ends every genuine line with CR LF, so the parser can tell
+/// them from fragments forged with a raw LF in a user name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
     /// At most 64 KiB; see `truncated`.

@@ -146,7 +146,7 @@ fn resume_after_append_reads_only_new_lines() {
         got(&[
             ("auth.log", "c", 3),
             ("auth.log", "", 4),
-            ("auth.log", "d", 5)
+            ("auth.log", "d\r", 5)
         ])
     );
     assert_eq!(stats.files, [log.path.clone()]);
@@ -540,7 +540,7 @@ fn read_lines_delivers_the_last_unterminated_line() {
     assert_eq!(
         seen,
         [
-            (b"a".to_vec(), 1),
+            (b"a\r".to_vec(), 1),
             (b"b".to_vec(), 2),
             (b"\xff\x00c".to_vec(), 3)
         ]
