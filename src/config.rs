@@ -75,7 +75,34 @@ pub struct Policy {
     pub allowlist: Vec<Cidr>,
     /// An address that logged in is not banned for this long; zero disables.
     pub trust_after_login: Duration,
+    /// Which logins grant that trust.
+    pub trust_logins: TrustLogins,
     pub weights: Weights,
+}
+
+/// Which `Accepted` lines grant `trust-after-login` (and forgive the failures before
+/// them). A syslog file takes lines from anyone: `logger --id=PID -t sshd` writes
+/// `sshd[PID]: Accepted …` as any local user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustLogins {
+    /// The journal's (its `_COMM` and `_PID` are the kernel's), and a log file's or
+    /// stdin's whose connection is open in root's sshd process of that pid when authban
+    /// reads the line (`host::login_connection_open`).
+    #[default]
+    Verified,
+    /// Every `Accepted` line, whatever the source: for hosts whose local users are all
+    /// trusted.
+    Any,
+}
+
+impl TrustLogins {
+    /// Whether the success `ev` grants login trust: always when read from the journal
+    /// (`from_journal`), whose sender fields a local user cannot forge; from a file or
+    /// stdin under `Verified` only when its connection is open in the sshd it names.
+    pub fn grants(self, ev: &crate::event::Event<'_>, from_journal: bool) -> bool {
+        self == TrustLogins::Any || from_journal || crate::host::login_verified(ev)
+    }
 }
 
 impl Default for Policy {
@@ -85,6 +112,7 @@ impl Default for Policy {
             threshold: 5.0,
             allowlist: Vec::new(),
             trust_after_login: Duration::from_secs(7 * DAY),
+            trust_logins: TrustLogins::default(),
             weights: Weights::default(),
         }
     }

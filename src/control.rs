@@ -236,6 +236,9 @@ pub struct EventCounts {
     pub invalid_user: u64,
     pub probe: u64,
     pub success: u64,
+    /// Of the logins, those that granted no trust (`policy.trust-logins`): a log file's
+    /// whose connection was not open in root's sshd.
+    pub untrusted_logins: u64,
 }
 
 /// One recent event.

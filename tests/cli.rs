@@ -409,9 +409,10 @@ fn ipv6_attackers_are_bracketed_and_the_session_client_is_spared() {
 #[test]
 fn allowlist_and_trusted_logins_are_never_banned() {
     let env = Env::new();
+    // The test's log is a file no sshd writes: every login is trusted only with "any".
     fs::write(
         env.path("authban.toml"),
-        "[policy]\nallowlist = [\"192.0.2.0/24\"]\n",
+        "[policy]\nallowlist = [\"192.0.2.0/24\"]\ntrust-logins = \"any\"\n",
     )
     .unwrap();
     env.append("auth.log", &failures("192.0.2.33", "root", 6, 0));
@@ -424,6 +425,33 @@ fn allowlist_and_trusted_logins_are_never_banned() {
     let deny = env.hosts_deny();
     assert!(!deny.contains("192.0.2.33"), "{deny}");
     assert!(!deny.contains("198.51.100.60"), "{deny}");
+}
+
+/// Issue 9, item 6: any local user can write `sshd[900]: Accepted …` into a syslog file
+/// with logger. By default such a line shields nobody unless sshd's process holds its
+/// connection (here no sshd does), and `scan` says how many logins it did not trust.
+#[test]
+fn a_login_line_in_a_file_without_its_connection_shields_nobody() {
+    let env = Env::new();
+    env.append(
+        "auth.log",
+        &["2026-11-24T12:01:00+00:00 gw sshd[900]: Accepted password for alice from 198.51.100.60 port 40000 ssh2".to_string()],
+    );
+    env.append("auth.log", &failures("198.51.100.60", "alice", 6, 2));
+    let said = text(&env.scan("auth.log"));
+    assert!(env.hosts_deny().contains("ALL: 198.51.100.60"), "{said}");
+    assert!(
+        said.contains("1 login of the log file granted no trust"),
+        "{said}"
+    );
+    let out = env.authban(&["check", "--score", env.path("auth.log").to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains("198.51.100.60") && l.ends_with("not-trusted")),
+        "{table}"
+    );
 }
 
 #[test]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use authban::control::{self, BanInfo, Request, Response, Status};
 use netns::{
-    ATTACKER, Lab, Netns, Probe, SERVER_ATTACKER_SIDE, SERVER_FRIEND_SIDE, SSH_PORT,
+    ATTACKER, FRIEND, Lab, Netns, Probe, SERVER_ATTACKER_SIDE, SERVER_FRIEND_SIDE, SSH_PORT,
     prerequisites_met, run_bounded,
 };
 use serde_json::Value;
@@ -1391,4 +1391,115 @@ fn e2e_daemon_a_flushed_kernel_set_is_refilled_on_reload() {
         "{}",
         setup.stderr()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Forged logins
+
+/// A password of the owner's account in the lab, and its crypt(3) hash (`openssl passwd -6`).
+const OWNER: &str = "owner";
+const OWNER_PASSWORD: &str = "owner-secret-7";
+const OWNER_HASH: &str = "$6$authbane2e$DTUR5JXS38W1aDiBUrg/d39ana86hdAlh7C.UffvxtfOihTxQqrET5IthGq1KUZtZR55cgffHPUhFQUq5gWKz0";
+
+/// Issue 9, item 6: a local user can write `sshd[PID]: Accepted …` into a syslog file
+/// (`logger --id`), naming a real sshd's pid. Such a line must not shield the attacker's
+/// address; the owner's real login, whose connection sshd holds, still does.
+#[test]
+fn e2e_daemon_a_forged_login_shields_nobody_and_a_real_one_protects_its_owner() {
+    let test = "e2e_daemon_a_forged_login_shields_nobody_and_a_real_one_protects_its_owner";
+    if !can_run(test, &["logger", "runuser"]) {
+        return;
+    }
+    let lab = Lab::start("dfl");
+    lab.add_user(OWNER, 4711, OWNER_HASH);
+    greeted_before(&lab);
+    let setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(&lab.auth_log(), "1h", "\"hosts-deny\"", ""),
+        &lab.hosts_deny(),
+    );
+    let daemon = setup.start();
+
+    // The owner logs in from the friend's side and stays logged in.
+    let mut session = lab.hold_login(&lab.friend, SERVER_FRIEND_SIDE, OWNER, OWNER_PASSWORD, 30);
+    let accepted = format!("Accepted password for {OWNER} from {FRIEND}");
+    assert!(
+        lab.wait_for_log(1, |l| l.contains(&accepted)),
+        "the owner's login is not in the log:\n{}",
+        lab.read_auth_log()
+    );
+    assert!(
+        poll(Duration::from_secs(3), || daemon.status().events.success
+            >= 1)
+        .is_some(),
+        "the daemon did not see the login:\n{}",
+        setup.stderr()
+    );
+
+    // A local user forges the attacker's login, with the listener's pid, through /dev/log.
+    let forged = format!("Accepted password for {OWNER} from {ATTACKER} port 50000 ssh2");
+    let mut logger = Command::new("runuser");
+    logger
+        .args(["-u", "nobody", "--", "logger", "--socket"])
+        .arg(lab.syslog_socket())
+        .arg(format!("--id={}", lab.sshd_pid()))
+        .args(["-t", "sshd", "-p", "auth.info", &forged]);
+    let done = run_bounded(&mut logger, Duration::from_secs(10));
+    assert_eq!(done.status.code(), Some(0), "logger: {done:?}");
+    assert!(
+        lab.wait_for_log(1, |l| l
+            .contains(&format!("sshd[{}]: {forged}", lab.sshd_pid()))),
+        "the forged line is not in the log as sshd's:\n{}",
+        lab.read_auth_log()
+    );
+    let untrusted = poll(Duration::from_secs(3), || {
+        daemon.status().events.untrusted_logins == 1
+    });
+    assert!(untrusted.is_some(), "{}", setup.stderr());
+    assert!(
+        setup.stderr().contains(&format!(
+            "login of {ATTACKER} (sshd[{}], port 50000) not trusted",
+            lab.sshd_pid()
+        )),
+        "{}",
+        setup.stderr()
+    );
+
+    // The attacker's failures ban it; the owner's own typos, as many, do not.
+    for n in 1..=3 {
+        assert_eq!(
+            lab.failed_login(&lab.attacker, SERVER_ATTACKER_SIDE, USER),
+            Some(5)
+        );
+        assert_eq!(
+            lab.failed_login(&lab.friend, SERVER_FRIEND_SIDE, USER),
+            Some(5),
+            "typo {n}"
+        );
+    }
+    let denied = |addr: &str| {
+        fs::read_to_string(lab.hosts_deny())
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.trim() == format!("ALL: {addr}"))
+    };
+    assert!(
+        poll(Duration::from_secs(3), || denied(ATTACKER)).is_some(),
+        "the forged login shielded the attacker:\n{}",
+        setup.stderr()
+    );
+    assert!(!denied(FRIEND), "the owner was banned:\n{}", setup.stderr());
+    assert!(
+        setup.stderr().contains(&format!("not banning {FRIEND}")),
+        "{}",
+        setup.stderr()
+    );
+    assert_eq!(
+        daemon.status().events.untrusted_logins,
+        1,
+        "the owner's login was trusted"
+    );
+    let _ = session.kill();
+    let _ = session.wait();
 }

@@ -6,6 +6,8 @@
 //! sshpass and iproute2. Without them each test prints why it skipped — except under `CI`,
 //! where that is a failure. See tests/support/netns.rs for the setup.
 
+// Shared with tests/e2e_daemon.rs, which uses the helpers this file does not.
+#[allow(dead_code)]
 #[path = "support/netns.rs"]
 mod netns;
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 use clap::Args;
 
 use super::{Global, exit};
+use crate::config::TrustLogins;
 use crate::detect::{Decision, Detector};
 use crate::event::{Event, Kind};
 use crate::host;
@@ -112,9 +113,12 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
     let started = Instant::now();
     let mut scorer = if args.score {
         match super::load_config(global) {
-            Ok(config) => Some(Scorer::new(Detector::new(
-                config.detect_policy(host::local_addresses(), host::session_client()),
-            ))),
+            Ok(config) => Some(Scorer::new(
+                Detector::new(
+                    config.detect_policy(host::local_addresses(), host::session_client()),
+                ),
+                config.policy.trust_logins,
+            )),
             Err(code) => return code,
         }
     } else {
@@ -205,12 +209,14 @@ struct Scorer {
     text: Vec<u8>,
     /// The time given to events of a log without timestamps: the time of reading.
     now_ms: i64,
+    trust: TrustLogins,
 }
 
 impl Scorer {
-    fn new(detector: Detector) -> Scorer {
+    fn new(detector: Detector, trust: TrustLogins) -> Scorer {
         Scorer {
             detector,
+            trust,
             text: Vec::with_capacity(128),
             now_ms: jiff::Timestamp::now().as_millisecond(),
         }
@@ -218,6 +224,14 @@ impl Scorer {
 
     /// The text to append to the event's line: JSON members, or words for the table.
     fn observe(&mut self, ev: &Event<'_>, json: bool) -> &[u8] {
+        // As `scan` does: a login of a file counts only while sshd holds its connection.
+        if ev.kind == Kind::Success && !self.trust.grants(ev, false) {
+            return if json {
+                b",\"trusted\":false"
+            } else {
+                b" not-trusted"
+            };
+        }
         let at = ev.time.map_or(self.now_ms, |t| t.unix_ms());
         let decision = self.detector.observe(ev, at);
         let s = self.detector.last_scored();

@@ -18,6 +18,7 @@ use crate::ban::hosts_deny::HostsDeny;
 use crate::config::{Config, JournalMode};
 use crate::decide::{Core, Notice, Orders};
 use crate::detect;
+use crate::event::Kind;
 use crate::host::{self, local_zone, reference_time};
 use crate::parse::Parser;
 use crate::source::{self, Cursor, DEFAULT_LOGS, JOURNAL, JournalOptions, SourceError};
@@ -165,6 +166,8 @@ impl<'c> Scan<'c> {
         let mut positions: Vec<(String, String)> = Vec::new();
         let mut orders = Orders::default();
         let mut lines = 0u64;
+        let mut untrusted = 0u64;
+        let trust = self.config.policy.trust_logins;
         let tz = local_zone();
         for log in &inputs.files {
             let key = source::source_key(log);
@@ -190,6 +193,12 @@ impl<'c> Scan<'c> {
                     return;
                 };
                 if let Some(ev) = p.parse(line.bytes) {
+                    // A file takes lines from anyone: a login counts only when sshd
+                    // still holds its connection (policy.trust-logins).
+                    if ev.kind == Kind::Success && !trust.grants(&ev, false) {
+                        untrusted += 1;
+                        return;
+                    }
                     let at = ev.time.map_or(now_ms, |t| t.unix_ms());
                     core.observe(&ev, at, now_s, &mut orders);
                 }
@@ -411,6 +420,14 @@ impl<'c> Scan<'c> {
             detected.len(),
             if detected.len() == 1 { "" } else { "es" }
         );
+        if untrusted > 0 {
+            println!(
+                "{untrusted} login{} of the log file granted no trust: sshd no longer held \
+                 {} connection (see policy.trust-logins)",
+                if untrusted == 1 { "" } else { "s" },
+                if untrusted == 1 { "its" } else { "their" }
+            );
+        }
         Ok(code)
     }
 }

@@ -101,6 +101,7 @@ window = "1h30m"
 threshold = 3
 allowlist = ["192.0.2.0/24", "2001:db8::1", "::ffff:198.51.100.7"]
 trust-after-login = "0"
+trust-logins = "any"
 
 [policy.weights]
 auth-failure = 2
@@ -119,6 +120,7 @@ daemons = ["sshd", "sshd-session"]
     assert_eq!(c.policy.allowlist.len(), 3);
     assert!(c.policy.allowlist[2].contains("198.51.100.7".parse().unwrap()));
     assert!(c.policy.trust_after_login.is_zero());
+    assert_eq!(c.policy.trust_logins, TrustLogins::Any);
     assert_eq!(c.policy.weights.auth_failure, 2.0);
     assert_eq!(c.policy.weights.root, 0.0);
     assert_eq!(c.policy.weights.probe, 0.5, "unset keys keep their default");
@@ -428,4 +430,17 @@ fn names_the_backends_refuse_are_refused_here() {
     let p = problems("[ipset]\nset4 = \"same\"\nset6 = \"same\"\n");
     assert_eq!(p[0].key, "ipset.set6");
     assert!(p[0].message.contains("different names"), "{}", p[0].message);
+}
+
+#[test]
+fn trust_logins_is_verified_by_default_and_refuses_other_words() {
+    let c = parse("", origin()).unwrap();
+    assert_eq!(c.policy.trust_logins, TrustLogins::Verified);
+    let err = parse("[policy]\ntrust-logins = \"yes\"\n", origin())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("policy.trust-logins") && err.contains(":2"),
+        "{err}"
+    );
 }

@@ -117,6 +117,7 @@ pub(crate) fn sample_status() -> Status {
             invalid_user: 5,
             probe: 2,
             success: 1,
+            untrusted_logins: 0,
         },
         lines: 1234,
         recent: vec![RecentEvent {

@@ -15,6 +15,7 @@ use crate::config;
 use crate::control;
 use crate::decide::{Notice, Orders};
 use crate::detect;
+use crate::event::{Event, Kind};
 use crate::host;
 use crate::parse::Parser;
 use crate::source::{self, Position};
@@ -44,6 +45,7 @@ impl Engine {
             *slot = fresh();
         }
         let parser = &mut slot.0;
+        let from_journal = batch.source == source::JOURNAL;
         let mut orders = Orders::default();
         for line in batch.iter() {
             let Some(ev) = parser.parse(line) else {
@@ -59,6 +61,13 @@ impl Engine {
                 addr: ev.addr.to_string(),
                 msg: ev.msg.as_str().into(),
             });
+            if ev.kind == Kind::Success
+                && !self.config.policy.trust_logins.grants(&ev, from_journal)
+            {
+                self.untrusted_logins += 1;
+                log(&untrusted_login(&ev));
+                continue;
+            }
             let at = ev.time.map_or(now_ms, |t| t.unix_ms());
             self.core.observe(&ev, at, now_s, &mut orders);
         }
@@ -248,6 +257,22 @@ pub(super) fn how_long(record: &BanRecord) -> String {
     record.length().map_or("permanently".to_owned(), |l| {
         format!("for {}", config::Duration::from_secs(l))
     })
+}
+
+/// Why a login of a log file grants no trust: its line could be anyone's.
+fn untrusted_login(ev: &Event<'_>) -> String {
+    let pid = ev
+        .pid
+        .map_or_else(|| "no pid".to_owned(), |p| format!("sshd[{p}]"));
+    let port = ev
+        .port
+        .map_or_else(|| "no port".to_owned(), |p| format!("port {p}"));
+    format!(
+        "login of {} ({pid}, {port}) not trusted: no process of root's named sshd holds that \
+         connection (a line forged into the log, or a session already closed); \
+         policy.trust-logins = \"any\" trusts every login",
+        ev.addr
+    )
 }
 
 /// Logs the bans and notices of a batch.

@@ -115,6 +115,8 @@ pub struct Engine {
     source_stop: Stop,
     source_threads: Vec<thread::JoinHandle<()>>,
     counts: [u64; 4],
+    /// Logins that granted no trust (`policy.trust-logins`).
+    untrusted_logins: u64,
     lines: u64,
     recent: VecDeque<control::RecentEvent>,
     started_at: i64,
@@ -168,6 +170,7 @@ impl Engine {
             source_stop: Stop::new(),
             source_threads: Vec::new(),
             counts: [0; 4],
+            untrusted_logins: 0,
             lines: 0,
             recent: VecDeque::new(),
             started_at: now,

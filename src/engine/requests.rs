@@ -207,6 +207,7 @@ impl Engine {
                 invalid_user: c[Kind::InvalidUser.index()],
                 probe: c[Kind::Probe.index()],
                 success: c[Kind::Success.index()],
+                untrusted_logins: self.untrusted_logins,
             },
             lines: self.lines,
             recent: self.recent.iter().cloned().collect(),

@@ -8,6 +8,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -606,6 +607,69 @@ head -n 1 <&3"#;
             // Keeps ssh away from root's own ~/.ssh.
             .env("HOME", self.path("home"));
         run_bounded(&mut cmd, Duration::from_secs(20)).status.code()
+    }
+
+    /// Adds an account `name` with password hash `hash` (crypt(3)) to the server's copy of
+    /// /etc; sshd reads it at the next connection.
+    pub fn add_user(&self, name: &str, uid: u32, hash: &str) {
+        let etc = self.path("etc");
+        let append = |file: &str, line: String| {
+            let mut f = fs::OpenOptions::new()
+                .append(true)
+                .open(etc.join(file))
+                .unwrap_or_else(|e| panic!("open etc/{file}: {e}"));
+            f.write_all(line.as_bytes())
+                .unwrap_or_else(|e| panic!("append to etc/{file}: {e}"));
+        };
+        append(
+            "passwd",
+            format!("{name}:x:{uid}:{uid}:authban e2e:/:/bin/sh\n"),
+        );
+        append("shadow", format!("{name}:{hash}:20000:0:99999:7:::\n"));
+    }
+
+    /// Logs in from `from` as `user` with `password` and keeps the session open for
+    /// `seconds` (it runs `sleep`). The returned child is ssh; kill it to end the session.
+    pub fn hold_login(
+        &self,
+        from: &Netns,
+        server_addr: &str,
+        user: &str,
+        password: &str,
+        seconds: u32,
+    ) -> Child {
+        let mut cmd = from.command("sshpass");
+        cmd.args(["-p", password, "ssh", "-F", "/dev/null"])
+            .args(["-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "PubkeyAuthentication=no"])
+            .args(["-o", "PreferredAuthentications=password"])
+            .args(["-o", "ConnectTimeout=5"])
+            .args(["-o", "LogLevel=ERROR"])
+            .args(["-p", &SSH_PORT.to_string()])
+            .arg(format!("{user}@{server_addr}"))
+            .arg(format!("sleep {seconds}"))
+            .env("HOME", self.path("home"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd.spawn().expect("start ssh")
+    }
+
+    /// The syslog socket sshd writes to (its /dev/log), open to every local user as
+    /// /dev/log is.
+    pub fn syslog_socket(&self) -> PathBuf {
+        let sock = self.path("log.sock");
+        // Reachable (not listable) through the test's private directory.
+        fs::set_permissions(self.dir.path(), fs::Permissions::from_mode(0o711))
+            .expect("chmod the lab's directory");
+        fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).expect("chmod log.sock");
+        sock
+    }
+
+    /// The pid of sshd's listener, a process of root's named sshd.
+    pub fn sshd_pid(&self) -> u32 {
+        self.sshd.as_ref().expect("sshd runs").id()
     }
 
     /// Writes hosts.deny the way a careful program does: a new file renamed over the old.

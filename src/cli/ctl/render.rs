@@ -102,8 +102,16 @@ pub(super) fn render_status(s: &Status, tz: &jiff::tz::TimeZone, now: i64) -> St
     line(format!("Lines read:        {}", s.lines));
     let e = &s.events;
     line(format!(
-        "Events:            {} auth failures, {} invalid users, {} probes, {} logins",
-        e.auth_failure, e.invalid_user, e.probe, e.success
+        "Events:            {} auth failures, {} invalid users, {} probes, {} logins{}",
+        e.auth_failure,
+        e.invalid_user,
+        e.probe,
+        e.success,
+        if e.untrusted_logins > 0 {
+            format!(" ({} not trusted: see the log)", e.untrusted_logins)
+        } else {
+            String::new()
+        }
     ));
     if !s.recent.is_empty() {
         line(String::new());

@@ -298,7 +298,8 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
             auth_failure: 10,
             invalid_user: 5,
             probe: 2,
-            success: 1,
+            success: 3,
+            untrusted_logins: 2,
         },
         lines: 1234,
         store_error: Some("database or disk is full".into()),
@@ -320,7 +321,7 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
         "Store:             FAILING: database or disk is full (2 bans kept in memory until it is written)",
         "Active bans:       3",
         "Tracked addresses: 17",
-        "Events:            10 auth failures, 5 invalid users, 2 probes, 1 logins",
+        "Events:            10 auth failures, 5 invalid users, 2 probes, 3 logins (2 not trusted: see the log)",
         "invalid-user  192.0.2.7  Invalid user admin",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
