@@ -525,3 +525,89 @@ proptest! {
         }
     }
 }
+
+/// Issue 9, item 9: OpenSSH before 3.9 said `illegal user` (`Illegal user U from A`,
+/// `Failed password for illegal user U from A port N ssh2`, PAM's `… for illegal user U
+/// from A`), and before 5.0 wrote the bad banner unquoted. Each connection's attempts
+/// count once, as on newer releases; a bad banner is one probe.
+#[test]
+fn the_oldest_releases_illegal_users_and_unquoted_banners_count_once() {
+    let at = |s: u32, pid: u32, msg: &str| {
+        format!(
+            "Mar  3 04:00:{s:02} old {}: {msg}",
+            format_args!("sshd[{pid}]")
+        )
+    };
+    let log = [
+        at(1, 300, "Illegal user admin from 203.0.113.30"),
+        at(
+            1,
+            300,
+            "Failed password for illegal user admin from 203.0.113.30 port 4000 ssh2",
+        ),
+        at(
+            2,
+            300,
+            "Failed password for illegal user admin from 203.0.113.30 port 4000 ssh2",
+        ),
+        at(3, 301, "Illegal user carol from 203.0.113.30"),
+        at(
+            3,
+            301,
+            "error: PAM: User not known to the underlying authentication module for illegal user carol from 203.0.113.30",
+        ),
+        at(
+            3,
+            301,
+            "Failed keyboard-interactive/pam for illegal user carol from 203.0.113.30 port 4001 ssh2",
+        ),
+        at(
+            4,
+            302,
+            "Bad protocol version identification GET / HTTP/1.1 from 203.0.113.31",
+        ),
+    ];
+    let policy = counting(UNIT);
+    // Two attempts in the first connection, one in the second.
+    assert_eq!(score(&policy, &log, "203.0.113.30"), 300);
+    assert_eq!(score(&policy, &log, "203.0.113.31"), 100);
+    let mut parser = parser();
+    let kinds: Vec<_> = log
+        .iter()
+        .filter_map(|l| parser.parse(l.as_bytes()).map(|e| e.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["invalid-user"; 6]
+            .iter()
+            .copied()
+            .chain(["probe"])
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Issue 9, item 9: `Disconnecting invalid user U A port N: Too many authentication
+/// failures` closes a connection whose attempts its `Failed` lines counted: it adds none.
+/// Alone (the failures were not logged) it is one attempt.
+#[test]
+fn disconnecting_for_too_many_failures_adds_no_attempt_to_the_counted_ones() {
+    let at = |s: u32, msg: &str| {
+        format!("2026-03-03T04:00:{s:02}.100000+00:00 web1 sshd-session[700]: {msg}")
+    };
+    let mut log = vec![at(1, "Invalid user bob from 203.0.113.40 port 4001")];
+    for s in 2..5 {
+        log.push(at(
+            s,
+            "Failed password for invalid user bob from 203.0.113.40 port 4001 ssh2",
+        ));
+    }
+    let policy = counting(UNIT);
+    assert_eq!(score(&policy, &log, "203.0.113.40"), 300);
+    log.push(at(5, "Disconnecting invalid user bob 203.0.113.40 port 4001: Too many authentication failures [preauth]"));
+    assert_eq!(score(&policy, &log, "203.0.113.40"), 300);
+    let alone = [at(
+        5,
+        "Disconnecting invalid user bob 203.0.113.41 port 4002: Too many authentication failures [preauth]",
+    )];
+    assert_eq!(score(&policy, &alone, "203.0.113.41"), 100);
+}

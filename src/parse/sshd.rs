@@ -321,7 +321,11 @@ fn auth_outcome(rest: &[u8], success: bool, ctx: Ctx) -> Option<Message<'_>> {
     };
     let msg = if success { Msg::Accepted } else { Msg::Failed };
 
-    if let Some(u) = rest.strip_prefix(b"invalid user ") {
+    // OpenSSH before 3.9 wrote `illegal user`.
+    if let Some(u) = rest
+        .strip_prefix(b"invalid user ")
+        .or_else(|| rest.strip_prefix(b"illegal user "))
+    {
         // The user is the client's: read from the end. A `: info` tail is accepted only in the
         // one shape sshd alone writes (`ssh2: TYPE FINGERPRINT`); a certificate's or a
         // hostbased tail carries client text and more words, and such lines give nothing.
@@ -447,9 +451,12 @@ fn max_auth_tries(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     })
 }
 
-/// M11/M12 `Invalid user U from A[ port N]`.
+/// M11/M12 `Invalid user U from A[ port N]`, and `Illegal user U from A` of OpenSSH before
+/// 3.9.
 fn invalid_user(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
-    let rest = text.strip_prefix(b"Invalid user ")?;
+    let rest = text
+        .strip_prefix(b"Invalid user ")
+        .or_else(|| text.strip_prefix(b"Illegal user "))?;
     if ctx.truncated {
         return None;
     }
@@ -1043,15 +1050,17 @@ fn scanned(rest: &[u8]) -> Option<Message<'_>> {
     Some(probe(Msg::Scanned, parse_ip(token)?, port))
 }
 
-/// M40/M41 `Bad protocol version identification '<banner>' from A[ port N]`: the banner is the
-/// client's and comes first, so the address is the last ` from `.
+/// M40/M41 `Bad protocol version identification '<banner>' from A[ port N]`, and the
+/// unquoted `… identification <banner> from A` of releases before 5.0: the banner is the
+/// client's and comes first, so the address is the last ` from ` (sshd writes it after
+/// the banner, whatever the banner holds).
 fn bad_version(text: &[u8], ctx: Ctx) -> Option<Message<'_>> {
     let rest = text.strip_prefix(b"Bad protocol version identification ")?;
     if ctx.truncated {
         return None;
     }
     let (head, addr, port) = from_tail(rest)?;
-    if head.len() < 2 || head[0] != b'\'' || head[head.len() - 1] != b'\'' {
+    if head.is_empty() {
         return None;
     }
     Some(probe(Msg::BadVersion, addr, port))

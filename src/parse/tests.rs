@@ -1259,3 +1259,17 @@ fn megabyte_lines_are_cheap_and_safe() {
     let spaces = vec![b' '; 1 << 20];
     let _ = parser().parse(&spaces);
 }
+
+/// Issue 9, item 9: the unquoted banner of releases before 5.0 is the client's text, so
+/// a banner that names an address frames nobody: sshd writes the real one last.
+#[test]
+fn an_unquoted_bad_banner_naming_an_address_frames_nobody() {
+    let e = event(b"Mar  3 04:00:01 old sshd[302]: Bad protocol version identification x from 192.0.2.9 port 22 from 203.0.113.5");
+    assert_eq!(
+        (e.msg, e.addr, e.port),
+        (BadVersion, ip("203.0.113.5"), None)
+    );
+    let e =
+        event(b"Mar  3 04:00:01 old sshd[303]: Illegal user root from 192.0.2.9 from 203.0.113.6");
+    assert_eq!((e.kind, e.addr), (Kind::InvalidUser, ip("203.0.113.6")));
+}
