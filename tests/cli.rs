@@ -1114,3 +1114,174 @@ fn a_ban_lifted_by_a_newer_allowlist_at_the_next_scan() {
         text(&out)
     );
 }
+
+/// One journal entry's fields, in the order journalctl prints them.
+fn journal_entry(
+    n: u64,
+    comm: &str,
+    transport: &str,
+    message: &[u8],
+) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "__CURSOR",
+            format!("s=6f1e;i={n:x};b=7a2c;m={n:x};t=62f1;x=9e").into_bytes(),
+        ),
+        (
+            "__REALTIME_TIMESTAMP",
+            (1_795_521_600_000_000 + n * 1_000_000)
+                .to_string()
+                .into_bytes(),
+        ),
+        ("_HOSTNAME", b"gw".to_vec()),
+        ("SYSLOG_IDENTIFIER", b"sshd".to_vec()),
+        ("_COMM", comm.as_bytes().to_vec()),
+        ("_PID", (4000 + n).to_string().into_bytes()),
+        ("_TRANSPORT", transport.as_bytes().to_vec()),
+        ("MESSAGE", message.to_vec()),
+    ]
+}
+
+/// `journalctl -o json`: one object per line; a value that is not printable UTF-8 is an
+/// array of its bytes (systemd's journal JSON format).
+fn journal_json(entries: &[Vec<(&str, Vec<u8>)>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut obj = serde_json::Map::new();
+        for (k, v) in e {
+            let value = match std::str::from_utf8(v) {
+                Ok(s) if !s.chars().any(char::is_control) => serde_json::Value::from(s),
+                _ => serde_json::Value::from(v.clone()),
+            };
+            obj.insert((*k).to_owned(), value);
+        }
+        out.extend_from_slice(serde_json::to_string(&obj).unwrap().as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// `journalctl -o export`: `KEY=value` lines, a value holding control bytes as `KEY\n`, its
+/// length (64-bit little-endian) and its bytes and `\n`; an empty line after each entry
+/// (systemd's journal export format).
+fn journal_export(entries: &[Vec<(&str, Vec<u8>)>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        for (k, v) in e {
+            out.extend_from_slice(k.as_bytes());
+            if v.iter().any(|b| b.is_ascii_control()) {
+                out.push(b'\n');
+                out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                out.extend_from_slice(v);
+            } else {
+                out.push(b'=');
+                out.extend_from_slice(v);
+            }
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Issue 9, item 8: a saved or piped `journalctl -o json` or `-o export` is read as the
+/// journal source reads the journal: only entries whose `_COMM` is sshd's and whose
+/// transport is syslog or the journal count; `SYSLOG_IDENTIFIER=sshd` from another
+/// program, `sshd -e`'s stdout and a message holding a newline forge nothing.
+#[test]
+fn check_and_scan_read_journal_exports_with_the_journal_sources_trust() {
+    let env = Env::new();
+    let mut entries = Vec::new();
+    for n in 0..4 {
+        let msg = format!(
+            "Failed password for invalid user admin from 203.0.113.77 port {} ssh2",
+            50000 + n
+        );
+        entries.push(journal_entry(n, "sshd-session", "syslog", msg.as_bytes()));
+    }
+    entries.push(journal_entry(
+        10,
+        "logger",
+        "syslog",
+        b"Failed password for root from 198.51.100.1 port 1 ssh2",
+    ));
+    entries.push(journal_entry(
+        11,
+        "sshd",
+        "stdout",
+        b"Failed password for root from 198.51.100.2 port 2 ssh2",
+    ));
+    entries.push(journal_entry(
+        12,
+        "sshd",
+        "journal",
+        b"Invalid user x\nFailed password for root from 198.51.100.3 port 3 ssh2 from 203.0.113.78 port 4",
+    ));
+    // A binary field of 10 bytes: its length's first byte is `\n` itself.
+    entries.push(journal_entry(13, "sshd-session", "syslog", b"ab\ncdefghi"));
+    entries.push(journal_entry(
+        14,
+        "sshd-session",
+        "syslog",
+        b"Invalid user z from 203.0.113.79 port 4",
+    ));
+    let want_addrs = |stdout: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(stdout)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["addr"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let mut expected = vec!["203.0.113.77".to_owned(); 4];
+    expected.push("203.0.113.78".to_owned());
+    expected.push("203.0.113.79".to_owned());
+    for (name, bytes) in [
+        ("journal.json", journal_json(&entries)),
+        ("journal.export", journal_export(&entries)),
+    ] {
+        fs::write(env.path(name), &bytes).unwrap();
+        let out = env.authban(&["check", "--json", env.path(name).to_str().unwrap()]);
+        assert!(out.status.success(), "{name}: {}", text(&out));
+        assert_eq!(want_addrs(&out.stdout), expected, "{name}: {}", text(&out));
+        // Piped, as `journalctl -o … | authban check -` does.
+        let mut child = Command::new(BIN)
+            .args(["check", "--json", "-"])
+            .env("TZ", "UTC")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = bytes.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(
+            want_addrs(&out.stdout),
+            expected,
+            "{name} on stdin: {}",
+            text(&out)
+        );
+    }
+    // The entries' own time: 2026-11-24T12:00:00Z and the seconds after.
+    let out = env.authban(&[
+        "check",
+        "--json",
+        env.path("journal.export").to_str().unwrap(),
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(first["time"], "2026-11-24T12:00:00+00:00", "{first}");
+    // scan bans from an export as from a log.
+    let said = text(&env.scan("journal.export"));
+    let deny = env.hosts_deny();
+    assert!(deny.contains("ALL: 203.0.113.77"), "{said}\n{deny}");
+    for forged in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        assert!(!deny.contains(forged), "{forged}: {deny}");
+    }
+}

@@ -16,7 +16,7 @@ use crate::host;
 use crate::host::{local_zone, reference_time};
 use crate::parse::Parser;
 use crate::print::Printer;
-use crate::source::{self, Line, SourceError};
+use crate::source::{self, FileEntries, Line, SourceError};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -149,20 +149,27 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
         // Where reading got to, for the summary when it stops at an error (a truncated
         // `.gz`): the lines before it were printed and count.
         let mut reached = (0u64, 0u64, 0u64);
+        // A saved or piped `journalctl -o json|export` is read as the journal source does.
+        let mut entries = FileEntries::sshd();
         let mut on_line = |line: Line<'_>| {
             reached.0 = line.number;
             reached.1 = line.end;
             // A line cut at the cap lost its end, where most shapes keep the address.
             if line.truncated {
                 reached.2 += 1;
+                entries.line(line.bytes, true);
                 return;
             }
-            if let Some(ev) = parser.parse(line.bytes) {
+            let from_journal = entries.is_journal(line.bytes);
+            let Some(text) = entries.line(line.bytes, false) else {
+                return;
+            };
+            if let Some(ev) = parser.parse(text) {
                 summary.by_kind[ev.kind.index()] += u64::from(ev.count.max(1));
                 summary.saw(ev.addr);
                 // One call: the printer is inlined here once.
                 let extra = match scorer.as_mut() {
-                    Some(s) => s.observe(&ev, args.json),
+                    Some(s) => s.observe(&ev, args.json, from_journal),
                     None => b"",
                 };
                 out.event(line.number, &ev, extra);
@@ -223,9 +230,9 @@ impl Scorer {
     }
 
     /// The text to append to the event's line: JSON members, or words for the table.
-    fn observe(&mut self, ev: &Event<'_>, json: bool) -> &[u8] {
+    fn observe(&mut self, ev: &Event<'_>, json: bool, from_journal: bool) -> &[u8] {
         // As `scan` does: a login of a file counts only while sshd holds its connection.
-        if ev.kind == Kind::Success && !self.trust.grants(ev, false) {
+        if ev.kind == Kind::Success && !self.trust.grants(ev, from_journal) {
             return if json {
                 b",\"trusted\":false"
             } else {

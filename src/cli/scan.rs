@@ -21,7 +21,9 @@ use crate::detect;
 use crate::event::Kind;
 use crate::host::{self, local_zone, reference_time};
 use crate::parse::Parser;
-use crate::source::{self, Cursor, DEFAULT_LOGS, JOURNAL, JournalOptions, SourceError};
+use crate::source::{
+    self, Cursor, DEFAULT_LOGS, FileEntries, JOURNAL, JournalOptions, SourceError,
+};
 use crate::store::{self, BanRecord, InstanceLock, LockError, LockRole, Store, Update};
 
 #[derive(Debug, Args)]
@@ -177,25 +179,32 @@ impl<'c> Scan<'c> {
                     .map_err(|e| (exit::FAILURE, e.to_string()))?,
                 None => None,
             };
-            let mut parser: Option<(PathBuf, Parser)> = None;
+            let mut parser: Option<(PathBuf, Parser, FileEntries)> = None;
             let result = source::read_since(log, cursor.as_ref(), |origin, line| {
-                if line.truncated {
-                    return;
-                }
-                // Each file gets the reference time of its own mtime for year inference.
-                if parser.as_ref().is_none_or(|(p, _)| p != origin) {
+                // Each file gets the reference time of its own mtime for year inference,
+                // and its own shape (a log, or a saved `journalctl -o json|export`).
+                if parser.as_ref().is_none_or(|(p, ..)| p != origin) {
                     parser = Some((
                         origin.to_path_buf(),
                         Parser::new(tz.clone(), reference_time(Some(origin))),
+                        FileEntries::sshd(),
                     ));
                 }
-                let Some((_, p)) = parser.as_mut() else {
+                let Some((_, p, entries)) = parser.as_mut() else {
                     return;
                 };
-                if let Some(ev) = p.parse(line.bytes) {
+                if line.truncated {
+                    entries.line(line.bytes, true);
+                    return;
+                }
+                let from_journal = entries.is_journal(line.bytes);
+                let Some(text) = entries.line(line.bytes, false) else {
+                    return;
+                };
+                if let Some(ev) = p.parse(text) {
                     // A file takes lines from anyone: a login counts only when sshd
                     // still holds its connection (policy.trust-logins).
-                    if ev.kind == Kind::Success && !trust.grants(&ev, false) {
+                    if ev.kind == Kind::Success && !trust.grants(&ev, from_journal) {
                         untrusted += 1;
                         return;
                     }

@@ -12,8 +12,10 @@
 //! `short-precise`), RFC 3339 (rsyslog; journalctl `short-iso[-precise]`, with or without the
 //! offset's colon), journalctl `short-full` and `short-unix`, raw datagrams with a `<PRI>`
 //! prefix, RFC 5424, busybox's `facility.level` field, FreeBSD's `<4.3>`/`<auth.info>` field,
-//! Solaris's `[ID n facility.level]` body prefix, the `host program[pid]: message` form of
-//! fail2ban's journal corpus (no time), and bare `sshd -E` output (no envelope, no time, no pid).
+//! Solaris's `[ID n facility.level]` body prefix, macOS's `log show --style syslog` (a
+//! space for the `T`), socklog's svlogd stamp and `facility.level:` field, the `host
+//! program[pid]: message` form of fail2ban's journal corpus (no time), and bare `sshd -E`
+//! output (no envelope, no time, no pid).
 
 use super::time::{self, RawTime};
 use crate::bytes::{self, decimal, find_byte, word};
@@ -330,6 +332,15 @@ fn tagged_slow(time: Option<RawTime>, mut rest: &[u8]) -> Option<Envelope<'_>> {
         let end = find_byte(rest, b' ')?;
         let token = &rest[..end];
         if token.last() == Some(&b':') && !is_ipv6_host(token) {
+            // socklog: `facility.level: `, then the tag or the sender's RFC 3164 stamp
+            // and the tag.
+            if is_socklog_field(token) {
+                let after = &rest[end + 1..];
+                let after = time::parse_rfc3164(after)
+                    .map(|(_, r)| r.strip_prefix(b" ").unwrap_or(r))
+                    .unwrap_or(after);
+                return tagged_slow(time, after).map(|e| Envelope { host: b"", ..e });
+            }
             let pid = sshd_tag(token)?;
             let host = start[..start.len() - rest.len()].trim_ascii_end();
             return Some(Envelope {
@@ -433,6 +444,34 @@ fn untimed(line: &[u8]) -> Option<Envelope<'_>> {
         body: line,
         bare: true,
     })
+}
+
+/// socklog's `facility.level:` (`auth.info:`, `authpriv.notice:`, `local7.err:`).
+fn is_socklog_field(token: &[u8]) -> bool {
+    let Some(field) = token.strip_suffix(b":") else {
+        return false;
+    };
+    let Some(dot) = find_byte(field, b'.') else {
+        return false;
+    };
+    let (facility, level) = (&field[..dot], &field[dot + 1..]);
+    !facility.is_empty()
+        && facility.len() <= 8
+        && facility
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && matches!(
+            level,
+            b"emerg"
+                | b"alert"
+                | b"crit"
+                | b"err"
+                | b"warning"
+                | b"warn"
+                | b"notice"
+                | b"info"
+                | b"debug"
+        )
 }
 
 /// RFC 5424 after `<PRI>1 `: `TIMESTAMP HOST APP-NAME PROCID MSGID SD MSG`.

@@ -1273,3 +1273,41 @@ fn an_unquoted_bad_banner_naming_an_address_frames_nobody() {
         event(b"Mar  3 04:00:01 old sshd[303]: Illegal user root from 192.0.2.9 from 203.0.113.6");
     assert_eq!((e.kind, e.addr), (Kind::InvalidUser, ip("203.0.113.6")));
 }
+
+/// Issue 9, item 8: macOS's unified log as `log show|stream --style syslog` prints it (a
+/// space between date and time, an offset without a colon, two spaces before the host),
+/// and Void Linux's socklog (svlogd's UTC stamp `-tt` or `-ttt`, then `facility.level:`,
+/// then the tag, with or without the sender's own RFC 3164 stamp).
+#[test]
+fn macos_and_socklog_envelopes() {
+    let at = |line: &[u8]| {
+        let e = event(line);
+        (e.time.unwrap().to_string(), e.pid, e.addr)
+    };
+    assert_eq!(
+        at(b"2020-03-23 06:47:42.801612-0700  localhost sshd[1234]: Invalid user admin from 203.0.113.181 port 40180"),
+        ("2020-03-23T06:47:42.801612-07:00".into(), Some(1234), ip("203.0.113.181"))
+    );
+    assert_eq!(
+        at(b"2026-11-24 12:40:01.123456+0100  localhost sshd-session[6201]: Failed password for root from 2001:db8::5 port 40180 ssh2"),
+        ("2026-11-24T12:40:01.123456+01:00".into(), Some(6201), ip("2001:db8::5"))
+    );
+    assert_eq!(
+        at(b"2026-11-24_12:40:05.12345 auth.info: sshd[6202]: Invalid user admin from 203.0.113.183 port 40180"),
+        ("2026-11-24T12:40:05.12345+00:00".into(), Some(6202), ip("203.0.113.183"))
+    );
+    assert_eq!(
+        at(b"2026-11-24T12:40:06.12345 authpriv.notice: Nov 24 13:40:06 sshd-session[6203]: Invalid user admin from 203.0.113.185 port 40180"),
+        ("2026-11-24T12:40:06.12345+00:00".into(), Some(6203), ip("203.0.113.185"))
+    );
+    let mut p = parser();
+    for forged in [
+        // Another program's tag before sshd's, a facility field that is not one, no pid.
+        &b"2026-11-24_12:40:07.12345 auth.info: logger[6203]: sshd[6203]: Invalid user a from 203.0.113.186 port 1"[..],
+        b"2026-11-24_12:40:07.12345 auth.nosuch: sshd[6203]: Invalid user a from 203.0.113.186 port 1",
+        b"2026-11-24_12:40:07.12345 auth.info: sshd: Invalid user a from 203.0.113.186 port 1",
+        b"2020-03-23 06:47:42.801612-0700  localhost logger[1]: sshd[1234]: Invalid user a from 203.0.113.186 port 1",
+    ] {
+        assert!(p.parse(forged).is_none(), "{}", String::from_utf8_lossy(forged));
+    }
+}

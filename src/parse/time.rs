@@ -226,7 +226,8 @@ fn date(b: &[u8]) -> Option<(i16, u8, u8)> {
 }
 
 /// RFC 3339 (rsyslog, RFC 5424, journalctl short-iso[-precise]): `2026-11-24T12:10:03.512311+01:00`,
-/// `…Z`, or journalctl's older `+0100`. Returns the time and the rest after it (not
+/// `…Z`, or journalctl's older `+0100`; also macOS's `2026-11-24 12:10:03.512311+0100` and
+/// svlogd's UTC `2026-11-24_12:10:03.51231` (no offset: UTC). Returns the time and the rest after it (not
 /// consuming the following space).
 pub(crate) fn parse_rfc3339(b: &[u8]) -> Option<(RawTime, &[u8])> {
     rfc3339_tail(b, rfc3339_head(b)?)
@@ -236,7 +237,8 @@ pub(crate) fn parse_rfc3339(b: &[u8]) -> Option<(RawTime, &[u8])> {
 /// its fraction. Reads no byte past them.
 pub(crate) fn rfc3339_head(b: &[u8]) -> Option<Civil> {
     let (year, month, day) = date(b)?;
-    if b.get(10) != Some(&b'T') {
+    // `T`; a space in macOS's `log show --style syslog`; `_` in svlogd's `-tt` (socklog).
+    if !matches!(b.get(10), Some(b'T' | b' ' | b'_')) {
         return None;
     }
     let (hour, minute, second) = clock(b, 11)?;
@@ -283,6 +285,9 @@ pub(crate) fn rfc3339_tail(b: &[u8], head: Civil) -> Option<(RawTime, &[u8])> {
             let secs = i32::from(oh) * 3600 + i32::from(om) * 60;
             if sign == b'-' { -secs } else { secs }
         }
+        // No offset but a fraction: svlogd (socklog) writes UTC so. A stamp with neither
+        // names no instant we could trust.
+        b' ' if i > 20 => 0,
         _ => return None,
     };
     let civil = Civil {
@@ -624,8 +629,9 @@ mod tests {
         for bad in [
             &b"2026-13-24T12:10:03Z"[..],
             b"2025-02-29T12:10:03Z",
-            b"2026-11-24 12:10:03Z",
+            b"2026-11-24/12:10:03Z",
             b"2026-11-24T12:10:03",
+            b"2026-11-24_12:10:03 h",
             b"2026-11-24T12:10:03+1",
             b"2026-11-24T12:10:03+01:6",
         ] {

@@ -164,34 +164,59 @@ fn entry_line(json: &[u8], identifiers: &[String], out: &mut Vec<u8>) -> Parsed 
     let Ok(e) = serde_json::from_slice::<Entry>(json) else {
         return Parsed::Nothing;
     };
+    let fields = Fields {
+        realtime: e.realtime.as_ref().map(Field::bytes),
+        comm: e.comm.as_ref().map(Field::bytes),
+        pid: e.pid.as_ref().map(Field::bytes),
+        transport: e.transport.as_ref().map(Field::bytes),
+        hostname: e.hostname.as_ref().map(Field::bytes),
+        message: e.message.as_ref().map(Field::bytes),
+    };
+    if synthesize(&fields, identifiers, out) {
+        Parsed::Line(e.cursor)
+    } else {
+        Parsed::Skip(e.cursor)
+    }
+}
+
+/// The fields of an entry that make its line, as the journal stores them.
+#[derive(Debug, Default, Clone, Copy)]
+struct Fields<'a> {
+    realtime: Option<&'a [u8]>,
+    comm: Option<&'a [u8]>,
+    pid: Option<&'a [u8]>,
+    transport: Option<&'a [u8]>,
+    hostname: Option<&'a [u8]>,
+    message: Option<&'a [u8]>,
+}
+
+/// Writes the line of a trusted sshd entry into `out` (cleared first): `false` when the
+/// entry is not one (another program, `sshd -e`'s stdout, no pid, time or message).
+/// Trusted means `_COMM` (the kernel's name of the sender) is one of `identifiers` and
+/// the entry came through syslog(3) or the journal's API, never `SYSLOG_IDENTIFIER`,
+/// which any program sets.
+fn synthesize(e: &Fields<'_>, identifiers: &[String], out: &mut Vec<u8>) -> bool {
+    out.clear();
     let trusted = e
         .transport
-        .as_ref()
-        .is_some_and(|t| matches!(t.bytes(), b"syslog" | b"journal"));
+        .is_some_and(|t| matches!(t, b"syslog" | b"journal"));
     let comm = e
         .comm
-        .as_ref()
-        .map(Field::bytes)
         .filter(|c| identifiers.iter().any(|id| id.as_bytes() == *c));
     let pid = e
         .pid
-        .as_ref()
-        .map(Field::bytes)
         .filter(|p| !p.is_empty() && p.len() <= 10 && p.iter().all(u8::is_ascii_digit));
     let time = e
         .realtime
-        .as_ref()
-        .and_then(|t| std::str::from_utf8(t.bytes()).ok()?.parse::<i64>().ok())
+        .and_then(|t| std::str::from_utf8(t).ok()?.parse::<i64>().ok())
         .and_then(|us| jiff::Timestamp::from_microsecond(us).ok());
     let (true, Some(comm), Some(pid), Some(time), Some(message)) =
-        (trusted, comm, pid, time, e.message.as_ref())
+        (trusted, comm, pid, time, e.message)
     else {
-        return Parsed::Skip(e.cursor);
+        return false;
     };
     let host = e
         .hostname
-        .as_ref()
-        .map(Field::bytes)
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
@@ -210,11 +235,199 @@ fn entry_line(json: &[u8], identifiers: &[String], out: &mut Vec<u8>) -> Parsed 
     out.extend_from_slice(pid);
     out.extend_from_slice(b"]: ");
     // The message is the client's: it must not end this line and start another.
-    out.extend(message.bytes().iter().map(|&b| match b {
+    out.extend(message.iter().map(|&b| match b {
         b'\n' | b'\r' => b' ',
         b => b,
     }));
-    Parsed::Line(e.cursor)
+    true
+}
+
+/// What a log file given to `check` or `scan` holds, told by its first line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Log lines (syslog, journalctl's short forms, `sshd -E`).
+    Lines,
+    /// `journalctl -o json`: one entry per line.
+    Json,
+    /// `journalctl -o export`: `KEY=value` lines, binary fields as `KEY`, a 64-bit
+    /// little-endian length and the bytes, entries ended by an empty line.
+    Export,
+}
+
+/// Turns the lines of a file that may be a journal export (`journalctl -o json` or `-o
+/// export`, saved or piped) into the lines the parser reads: a log's own lines as they
+/// are, each trusted sshd entry as the journal source writes it (the same `_COMM`,
+/// `_PID` and `_TRANSPORT` rules). One per file: the shape is its first line's.
+#[derive(Debug)]
+pub struct FileEntries {
+    identifiers: Vec<String>,
+    shape: Option<Shape>,
+    out: Vec<u8>,
+    /// The export entry being read: its fields so far.
+    fields: Vec<(Vec<u8>, Vec<u8>)>,
+    /// A binary field being read: its name, and its length and bytes as read so far
+    /// (they may span lines, since the bytes may hold `\n`).
+    binary: Option<(Vec<u8>, Vec<u8>)>,
+    /// Entries of an export that could not be read (a binary field cut short, a line over
+    /// the cap): they are skipped whole.
+    pub broken: u64,
+}
+
+/// `KEY=…` or a binary field's `KEY` alone, with a journal field name (upper-case letters,
+/// digits and `_`, not starting with a digit): what every line of an export that is not
+/// an entry's end or a binary field's bytes starts with, also where `scan` resumes.
+fn is_export_field(line: &[u8]) -> bool {
+    let name = match crate::bytes::find_byte(line, b'=') {
+        Some(eq) => &line[..eq],
+        None => line,
+    };
+    (1..=64).contains(&name.len())
+        && !name[0].is_ascii_digit()
+        && name
+            .iter()
+            .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && line.len() > name.len()
+}
+
+/// The most an export entry may hold: journald's own limit for one entry is far below.
+const MAX_EXPORT_ENTRY: usize = 1 << 20;
+
+impl FileEntries {
+    pub fn new(identifiers: &[String]) -> FileEntries {
+        FileEntries {
+            identifiers: identifiers.to_vec(),
+            shape: None,
+            out: Vec::new(),
+            fields: Vec::new(),
+            binary: None,
+            broken: 0,
+        }
+    }
+
+    /// For sshd's default programs.
+    pub fn sshd() -> FileEntries {
+        FileEntries::new(&JournalOptions::default().identifiers)
+    }
+
+    /// Whether the file's lines are journal entries, as its first line (`line`, if none was
+    /// seen yet) says.
+    pub fn is_journal(&mut self, line: &[u8]) -> bool {
+        matches!(self.shape(line), Shape::Json | Shape::Export)
+    }
+
+    fn shape(&mut self, line: &[u8]) -> Shape {
+        *self.shape.get_or_insert_with(|| {
+            if line.first() == Some(&b'{') {
+                Shape::Json
+            } else if is_export_field(line) {
+                Shape::Export
+            } else {
+                Shape::Lines
+            }
+        })
+    }
+
+    /// The line for the parser that `line` (without its `\n`) gives, if any: a log line
+    /// itself, the line of a JSON entry, or the line of the export entry it ends.
+    /// `truncated`: the line was cut at the reader's cap.
+    pub fn line<'a>(&'a mut self, line: &'a [u8], truncated: bool) -> Option<&'a [u8]> {
+        match self.shape(line) {
+            Shape::Lines => Some(line),
+            Shape::Json => match entry_line(line, &self.identifiers, &mut self.out) {
+                Parsed::Line(_) => Some(&self.out),
+                Parsed::Skip(_) | Parsed::Nothing => None,
+            },
+            Shape::Export => self.export(line, truncated).then_some(&self.out[..]),
+        }
+    }
+
+    /// One line of an export; `true` when it ended a trusted sshd entry, whose line is
+    /// then in `out`.
+    fn export(&mut self, line: &[u8], truncated: bool) -> bool {
+        if let Some((name, mut value)) = self.binary.take() {
+            value.extend_from_slice(line);
+            let need = value
+                .first_chunk::<8>()
+                .map(|n| u64::from_le_bytes(*n))
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n <= MAX_EXPORT_ENTRY);
+            match need {
+                _ if truncated => self.break_entry(),
+                // The bytes so far, then the line end that belongs to them.
+                Some(n) if value.len() - 8 == n => {
+                    value.drain(..8);
+                    self.fields.push((name, value));
+                }
+                Some(n) if value.len() - 8 < n => {
+                    value.push(b'\n');
+                    self.binary = Some((name, value));
+                }
+                None if value.len() < 8 => {
+                    value.push(b'\n');
+                    self.binary = Some((name, value));
+                }
+                _ => self.break_entry(),
+            }
+            return false;
+        }
+        if line.is_empty() {
+            let done = self.finish_entry();
+            self.fields.clear();
+            return done;
+        }
+        if truncated {
+            self.break_entry();
+            return false;
+        }
+        match crate::bytes::find_byte(line, b'=') {
+            Some(eq) => self
+                .fields
+                .push((line[..eq].to_vec(), line[eq + 1..].to_vec())),
+            None => self.binary = Some((line.to_vec(), Vec::new())),
+        }
+        if self.fields.len() > 4096 {
+            self.break_entry();
+        }
+        false
+    }
+
+    /// The entry being read cannot be read whole: it is dropped, and reading resumes at
+    /// the next entry (after the next empty line).
+    fn break_entry(&mut self) {
+        if !self.fields.is_empty() || self.binary.is_some() {
+            self.broken += 1;
+        }
+        self.fields.clear();
+        self.binary = None;
+        // A marker that makes the rest of the entry's fields useless until its end.
+        self.fields.push((b"\0broken".to_vec(), Vec::new()));
+    }
+
+    fn finish_entry(&mut self) -> bool {
+        let get = |name: &[u8]| -> Option<&[u8]> {
+            let mut found = self.fields.iter().filter(|(n, _)| n == name);
+            // A field given twice is not one value.
+            match (found.next(), found.next()) {
+                (Some((_, v)), None) => Some(v.as_slice()),
+                _ => None,
+            }
+        };
+        if get(b"\0broken").is_some() {
+            return false;
+        }
+        let fields = Fields {
+            realtime: get(b"__REALTIME_TIMESTAMP"),
+            comm: get(b"_COMM"),
+            pid: get(b"_PID"),
+            transport: get(b"_TRANSPORT"),
+            hostname: get(b"_HOSTNAME"),
+            message: get(b"MESSAGE"),
+        };
+        let mut out = std::mem::take(&mut self.out);
+        let done = synthesize(&fields, &self.identifiers, &mut out);
+        self.out = out;
+        done
+    }
 }
 
 /// For `scan`: reads the journal's sshd entries after `cursor` (None: all of them),

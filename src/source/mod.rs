@@ -43,7 +43,7 @@ pub use follow::{
     Batch, Feed, FollowOptions, Position, SourceState, Stop, follow_file, follow_stdin,
 };
 pub use glob::expand_glob;
-pub use journal::{JOURNAL, JournalOptions, follow_journal, read_journal_since};
+pub use journal::{FileEntries, JOURNAL, JournalOptions, follow_journal, read_journal_since};
 
 /// The key under which a log's position is saved: its absolute path, so `auth.log` and
 /// `/var/log/auth.log` share one cursor whatever the working directory of `scan`, the
