@@ -1285,3 +1285,25 @@ fn check_and_scan_read_journal_exports_with_the_journal_sources_trust() {
         assert!(!deny.contains(forged), "{forged}: {deny}");
     }
 }
+
+/// Issue 9, item 7: a `message repeated N times` line is one row that says it stands for
+/// N, and the summary's event count says why it exceeds the rows.
+#[test]
+fn check_shows_a_repeated_line_as_its_count() {
+    let env = Env::new();
+    env.append(
+        "auth.log",
+        &[
+            "Nov 24 12:00:07 gw sshd[2501]: message repeated 2 times: [ Failed password for root from 192.0.2.10 port 51000 ssh2]".to_string(),
+            "Nov 24 12:00:08 gw sshd[2501]: Failed password for root from 192.0.2.10 port 51000 ssh2".to_string(),
+        ],
+    );
+    let out = env.authban(&["check", env.path("auth.log").to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows[0].ends_with(":1 repeated=2"), "{table}");
+    assert!(rows[1].ends_with(":2"), "{table}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 events in 2 rows"), "{err}");
+}

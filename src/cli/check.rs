@@ -41,6 +41,9 @@ struct Summary {
     bytes: u64,
     truncated: u64,
     by_kind: [u64; 4],
+    /// Events printed: one per line, however many times a `message repeated N times`
+    /// line stands for.
+    rows: u64,
     /// The distinct addresses, per family (IPv4 in 4 bytes).
     addrs_v4: Distinct<u32>,
     addrs_v6: Distinct<u128>,
@@ -166,6 +169,7 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
             };
             if let Some(ev) = parser.parse(text) {
                 summary.by_kind[ev.kind.index()] += u64::from(ev.count.max(1));
+                summary.rows += 1;
                 summary.saw(ev.addr);
                 // One call: the printer is inlined here once.
                 let extra = match scorer.as_mut() {
@@ -300,8 +304,14 @@ fn print_summary(s: &Summary, distinct: usize, secs: f64) {
         .iter()
         .map(|k| format!("{} {}", k, s.by_kind[k.index()]))
         .collect();
+    // A `message repeated N times` row is N events: say so where the numbers differ.
+    let rows = if s.rows == events {
+        String::new()
+    } else {
+        format!(" in {} rows (repeated=N rows count N)", s.rows)
+    };
     eprintln!(
-        "authban: {} lines ({:.1} MB) in {:.2} s ({:.0} MB/s); {} events ({}); {} distinct addresses",
+        "authban: {} lines ({:.1} MB) in {:.2} s ({:.0} MB/s); {} events{rows} ({}); {} distinct addresses",
         s.lines,
         mb,
         secs,

@@ -208,7 +208,7 @@ impl<W: Write> Printer<W> {
         let plain = if self.json {
             json_plain(u)
         } else {
-            !u.is_empty() && all_graphic(u)
+            !u.is_empty() && u.len() <= text::USER_COLUMN && all_graphic(u)
         };
         if plain {
             return (UserText::Plain(u), u.len());
@@ -248,7 +248,8 @@ impl<W: Write> Printer<W> {
             self.header = true;
             self.write_header();
         }
-        let need = self.room + user_len + extra.len() + BY_PID.len();
+        // `BY_PID` is also room enough for the table's ` repeated=N`.
+        let need = self.room + user_len + extra.len() + BY_PID.len().max(21);
         if self.buf.len() - self.at < need {
             self.make_room(need);
         }
@@ -329,6 +330,10 @@ impl<W: Write> Printer<W> {
             tail.put(&mut w);
             self.file_head.put(&mut w);
             w.number(line);
+            if ev.count > 1 {
+                w.lit(b" repeated=");
+                w.number(u64::from(ev.count));
+            }
             w.bytes(extra);
             w.lit(b"\n");
         }

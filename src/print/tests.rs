@@ -22,7 +22,60 @@ fn printable_escapes_control_characters_and_spaces() {
     assert_eq!(printable(b"adm\x1b[2Jin"), "adm\\u{1b}[2Jin");
     assert_eq!(printable(b"a b"), "a\\x20b");
     assert_eq!(printable(b""), "\"\"");
-    assert_eq!(printable(b"caf\xc3\xa9"), "café");
+    // Non-ASCII is escaped: `ｒｏｏｔ` must not pass for root, nor take other widths.
+    assert_eq!(printable(b"caf\xc3\xa9"), "caf\\u{e9}");
+    assert_eq!(
+        printable("ｒｏｏｔ".as_bytes()),
+        "\\u{ff52}\\u{ff4f}\\u{ff4f}\\u{ff54}"
+            .chars()
+            .take(15)
+            .collect::<String>()
+            + "…"
+    );
+}
+
+/// Issue 9, item 7: whatever the user name, the table's columns stay where the header
+/// puts them: a name over 16 columns is cut, and nothing in it is wider than one column.
+#[test]
+fn a_crafted_user_name_keeps_the_table_aligned() {
+    let names: [&[u8]; 6] = [
+        b"bob",
+        b"exactly16columns",
+        b"a-name-much-longer-than-its-column",
+        "ｒｏｏｔ".as_bytes(),
+        b"tab\there\x1b[31m",
+        "漢字のユーザー名".as_bytes(),
+    ];
+    let mut out = Vec::new();
+    let mut p = Printer::new(&mut out, false);
+    for (i, name) in names.iter().enumerate() {
+        let ev = Event {
+            time: None,
+            kind: Kind::InvalidUser,
+            msg: Msg::InvalidUser,
+            addr: "192.0.2.1".parse().unwrap(),
+            by_pid: false,
+            port: Some(22),
+            user: Some(name),
+            method: None,
+            count: 1,
+            pid: None,
+        };
+        p.event(i as u64 + 1, &ev, b"");
+    }
+    p.finish().unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let column = |l: &str, word: &str| l.rfind(word).map(|b| l[..b].chars().count());
+    let header = text.lines().next().unwrap();
+    let want = column(header, "MESSAGE");
+    for row in text.lines().skip(1) {
+        assert_eq!(column(row, " invalid-user ").map(|c| c + 1), want, "{text}");
+        assert!(
+            row.chars()
+                .all(|c| c.is_ascii_graphic() || c == ' ' || c == '…'),
+            "{row}"
+        );
+    }
 }
 
 #[test]
@@ -329,8 +382,13 @@ fn reference(file: &str, line: u64, ev: &Event<'_>, json: bool) -> String {
             None => user.push(b'-'),
         }
         user.resize(user.len().max(16), b' ');
+        let repeated = if ev.count > 1 {
+            format!(" repeated={}", ev.count)
+        } else {
+            String::new()
+        };
         format!(
-            "{:<32} {:<12} {:<39} {} {:<19} {file}:{line}\n",
+            "{:<32} {:<12} {:<39} {} {:<19} {file}:{line}{repeated}\n",
             ev.time.map_or("-".to_string(), |t| t.to_string()),
             ev.kind.as_str(),
             ev.addr.to_string(),

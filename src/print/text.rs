@@ -550,27 +550,40 @@ pub(super) fn all_graphic(bytes: &[u8]) -> bool {
     bytes.iter().all(u8::is_ascii_graphic)
 }
 
-/// A user name for the table: lossy UTF-8 with control characters and spaces escaped, so
-/// a crafted name cannot move the terminal's cursor or fake columns.
+/// A user name for the table, in its 16 columns: control characters, spaces and every
+/// non-ASCII character escaped (`\x20`, `\u{ff52}`), so a crafted name can neither move
+/// the terminal's cursor, fake columns, pass for another (`ｒｏｏｔ` is not `root`) nor
+/// push the columns after it; a longer name is cut to 15 and ends in `…` (`--json` has
+/// it whole).
 pub(super) fn push_printable(buf: &mut Vec<u8>, user: &[u8]) {
     if user.is_empty() {
         buf.extend_from_slice(b"\"\"");
         return;
     }
+    let start = buf.len();
     if all_graphic(user) {
         buf.extend_from_slice(user);
-        return;
-    }
-    for c in String::from_utf8_lossy(user).chars() {
-        if c == ' ' {
-            buf.extend_from_slice(b"\\x20");
-        } else if c.is_control() {
-            let _ = write!(buf, "{}", c.escape_default());
-        } else {
-            let _ = write!(buf, "{c}");
+    } else {
+        for c in String::from_utf8_lossy(user).chars() {
+            if c == ' ' {
+                buf.extend_from_slice(b"\\x20");
+            } else if c.is_control() {
+                let _ = write!(buf, "{}", c.escape_default());
+            } else if c.is_ascii() {
+                buf.push(c as u8);
+            } else {
+                let _ = write!(buf, "{}", c.escape_unicode());
+            }
         }
     }
+    if buf.len() - start > USER_COLUMN {
+        buf.truncate(start + USER_COLUMN - 1);
+        buf.extend_from_slice("…".as_bytes());
+    }
 }
+
+/// The width of the table's USER column.
+pub(super) const USER_COLUMN: usize = 16;
 
 /// A JSON string of lossy UTF-8 `bytes`; printable ASCII (nearly every user name) is
 /// copied as is.
