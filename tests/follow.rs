@@ -671,3 +671,24 @@ fn rotation_that_deletes_files_unread_is_said() {
     stop.stop();
     handle.join().unwrap();
 }
+
+/// Issue 9, item 7: a stop reaches a follower that waits for inotify at once, not at its
+/// next poll (the daemon's SIGTERM took up to a poll interval per follower). The poll here
+/// is a minute, so only the wake-up can end the follower within the bound.
+#[test]
+fn a_stop_wakes_a_waiting_follower_at_once() {
+    let mut f = Followed::new(with_lines("old\n"), None, Duration::from_secs(60));
+    append(&f.path, b"new\n");
+    assert_eq!(f.lines(1), ["new"]);
+    let asked = Instant::now();
+    f.stop.stop();
+    let handle = f.handle.take().unwrap();
+    while !handle.is_finished() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(20),
+            "the follower still waits for its minute's poll"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle.join().unwrap();
+}

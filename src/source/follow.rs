@@ -136,9 +136,18 @@ pub enum SourceState {
     Stopped,
 }
 
-/// Cooperative stop: followers look at it at least once per poll interval.
+/// Cooperative stop: followers look at it at least once per poll interval, and a
+/// follower waiting for inotify is woken at once (a daemon's SIGTERM must not wait for
+/// every follower's poll interval).
 #[derive(Debug, Clone, Default)]
-pub struct Stop(Arc<AtomicBool>);
+pub struct Stop(Arc<StopState>);
+
+#[derive(Debug, Default)]
+struct StopState {
+    stopped: AtomicBool,
+    /// The wake-up channels of the followers waiting on this stop.
+    wakers: std::sync::Mutex<Vec<SyncSender<()>>>,
+}
 
 impl Stop {
     pub fn new() -> Stop {
@@ -146,11 +155,28 @@ impl Stop {
     }
 
     pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.stopped.store(true, Ordering::SeqCst);
+        let wakers = self.0.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        for w in wakers.iter() {
+            let _ = w.try_send(());
+        }
     }
 
     pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Wakes `waker` at the stop. The channels of followers gone are dropped here (a
+    /// spurious wake-up of the others only makes them look again).
+    fn wake_on_stop(&self, waker: SyncSender<()>) {
+        let mut wakers = self.0.wakers.lock().unwrap_or_else(|e| e.into_inner());
+        wakers.retain(|w| !matches!(w.try_send(()), Err(TrySendError::Disconnected(()))));
+        wakers.push(waker);
+        if self.is_stopped() {
+            for w in wakers.iter() {
+                let _ = w.try_send(());
+            }
+        }
     }
 }
 
@@ -389,7 +415,7 @@ pub fn follow_file(
     let path = std::path::absolute(&path)?;
     let source = super::source_key(&path);
     let mut f = Follower {
-        watcher: Watcher::new(&path),
+        watcher: Watcher::new(&path, &stop),
         batcher: Batcher::new(source.clone(), tx, stop.clone(), opts.max_batch_lines),
         path,
         sp: Splitter::new(),
@@ -988,11 +1014,12 @@ const FILE_MASK: WatchMask = WatchMask::MODIFY
 
 impl Watcher {
     /// None when inotify is unavailable (no instances left): the caller polls.
-    fn new(path: &Path) -> Option<Watcher> {
+    fn new(path: &Path, stop: &Stop) -> Option<Watcher> {
         let inotify = Inotify::init().ok()?;
         let watches = inotify.watches();
         let name = path.file_name().map(OsString::from).unwrap_or_default();
         let (tx, wake) = mpsc::sync_channel(1);
+        stop.wake_on_stop(tx.clone());
         let closing = Arc::new(AtomicBool::new(false));
         let flag = closing.clone();
         thread::Builder::new()
