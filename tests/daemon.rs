@@ -60,6 +60,20 @@ impl Env {
     }
 
     fn start(&self) -> Daemon {
+        self.start_with(Stdio::inherit())
+    }
+
+    /// Starts the daemon with its log in `daemon.log`.
+    fn start_logging(&self) -> Daemon {
+        let log = fs::File::create(self.path("daemon.log")).unwrap();
+        self.start_with(Stdio::from(log))
+    }
+
+    fn daemon_log(&self) -> String {
+        fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+
+    fn start_with(&self, stderr: Stdio) -> Daemon {
         let notify_path = self.path(&format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify
@@ -80,7 +94,7 @@ impl Env {
             .env_remove("SSH_CONNECTION")
             .env_remove("SSH_CLIENT")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let d = Daemon { child, notify };
@@ -736,4 +750,35 @@ fn the_daemon_bans_networks_by_hand_and_a_reloaded_allowlist_lifts_bans() {
     drop(d);
     let _d = env.start();
     assert!(env.ask(Request::List).bans.unwrap().is_empty());
+}
+
+/// Issue 9, item 7: the daemon says when the log it follows is empty (sshd may log
+/// elsewhere), and a reload does not set the sources' line counts back to zero.
+#[test]
+fn an_empty_log_is_said_and_a_reload_keeps_the_line_counts() {
+    let env = Env::new("1h");
+    let _d = env.start_logging();
+    let said = env.daemon_log();
+    assert!(
+        said.contains(&format!(
+            "warning: {} is empty",
+            env.path("auth.log").display()
+        )),
+        "{said}"
+    );
+    env.append(&failures("203.0.113.61", 2, 0));
+    let lines = || {
+        let status = env.ask(Request::Status).status.expect("a status");
+        (status.lines, status.sources[0].lines)
+    };
+    wait_until("the lines to be read", Duration::from_secs(2), || {
+        lines() == (2, 2)
+    });
+    let r = env.ask(Request::Reload);
+    assert!(r.ok, "{r:?}");
+    assert_eq!(lines(), (2, 2), "the counts after the reload");
+    env.append(&failures("203.0.113.62", 1, 10));
+    wait_until("the next line", Duration::from_secs(2), || {
+        lines() == (3, 3)
+    });
 }

@@ -112,6 +112,8 @@ pub struct Engine {
     parsers: HashMap<String, (Parser, Instant)>,
     slots: Vec<Slot>,
     sources: BTreeMap<String, control::SourceInfo>,
+    /// The line counts of the sources stopped for a reload, until they start again.
+    source_lines: HashMap<String, u64>,
     source_stop: Stop,
     source_threads: Vec<thread::JoinHandle<()>>,
     counts: [u64; 4],
@@ -167,6 +169,7 @@ impl Engine {
             parsers: HashMap::new(),
             slots: Vec::new(),
             sources: BTreeMap::new(),
+            source_lines: HashMap::new(),
             source_stop: Stop::new(),
             source_threads: Vec::new(),
             counts: [0; 4],

@@ -41,6 +41,23 @@ impl Engine {
             ));
         }
         let opts = FollowOptions::default();
+        for path in &files {
+            // A log sshd does not write to protects nothing: say so, without stopping (it
+            // may be a fresh log, or one that appears later).
+            match std::fs::metadata(path) {
+                Ok(m) if m.len() == 0 => log(&format!(
+                    "warning: {} is empty: if sshd logs elsewhere (the journal, another \
+                     file), nothing is detected until lines arrive here",
+                    path.display()
+                )),
+                Err(_) => log(&format!(
+                    "warning: {} does not exist: it is followed once it appears; until \
+                     then nothing is detected from it",
+                    path.display()
+                )),
+                Ok(_) => {}
+            }
+        }
         for path in files {
             let key = source::source_key(&path);
             let cursor = self.store.cursor(&key).map_err(DaemonError::Store)?;
@@ -55,12 +72,13 @@ impl Engine {
                 what: format!("follow {}", path.display()),
                 source,
             })?;
+            let lines = self.source_lines.remove(&key).unwrap_or(0);
             self.sources.insert(
                 key,
                 control::SourceInfo {
                     name: path.display().to_string(),
                     state: "starting".into(),
-                    lines: 0,
+                    lines,
                 },
             );
             self.source_threads.push(handle);
@@ -86,7 +104,7 @@ impl Engine {
                 control::SourceInfo {
                     name: source::JOURNAL.into(),
                     state: "starting".into(),
-                    lines: 0,
+                    lines: self.source_lines.remove(source::JOURNAL).unwrap_or(0),
                 },
             );
             self.source_threads.push(handle);
@@ -101,7 +119,7 @@ impl Engine {
                 control::SourceInfo {
                     name: "stdin".into(),
                     state: "reading".into(),
-                    lines: 0,
+                    lines: self.source_lines.remove("-").unwrap_or(0),
                 },
             );
         }
@@ -121,7 +139,11 @@ impl Engine {
             let _ = h.join();
         }
         self.source_stop = Stop::new();
-        self.sources.clear();
+        // A reload starts the sources again: their line counts go on where they were.
+        self.source_lines = std::mem::take(&mut self.sources)
+            .into_iter()
+            .map(|(key, info)| (key, info.lines))
+            .collect();
     }
 
     /// Records what a source says about itself; errors and rotations are logged.
