@@ -1045,6 +1045,25 @@ fn cron_mode_bans_unbans_and_lists_without_a_daemon() {
     let json = env.authban(&["list", "--json"]);
     let bans: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(bans.as_array().map(Vec::len), Some(3), "{}", text(&json));
+    // Times as RFC 3339 in UTC, as `status --json` writes them; null for permanent.
+    for b in bans.as_array().unwrap() {
+        let banned = b["banned_at"].as_str().unwrap();
+        assert!(
+            banned.parse::<jiff::Timestamp>().is_ok() && banned.ends_with('Z'),
+            "{b}"
+        );
+        assert!(
+            b["expires_at"].is_null() || b["expires_at"].as_str().is_some(),
+            "{b}"
+        );
+    }
+    assert!(
+        bans.as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["expires_at"].is_null()),
+        "{bans}"
+    );
 
     // An address inside a banned network is not banned by itself: unban says what is.
     let out = env.authban(&["unban", "198.51.100.7"]);

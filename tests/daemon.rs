@@ -781,4 +781,15 @@ fn an_empty_log_is_said_and_a_reload_keeps_the_line_counts() {
     wait_until("the next line", Duration::from_secs(2), || {
         lines() == (3, 3)
     });
+    // `status --json` writes its times as `list --json` does: RFC 3339, UTC.
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--socket"])
+        .arg(env.socket())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let started = status["started_at"].as_str().unwrap_or_default();
+    assert!(started.parse::<jiff::Timestamp>().is_ok(), "{status}");
+    assert_eq!(status["sources"][0]["lines"], 3, "{status}");
 }

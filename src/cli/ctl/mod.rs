@@ -171,7 +171,7 @@ pub fn status(global: &Global, args: StatusArgs) -> u8 {
         Err(code) => return code,
     };
     match &response.status {
-        Some(s) if args.json => print_json(s),
+        Some(s) if args.json => print_json(&with_times(s, &["started_at"])),
         Some(s) => {
             print!(
                 "{}",
@@ -216,7 +216,7 @@ pub fn list(global: &Global, args: ListArgs) -> u8 {
         }
     };
     if args.json {
-        return print_json(&bans);
+        return print_json(&with_times(&bans, &["banned_at", "expires_at"]));
     }
     print!("{}", render_bans(&bans, &local_zone()));
     exit::OK
@@ -404,6 +404,34 @@ fn say(socket: &Path, request: &Request, done: &str) -> u8 {
         }
         Err(code) => code,
     }
+}
+
+/// `value` as JSON with the members named `keys` (unix seconds, at any depth) written
+/// as RFC 3339 in UTC, as the recent events' times are: one form of time in every
+/// `--json`, readable by people and by `date -d` or `jq`'s `fromdate` alike.
+fn with_times<T: serde::Serialize>(value: &T, keys: &[&str]) -> serde_json::Value {
+    fn walk(v: &mut serde_json::Value, keys: &[&str]) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, member) in map.iter_mut() {
+                    if keys.contains(&k.as_str())
+                        && let Some(t) = member
+                            .as_i64()
+                            .and_then(|s| jiff::Timestamp::from_second(s).ok())
+                    {
+                        *member = serde_json::Value::from(t.to_string());
+                    } else {
+                        walk(member, keys);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|i| walk(i, keys)),
+            _ => {}
+        }
+    }
+    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    walk(&mut v, keys);
+    v
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> u8 {
