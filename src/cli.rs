@@ -53,17 +53,22 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options that every command accepts: they override the configuration file.
+/// Options that override the configuration file. `--config` is accepted by every
+/// command, before or after its name; the two paths go before it (`authban --state-dir
+/// DIR scan`) and are listed by `authban --help` with the commands that use them, not in
+/// the help of every command, most of which write neither.
 #[derive(Debug, Args)]
 pub struct Global {
     /// Configuration file [default: /etc/authban/authban.toml, if it exists]
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// Directory of authban's state (cursors, bans, history) [default: /var/lib/authban]
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Directory of authban's state (cursors, bans, history), for scan, run, list, ban,
+    /// unban, install and config check [default: /var/lib/authban]
+    #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// The hosts.deny file to write [default: /etc/hosts.deny]
-    #[arg(long, global = true, value_name = "FILE")]
+    /// The hosts.deny file scan, run, ban and unban write (config check shows it)
+    /// [default: /etc/hosts.deny]
+    #[arg(long, value_name = "FILE")]
     pub hosts_deny: Option<PathBuf>,
 }
 
