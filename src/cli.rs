@@ -60,7 +60,7 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Configuration file [default: /etc/authban/authban.toml, if it exists]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", env = "AUTHBAN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of authban's state (cursors, bans, history), for scan, run, list, ban,
     /// unban, install and config check [default: /var/lib/authban]
@@ -75,25 +75,54 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show every sshd event recognised in logs; changes nothing (like fail2ban-regex)
+    #[command(after_help = "Examples:\n  \
+        authban check examples/sample-auth.log\n  \
+        authban check --score examples/sample-auth.log\n  \
+        authban check --json examples/sample-auth.log")]
     Check(check::CheckArgs),
     /// Read new log lines since the last run, decide, and deny attackers in hosts.deny
+    #[command(after_help = "Examples:\n  \
+        authban scan --dry-run\n  \
+        authban scan\n  \
+        authban scan --quiet")]
     Scan(scan::ScanArgs),
 
     /// Run the daemon: follow the logs (or the journal) and ban attackers within milliseconds
+    #[command(after_help = "Examples:\n  \
+        authban run")]
     Run(run::RunArgs),
     /// Show what the daemon is doing: sources, backends, bans, recent events
+    #[command(after_help = "Examples:\n  \
+        authban status\n  \
+        authban status --json")]
     Status(ctl::StatusArgs),
     /// List the bans in force
+    #[command(after_help = "Examples:\n  \
+        authban list\n  \
+        authban list --json")]
     List(ctl::ListArgs),
     /// Ban an address or network now (needs root)
+    #[command(after_help = "Examples:\n  \
+        authban ban 192.0.2.7\n  \
+        authban ban 198.51.100.0/24 --for 7d\n  \
+        authban ban 2001:db8::/48 --permanent")]
     Ban(ctl::BanArgs),
     /// Lift a ban now (needs root)
+    #[command(after_help = "Examples:\n  \
+        authban unban 192.0.2.7\n  \
+        authban unban 198.51.100.0/24")]
     Unban(ctl::UnbanArgs),
     /// Make the daemon read its configuration again (needs root)
+    #[command(after_help = "Examples:\n  \
+        authban reload")]
     Reload(ctl::ReloadArgs),
     /// Install the systemd unit and a default configuration
+    #[command(after_help = "Examples:\n  \
+        authban install --allow-hosts-deny --root /tmp/authban-image")]
     Install(setup::InstallArgs),
     /// Remove the systemd unit (keeps the configuration and the state)
+    #[command(after_help = "Examples:\n  \
+        authban uninstall --root /tmp/authban-image")]
     Uninstall(setup::UninstallArgs),
     /// Configuration commands
     #[command(subcommand)]
@@ -103,6 +132,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Validate the configuration and print the effective one (with defaults and overrides)
+    #[command(after_help = "Examples:\n  \
+        authban config check\n  \
+        authban config check --config examples/authban.toml")]
     Check,
 }
 

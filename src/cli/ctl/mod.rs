@@ -116,9 +116,6 @@ pub struct ListArgs {
 /// ban time unless --for or --permanent says otherwise. Without a daemon it is recorded in
 /// the store and written to hosts.deny, as `scan` does. An address or network that holds
 /// this host's own, the SSH session's client or an allowlisted one is refused. Needs root.
-///
-/// Examples: `authban ban 192.0.2.7`, `authban ban 198.51.100.0/24 --for 7d`,
-/// `authban ban 2001:db8::/48 --permanent`
 #[derive(Debug, Clone, Args)]
 pub struct BanArgs {
     /// The address (192.0.2.7, 2001:db8::7) or network (198.51.100.0/24) to ban
