@@ -151,12 +151,8 @@ fn check_json_reports_every_event_with_its_place() {
     assert!(!env.path("hosts.deny").exists());
 }
 
-#[test]
-fn check_reads_stdin_and_survives_binary_garbage() {
-    let mut input = Vec::new();
-    input.extend_from_slice(b"\x00\xff\xfe garbage \x00\n");
-    input.extend_from_slice(&vec![b'x'; 3 << 20]);
-    input.extend_from_slice(b"\nNov 24 12:00:07 gw sshd[2501]: Failed password for r\xffoot from 192.0.2.10 port 51000 ssh2\n");
+/// `authban check --json -` with `input` on its standard input.
+fn check_json_stdin(input: Vec<u8>) -> Output {
     let mut child = Command::new(BIN)
         .args(["check", "--json", "-"])
         .env("TZ", "UTC")
@@ -169,6 +165,16 @@ fn check_reads_stdin_and_survives_binary_garbage() {
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
+    out
+}
+
+#[test]
+fn check_reads_stdin_and_survives_binary_garbage() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"\x00\xff\xfe garbage \x00\n");
+    input.extend_from_slice(&vec![b'x'; 3 << 20]);
+    input.extend_from_slice(b"\nNov 24 12:00:07 gw sshd[2501]: Failed password for r\xffoot from 192.0.2.10 port 51000 ssh2\n");
+    let out = check_json_stdin(input);
     assert!(out.status.success(), "{}", text(&out));
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     assert_eq!(lines.len(), 1, "{}", text(&out));
@@ -1267,19 +1273,7 @@ fn check_and_scan_read_journal_exports_with_the_journal_sources_trust() {
         assert!(out.status.success(), "{name}: {}", text(&out));
         assert_eq!(want_addrs(&out.stdout), expected, "{name}: {}", text(&out));
         // Piped, as `journalctl -o … | authban check -` does.
-        let mut child = Command::new(BIN)
-            .args(["check", "--json", "-"])
-            .env("TZ", "UTC")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let input = bytes.clone();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let out = child.wait_with_output().unwrap();
-        writer.join().unwrap().unwrap();
+        let out = check_json_stdin(bytes.clone());
         assert_eq!(
             want_addrs(&out.stdout),
             expected,
