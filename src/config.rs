@@ -78,6 +78,13 @@ pub struct Policy {
     /// Which logins grant that trust.
     pub trust_logins: TrustLogins,
     pub weights: Weights,
+    /// Weights of attempts on accounts by name (`mail = 5.0`), in place of the kind's.
+    pub users: std::collections::BTreeMap<String, f64>,
+    /// Attempts on a local account that cannot log in (its shell is `nologin` or `false`
+    /// in `passwd`) weigh as attempts on an invalid user.
+    pub nologin_as_invalid: bool,
+    /// The passwd file those accounts are read from.
+    pub passwd: PathBuf,
 }
 
 /// Which `Accepted` lines grant `trust-after-login` (and forgive the failures before
@@ -114,6 +121,9 @@ impl Default for Policy {
             trust_after_login: Duration::from_secs(7 * DAY),
             trust_logins: TrustLogins::default(),
             weights: Weights::default(),
+            users: std::collections::BTreeMap::new(),
+            nologin_as_invalid: false,
+            passwd: PathBuf::from("/etc/passwd"),
         }
     }
 }
@@ -505,6 +515,25 @@ impl Config {
             session_client,
             trust_ms: ms(p.trust_after_login),
             ipv6_prefix: self.ban.ipv6_prefix,
+            users: p
+                .users
+                .iter()
+                .map(|(name, &w)| (name.as_bytes().into(), detect::points(w)))
+                .collect(),
+            unusable: if p.nologin_as_invalid {
+                // `validate` read it a moment ago; a passwd that went away since weighs
+                // those accounts as before, and says so.
+                crate::host::unusable_accounts(&p.passwd).unwrap_or_else(|e| {
+                    eprintln!(
+                        "authban: warning: policy.passwd: cannot read {}: {e}; accounts that \
+                         cannot log in weigh as others",
+                        p.passwd.display()
+                    );
+                    Default::default()
+                })
+            } else {
+                Default::default()
+            },
         }
     }
 
@@ -561,6 +590,22 @@ impl Config {
                     format!("{value} must be a number of 0 or more"),
                 ));
             }
+        }
+        for (name, &value) in &p.users {
+            if !(value.is_finite() && value >= 0.0) {
+                problems.push(Problem::new(
+                    format!("policy.users.{name}"),
+                    format!("{value} must be a number of 0 or more"),
+                ));
+            }
+        }
+        if p.nologin_as_invalid
+            && let Err(e) = crate::host::unusable_accounts(&p.passwd)
+        {
+            problems.push(Problem::new(
+                "policy.passwd",
+                format!("cannot read {}: {e}", p.passwd.display()),
+            ));
         }
         let b = &self.ban;
         if b.time.is_zero() {

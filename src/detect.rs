@@ -74,6 +74,11 @@ pub struct Policy {
     /// IPv6 addresses are scored together by networks of this prefix length (an attacker
     /// hopping through its /64 is one attacker); 128 scores each address alone.
     pub ipv6_prefix: u8,
+    /// Weights of attempts on these accounts (as sshd logs the name), in place of the
+    /// kind's: `mail`, which never logs in by password, can ban at its first attempt.
+    pub users: HashMap<Box<[u8]>, u32>,
+    /// Local accounts that cannot log in: an attempt on one weighs as on an invalid user.
+    pub unusable: std::collections::HashSet<Box<[u8]>>,
 }
 
 impl Default for Policy {
@@ -87,6 +92,8 @@ impl Default for Policy {
             session_client: None,
             trust_ms: 7 * 24 * 3600 * 1000,
             ipv6_prefix: 128,
+            users: HashMap::new(),
+            unusable: Default::default(),
         }
     }
 }
@@ -704,7 +711,14 @@ impl Detector {
     }
 
     fn weight(&self, ev: &Event<'_>) -> u32 {
-        let w = &self.policy.weights;
+        let p = &self.policy;
+        let w = &p.weights;
+        if matches!(ev.kind, Kind::AuthFailure | Kind::InvalidUser)
+            && let Some(user) = ev.user
+            && let Some(&weight) = p.users.get(user)
+        {
+            return weight;
+        }
         match ev.kind {
             Kind::Success => 0,
             Kind::Probe => w.probe,
@@ -714,6 +728,8 @@ impl Detector {
                     w.publickey
                 } else if ev.user == Some(b"root".as_slice()) || ev.msg == Msg::RootRefused {
                     w.root
+                } else if ev.user.is_some_and(|u| p.unusable.contains(u)) {
+                    w.invalid_user
                 } else {
                     w.auth_failure
                 }

@@ -61,6 +61,24 @@ pub fn session_client() -> Option<IpAddr> {
     )
 }
 
+/// The accounts of the passwd file at `path` that cannot log in: their shell is
+/// `nologin` or `false` (in any directory), or empty is not counted (it means /bin/sh).
+pub fn unusable_accounts(path: &Path) -> std::io::Result<std::collections::HashSet<Box<[u8]>>> {
+    let text = std::fs::read(path)?;
+    Ok(text
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let mut fields = line.split(|&b| b == b':');
+            let name = fields
+                .next()
+                .filter(|n| !n.is_empty() && !n.starts_with(b"#"))?;
+            let shell = fields.nth(5)?;
+            let program = shell.rsplit(|&b| b == b'/').next()?;
+            matches!(program, b"nologin" | b"false").then(|| name.into())
+        })
+        .collect())
+}
+
 /// Whether a success read from a log anyone can write to is sshd's: its connection is
 /// open in the process it names ([`login_connection_open`]). A line with no pid or port,
 /// as bare `sshd -E` output, cannot be checked and is not.

@@ -1320,3 +1320,58 @@ fn check_shows_a_repeated_line_as_its_count() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("3 events in 2 rows"), "{err}");
 }
+
+/// Issue 15, item 3: per-account weights (`[policy.users]`) and accounts that cannot log
+/// in weighed as invalid users. The first script banned at the first failure for `mail`.
+#[test]
+fn account_weights_ban_mail_at_its_first_attempt_and_nologin_accounts_weigh_as_invalid() {
+    let env = Env::new();
+    fs::write(
+        env.path("passwd"),
+        "root:x:0:0:root:/root:/bin/bash\n\
+         www-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+         backup:x:34:34:backup:/var/backups:/bin/false\n\
+         alice:x:1000:1000:Alice:/home/alice:/bin/bash\n",
+    )
+    .unwrap();
+    let failure = |addr: &str, user: &str, i: u32| {
+        format!(
+            "2026-11-24T12:00:{i:02}+00:00 gw sshd[{}]: Failed password for {user} from {addr} port {} ssh2",
+            3000 + i,
+            40000 + i
+        )
+    };
+    env.append("auth.log", &[failure("203.0.113.90", "mail", 1)]);
+    for i in 0..4 {
+        env.append("auth.log", &[failure("203.0.113.91", "www-data", 10 + i)]);
+        env.append("auth.log", &[failure("203.0.113.92", "alice", 20 + i)]);
+    }
+    // Without the settings: nobody reaches 5 points.
+    let out = env.authban(&["scan", "--dry-run", env.path("auth.log").to_str().unwrap()]);
+    assert!(stdout(&out).contains("0 would deny"), "{}", text(&out));
+    fs::write(
+        env.path("authban.toml"),
+        format!(
+            "[policy]\nnologin-as-invalid = true\npasswd = \"{}\"\n[policy.users]\nmail = 5.0\n",
+            env.path("passwd").display()
+        ),
+    )
+    .unwrap();
+    let said = text(&env.scan("auth.log"));
+    let deny = env.hosts_deny();
+    assert!(deny.contains("ALL: 203.0.113.90"), "mail at once: {said}");
+    assert!(
+        deny.contains("ALL: 203.0.113.91"),
+        "www-data as invalid: {said}"
+    );
+    assert!(!deny.contains("203.0.113.92"), "alice is a person: {said}");
+    // A passwd that cannot be read is refused where the setting is checked.
+    fs::write(
+        env.path("authban.toml"),
+        "[policy]\nnologin-as-invalid = true\npasswd = \"/nonexistent/passwd\"\n",
+    )
+    .unwrap();
+    let out = env.authban(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).contains("policy.passwd"), "{}", text(&out));
+}
