@@ -85,6 +85,31 @@ pub struct Policy {
     pub nologin_as_invalid: bool,
     /// The passwd file those accounts are read from.
     pub passwd: PathBuf,
+    /// Network aggregation.
+    pub networks: Networks,
+}
+
+/// `[policy.networks]`: when `bans` addresses of one IPv4 /`ipv4-prefix` or IPv6
+/// /`ipv6-prefix` are banned within `window`, the network is banned; 0 (the default)
+/// turns it off.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Networks {
+    pub bans: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    pub window: Duration,
+}
+
+impl Default for Networks {
+    fn default() -> Networks {
+        Networks {
+            bans: 0,
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
+            window: Duration::from_secs(DAY),
+        }
+    }
 }
 
 /// Which `Accepted` lines grant `trust-after-login` (and forgive the failures before
@@ -124,6 +149,7 @@ impl Default for Policy {
             users: std::collections::BTreeMap::new(),
             nologin_as_invalid: false,
             passwd: PathBuf::from("/etc/passwd"),
+            networks: Networks::default(),
         }
     }
 }
@@ -545,6 +571,15 @@ impl Config {
             factor: b.factor,
             max_s: b.max_time.0.as_secs(),
             permanent_after: b.permanent_after,
+            networks: {
+                let n = &self.policy.networks;
+                decide::Networks {
+                    bans: n.bans,
+                    ipv4_prefix: n.ipv4_prefix,
+                    ipv6_prefix: n.ipv6_prefix,
+                    window_s: i64::try_from(n.window.0.as_secs()).unwrap_or(i64::MAX),
+                }
+            },
         }
     }
 
@@ -598,6 +633,31 @@ impl Config {
                     format!("{value} must be a number of 0 or more"),
                 ));
             }
+        }
+        let n = &p.networks;
+        if n.bans == 1 {
+            problems.push(Problem::new(
+                "policy.networks.bans",
+                "1 would ban the network of every banned address: 0 (off) or 2 or more",
+            ));
+        }
+        if !(8..=31).contains(&n.ipv4_prefix) {
+            problems.push(Problem::new(
+                "policy.networks.ipv4-prefix",
+                format!("{} must be between 8 and 31", n.ipv4_prefix),
+            ));
+        }
+        if !(16..=127).contains(&n.ipv6_prefix) {
+            problems.push(Problem::new(
+                "policy.networks.ipv6-prefix",
+                format!("{} must be between 16 and 127", n.ipv6_prefix),
+            ));
+        }
+        if n.bans > 0 && n.window.is_zero() {
+            problems.push(Problem::new(
+                "policy.networks.window",
+                "must be longer than 0",
+            ));
         }
         if p.nologin_as_invalid
             && let Err(e) = crate::host::unusable_accounts(&p.passwd)

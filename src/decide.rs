@@ -33,6 +33,29 @@ pub struct BanPolicy {
     pub max_s: u64,
     /// From this offence on the ban is permanent; 0 = never.
     pub permanent_after: u32,
+    /// Network aggregation (`[policy.networks]`); off by default.
+    pub networks: Networks,
+}
+
+/// When the bans of several addresses of one network ban the network: `bans` (0: never)
+/// addresses of one IPv4 /`ipv4_prefix` or IPv6 /`ipv6_prefix` banned within `window_s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Networks {
+    pub bans: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    pub window_s: i64,
+}
+
+impl Default for Networks {
+    fn default() -> Networks {
+        Networks {
+            bans: 0,
+            ipv4_prefix: 24,
+            ipv6_prefix: 48,
+            window_s: 24 * 3600,
+        }
+    }
 }
 
 impl Default for BanPolicy {
@@ -42,6 +65,7 @@ impl Default for BanPolicy {
             factor: 2.0,
             max_s: 4 * 7 * 24 * 3600,
             permanent_after: 0,
+            networks: Networks::default(),
         }
     }
 }
@@ -249,12 +273,15 @@ impl Core {
         let window_ms = self.detector.policy().window_ms;
         match decision {
             Decision::Ban(o) => {
+                let at_ms = o.last_ms;
                 let offences = self.next_offence(&o.target);
                 let ban = self.new_ban(o.target, offences, self.ban.length(offences), now_s, {
                     o.reason(window_ms)
                 });
+                let member = ban.target;
                 self.impose(ban.clone());
                 out.bans.push(ban);
+                self.aggregate(member, at_ms, now_s, out);
             }
             Decision::Spared(o, why) => out.notices.push(Notice::Spared {
                 target: o.target,
@@ -265,6 +292,64 @@ impl Core {
                 .notices
                 .push(Notice::LoginAfterFailures { addr, score, at_ms }),
         }
+    }
+
+    /// After the ban of `member`: bans its network when `[policy.networks]` says enough
+    /// addresses of it were banned inside its window, unless the network holds an address
+    /// never banned (then its members stay banned one by one, and a notice says why).
+    fn aggregate(&mut self, member: Cidr, at_ms: i64, now_s: i64, out: &mut Orders) {
+        let n = self.ban.networks;
+        let first = member.net().network();
+        let prefix = if first.is_ipv4() {
+            n.ipv4_prefix
+        } else {
+            n.ipv6_prefix
+        };
+        if n.bans == 0 || member.net().prefix_len() <= prefix {
+            return;
+        }
+        let Some(net) = Cidr::network(first, prefix) else {
+            return;
+        };
+        if self.active.keys().any(|t| t.covers(&net)) {
+            return;
+        }
+        let since = now_s.saturating_sub(n.window_s);
+        let mut members: Vec<Cidr> = self
+            .active
+            .values()
+            .filter(|b| net.covers(&b.target) && b.target != net && b.banned_at >= since)
+            .map(|b| b.target)
+            .collect();
+        if members.len() < n.bans as usize {
+            return;
+        }
+        members.sort_unstable();
+        let shown: Vec<String> = members.iter().take(8).map(ToString::to_string).collect();
+        let more = members.len().saturating_sub(shown.len());
+        let reason = format!(
+            "{} addresses of the network banned within {}s: {}{}",
+            members.len(),
+            n.window_s,
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        if let Some(why) = self.detector.protected(&net, Some(at_ms)) {
+            out.notices.push(Notice::Spared {
+                target: net,
+                why,
+                reason: reason.into(),
+            });
+            return;
+        }
+        let offences = self.next_offence(&net);
+        let ban = self.new_ban(net, offences, self.ban.length(offences), now_s, reason);
+        self.impose(ban.clone());
+        out.bans.push(ban);
     }
 
     fn next_offence(&self, target: &Cidr) -> u32 {

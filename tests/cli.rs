@@ -1375,3 +1375,50 @@ fn account_weights_ban_mail_at_its_first_attempt_and_nologin_accounts_weigh_as_i
     assert_eq!(out.status.code(), Some(78), "{}", text(&out));
     assert!(text(&out).contains("policy.passwd"), "{}", text(&out));
 }
+
+/// Issue 15, item 2: with `[policy.networks]`, a /24 of which three addresses were banned
+/// is banned whole (libwrap then refuses an address of it that never attacked); a /24
+/// holding an allowlisted address is not, and its attackers stay banned one by one.
+#[test]
+fn a_network_whose_members_are_banned_is_banned_unless_it_holds_the_allowlist() {
+    let attack = |net: &str| -> Vec<String> {
+        (1..=3u32)
+            .flat_map(|host| failures(&format!("{net}.{host}"), "root", 4, host))
+            .collect()
+    };
+    let env = Env::new();
+    fs::write(
+        env.path("authban.toml"),
+        "[policy]\nallowlist = [\"198.51.100.200\"]\n\
+         [policy.networks]\nbans = 3\nipv4-prefix = 24\nwindow = \"1h\"\n",
+    )
+    .unwrap();
+    fs::write(env.path("hosts.allow"), "").unwrap();
+    env.append("auth.log", &attack("203.0.113"));
+    env.append("auth.log", &attack("198.51.100"));
+    let said = stdout(&env.scan("auth.log"));
+    let deny = env.hosts_deny();
+    assert!(
+        said.contains("denied 203.0.113.0/24")
+            && said.contains("3 addresses of the network banned within 3600s: 203.0.113.1, 203.0.113.2, 203.0.113.3"),
+        "{said}"
+    );
+    assert!(!deny.contains("198.51.100.0"), "{deny}");
+    for host in 1..=3 {
+        assert!(
+            deny.contains(&format!("ALL: 198.51.100.{host}\n")),
+            "{deny}"
+        );
+    }
+    assert!(
+        said.contains("not banned 198.51.100.0/24") && said.contains("198.51.100.200"),
+        "{said}"
+    );
+    if let Some(denied) = libwrap_denies(&env.path(""), "203.0.113.77") {
+        assert!(
+            denied,
+            "libwrap lets a member of the banned /24 in:\n{deny}"
+        );
+        assert_eq!(libwrap_denies(&env.path(""), "198.51.100.77"), Some(false));
+    }
+}
