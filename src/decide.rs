@@ -342,7 +342,7 @@ impl Core {
             out.notices.push(Notice::Spared {
                 target: net,
                 why,
-                reason: reason.into(),
+                reason,
             });
             return;
         }
