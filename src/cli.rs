@@ -206,6 +206,9 @@ fn config_check(global: &Global) -> u8 {
                 Some(path) => eprintln!("authban: {} is valid", path.display()),
                 None => eprintln!("authban: no configuration file; using the defaults"),
             }
+            for note in config.policy_notes() {
+                eprintln!("authban: note: {note}");
+            }
             print!("{}", config.to_toml());
             exit::OK
         }

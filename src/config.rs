@@ -563,6 +563,36 @@ impl Config {
         }
     }
 
+    /// What `config check` tells of a valid policy that bans at a single attempt: the
+    /// weights (and account weights) that reach the threshold alone.
+    pub fn policy_notes(&self) -> Vec<String> {
+        let p = &self.policy;
+        let w = &p.weights;
+        let named = [
+            ("policy.weights.auth-failure", w.auth_failure),
+            ("policy.weights.invalid-user", w.invalid_user),
+            ("policy.weights.root", w.root),
+            ("policy.weights.probe", w.probe),
+            ("policy.weights.publickey", w.publickey),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            p.users
+                .iter()
+                .map(|(u, &v)| (format!("policy.users.{u}"), v)),
+        );
+        named
+            .filter(|(_, v)| *v >= p.threshold)
+            .map(|(key, v)| {
+                format!(
+                    "{key} = {v} reaches policy.threshold = {} alone: one such attempt bans",
+                    p.threshold
+                )
+            })
+            .collect()
+    }
+
     /// How long bans last and what they cover.
     pub fn ban_policy(&self) -> decide::BanPolicy {
         let b = &self.ban;
@@ -633,6 +663,27 @@ impl Config {
                     format!("{value} must be a number of 0 or more"),
                 ));
             }
+        }
+        // What one event can add at most, and so whether the threshold can be reached at
+        // all: the detector keeps at most `detect::MAX_MARKS` events per address.
+        let heaviest = [w.auth_failure, w.invalid_user, w.root, w.probe, w.publickey]
+            .into_iter()
+            .chain(p.users.values().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        if p.threshold.is_finite()
+            && p.threshold > 0.0
+            && heaviest * (detect::MAX_MARKS as f64) < p.threshold
+        {
+            problems.push(Problem::new(
+                "policy.threshold",
+                format!(
+                    "{} can never be reached: no event weighs more than {heaviest}, and at most \
+                     {} events of an address are scored at once",
+                    p.threshold,
+                    detect::MAX_MARKS
+                ),
+            ));
         }
         let n = &p.networks;
         if n.bans == 1 {

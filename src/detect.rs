@@ -406,7 +406,7 @@ const CONN_TTL_MS: i64 = 15 * 60 * 1000;
 const PAM_ATTACH_MS: i64 = 120 * 1000;
 /// Bound on remembered marks per address: enough for the threshold at the smallest weight,
 /// without letting one address grow without bound.
-const MAX_MARKS: usize = 256;
+pub const MAX_MARKS: usize = 256;
 /// Bound on the connections remembered per address.
 const MAX_CONNS: usize = 64;
 

@@ -444,3 +444,30 @@ fn trust_logins_is_verified_by_default_and_refuses_other_words() {
         "{err}"
     );
 }
+
+/// Issue 15: `config check` refuses a threshold no address can reach, and tells which
+/// weights ban at one attempt.
+#[test]
+fn a_threshold_never_reached_is_refused_and_one_attempt_bans_are_told() {
+    let err = parse("[policy]\nthreshold = 500.0\n", origin())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("policy.threshold") && err.contains("never be reached"),
+        "{err}"
+    );
+    let err = parse("[policy.weights]\nauth-failure = 0\ninvalid-user = 0\nroot = 0\nprobe = 0\npublickey = 0\n", origin())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("never be reached"), "{err}");
+    let c = parse("[policy.users]\nmail = 5.0\nbob = 1.0\n", origin()).unwrap();
+    assert_eq!(
+        c.policy_notes(),
+        ["policy.users.mail = 5 reaches policy.threshold = 5 alone: one such attempt bans"]
+    );
+    assert!(parse("", origin()).unwrap().policy_notes().is_empty());
+    let err = parse("[policy.networks]\nbans = 1\n", origin())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("policy.networks.bans"), "{err}");
+}
