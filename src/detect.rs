@@ -538,15 +538,30 @@ impl Detector {
 
     /// Forgets the least recently active eighth of the addresses (and their connections),
     /// so memory stays bounded and eviction costs O(1) per new address on average.
+    /// Forgets an eighth of the tracked addresses: those whose score is under half the
+    /// threshold first, the least recently active of them first; an address close to a
+    /// ban (a slow attacker under a flood of one-shot ones) goes only after all of those.
+    /// Bans are kept apart (`banned`) and never forgotten here.
     fn evict(&mut self) {
-        let mut ages: Vec<(i64, IpAddr)> = self
+        let horizon = self.latest_ms.saturating_sub(self.policy.window_ms);
+        let half = self.policy.threshold / 2;
+        let mut ages: Vec<(bool, i64, IpAddr)> = self
             .addrs
             .iter()
-            .map(|(a, st)| (st.last_ms(), *a))
+            .map(|(a, st)| {
+                let score: u32 = st
+                    .marks
+                    .as_slice()
+                    .iter()
+                    .filter(|m| m.at_ms > horizon)
+                    .map(|m| m.points)
+                    .sum();
+                (score >= half, st.last_ms(), *a)
+            })
             .collect();
         let n = (ages.len() / 8).max(1);
         ages.select_nth_unstable(n - 1);
-        for (_, addr) in &ages[..n] {
+        for (_, _, addr) in &ages[..n] {
             self.addrs.remove(addr);
             self.touched.insert(*addr);
         }

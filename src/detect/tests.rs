@@ -481,3 +481,28 @@ fn logs_without_a_pid_still_count_one_attempt_once() {
     );
     assert_eq!(d.score(ip(b), SEC), 150);
 }
+
+/// Issue 15: under a flood, eviction forgets the idle one-shot addresses before one that
+/// is close to its ban, however long ago that one was last seen.
+#[test]
+fn a_flood_evicts_one_shot_addresses_before_one_close_to_its_ban() {
+    let mut d = Detector::new(Policy::default());
+    d.set_max_tracked(1000);
+    // Four of five points, at the start of the window.
+    for i in 0..4 {
+        d.observe(&failed("203.0.113.55", 10 + i, "alice"), 0);
+    }
+    // 20,000 addresses fail once each, all after it, within the window.
+    for i in 0..20_000u32 {
+        let e = Event {
+            addr: IpAddr::V4(std::net::Ipv4Addr::from(0x6440_0000 + i)),
+            ..failed("192.0.2.1", 22, "alice")
+        };
+        d.observe(&e, 1 + i64::from(i));
+        assert!(d.tracked() <= 1000);
+    }
+    assert!(matches!(
+        d.observe(&failed("203.0.113.55", 99, "alice"), 30_000),
+        Some(Decision::Ban(_))
+    ));
+}
