@@ -1422,3 +1422,44 @@ fn a_network_whose_members_are_banned_is_banned_unless_it_holds_the_allowlist() 
         assert_eq!(libwrap_denies(&env.path(""), "198.51.100.77"), Some(false));
     }
 }
+
+/// An export entry that cannot be read whole (a binary field longer than its length says)
+/// is skipped and said; the entries after it count.
+#[test]
+fn a_broken_journal_export_entry_is_said_and_the_next_ones_count() {
+    let env = Env::new();
+    let good = journal_entry(
+        2,
+        "sshd-session",
+        "syslog",
+        b"Invalid user z from 203.0.113.79 port 4",
+    );
+    let mut bytes =
+        b"__CURSOR=s=1;i=1\n__REALTIME_TIMESTAMP=1795521600000000\n_COMM=sshd\nMESSAGE\n".to_vec();
+    bytes.extend_from_slice(&5u64.to_le_bytes());
+    bytes.extend_from_slice(b"0123456789\n_PID=4\n_TRANSPORT=syslog\n\n");
+    bytes.extend_from_slice(&journal_export(&[good]));
+    fs::write(env.path("journal.export"), &bytes).unwrap();
+    let out = env.authban(&[
+        "check",
+        "--json",
+        env.path("journal.export").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 journal export entries could not be read whole"),
+        "{}",
+        text(&out)
+    );
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", text(&out));
+    assert_eq!(rows[0]["addr"], "203.0.113.79");
+    let said = text(&env.scan("journal.export"));
+    assert!(
+        said.contains("1 journal export entries could not be read whole"),
+        "{said}"
+    );
+}

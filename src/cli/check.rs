@@ -194,6 +194,13 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
         } else {
             source::read_file(file, &mut on_line)
         };
+        if entries.broken > 0 {
+            eprintln!(
+                "authban: warning: {name}: {} journal export entries could not be read whole \
+                 (a binary field cut short or over its size, or too many fields) and were skipped",
+                entries.broken
+            );
+        }
         match result {
             Ok(stats) => {
                 summary.lines += stats.lines;

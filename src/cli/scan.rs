@@ -180,10 +180,12 @@ impl<'c> Scan<'c> {
                 None => None,
             };
             let mut parser: Option<(PathBuf, Parser, FileEntries)> = None;
+            let mut broken = 0u64;
             let result = source::read_since(log, cursor.as_ref(), |origin, line| {
                 // Each file gets the reference time of its own mtime for year inference,
                 // and its own shape (a log, or a saved `journalctl -o json|export`).
                 if parser.as_ref().is_none_or(|(p, ..)| p != origin) {
+                    broken += parser.as_ref().map_or(0, |(.., e)| e.broken);
                     parser = Some((
                         origin.to_path_buf(),
                         Parser::new(tz.clone(), reference_time(Some(origin))),
@@ -212,6 +214,14 @@ impl<'c> Scan<'c> {
                     core.observe(&ev, at, now_s, &mut orders);
                 }
             });
+            broken += parser.as_ref().map_or(0, |(.., e)| e.broken);
+            if broken > 0 {
+                eprintln!(
+                    "authban: warning: {}: {broken} journal export entries could not be read \
+                     whole and were skipped",
+                    log.display()
+                );
+            }
             match result {
                 Ok((cursor, stats)) => {
                     lines += stats.lines;

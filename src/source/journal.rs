@@ -289,8 +289,12 @@ fn is_export_field(line: &[u8]) -> bool {
         && line.len() > name.len()
 }
 
-/// The most an export entry may hold: journald's own limit for one entry is far below.
+/// The most a binary field of an export may hold: journald's own limit for one entry is
+/// far below.
 const MAX_EXPORT_ENTRY: usize = 1 << 20;
+/// The most fields an export entry may have (an sshd entry has about 30): with the
+/// reader's 64 KiB line cap, this bounds what one entry can make us hold.
+const MAX_EXPORT_FIELDS: usize = 256;
 
 impl FileEntries {
     pub fn new(identifiers: &[String]) -> FileEntries {
@@ -385,7 +389,7 @@ impl FileEntries {
                 .push((line[..eq].to_vec(), line[eq + 1..].to_vec())),
             None => self.binary = Some((line.to_vec(), Vec::new())),
         }
-        if self.fields.len() > 4096 {
+        if self.fields.len() > MAX_EXPORT_FIELDS {
             self.break_entry();
         }
         false
