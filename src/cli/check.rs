@@ -153,29 +153,14 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
         // `.gz`): the lines before it were printed and count.
         let mut reached = (0u64, 0u64, 0u64);
         // A saved or piped `journalctl -o json|export` is read as the journal source does.
-        // Its first line says; a log's lines then go to the parser as they are, with no
-        // more work per line than one test of this.
         let mut entries = FileEntries::sshd();
-        let mut journal: Option<bool> = None;
         let mut on_line = |line: Line<'_>| {
             reached.0 = line.number;
             reached.1 = line.end;
-            let from_journal = *journal.get_or_insert_with(|| entries.is_journal(line.bytes));
             // A line cut at the cap lost its end, where most shapes keep the address.
-            if line.truncated {
-                reached.2 += 1;
-                if from_journal {
-                    entries.line(line.bytes, true);
-                }
+            reached.2 += u64::from(line.truncated);
+            let Some((text, from_journal)) = entries.text(line) else {
                 return;
-            }
-            let text = if from_journal {
-                match entries.line(line.bytes, false) {
-                    Some(text) => text,
-                    None => return,
-                }
-            } else {
-                line.bytes
             };
             if let Some(ev) = parser.parse(text) {
                 summary.by_kind[ev.kind.index()] += u64::from(ev.count.max(1));

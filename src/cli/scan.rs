@@ -195,12 +195,7 @@ impl<'c> Scan<'c> {
                 let Some((_, p, entries)) = parser.as_mut() else {
                     return;
                 };
-                if line.truncated {
-                    entries.line(line.bytes, true);
-                    return;
-                }
-                let from_journal = entries.is_journal(line.bytes);
-                let Some(text) = entries.line(line.bytes, false) else {
+                let Some((text, from_journal)) = entries.text(line) else {
                     return;
                 };
                 if let Some(ev) = p.parse(text) {

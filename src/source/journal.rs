@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::SourceError;
 use super::follow::{Batcher, Feed, FlushBeforeRead, Position, SourceState, Stop};
 use super::split::{CHUNK, Splitter, Tail};
+use super::{Line, SourceError};
 
 /// Key and origin of journal batches, and the store key of the journal's position.
 pub const JOURNAL: &str = "journal";
@@ -263,11 +263,15 @@ pub struct FileEntries {
     identifiers: Vec<String>,
     shape: Option<Shape>,
     out: Vec<u8>,
-    /// The export entry being read: its fields so far.
-    fields: Vec<(Vec<u8>, Vec<u8>)>,
-    /// A binary field being read: its name, and its length and bytes as read so far
-    /// (they may span lines, since the bytes may hold `\n`).
-    binary: Option<(Vec<u8>, Vec<u8>)>,
+    /// The export entry being read: the fields of it that make its line, so far.
+    fields: Vec<(&'static [u8], Vec<u8>)>,
+    /// How many fields the entry has had, kept or not (bounded by MAX_EXPORT_FIELDS).
+    field_count: usize,
+    /// A binary field being read: its name if it is one we keep, and its length and bytes
+    /// as read so far (they may span lines, since the bytes may hold `\n`).
+    binary: Option<(Option<&'static [u8]>, Vec<u8>)>,
+    /// The entry being read could not be read whole: its lines are skipped to its end.
+    skipping: bool,
     /// Entries of an export that could not be read (a binary field cut short, a line over
     /// the cap): they are skipped whole.
     pub broken: u64,
@@ -303,7 +307,9 @@ impl FileEntries {
             shape: None,
             out: Vec::new(),
             fields: Vec::new(),
+            field_count: 0,
             binary: None,
+            skipping: false,
             broken: 0,
         }
     }
@@ -311,12 +317,6 @@ impl FileEntries {
     /// For sshd's default programs.
     pub fn sshd() -> FileEntries {
         FileEntries::new(&JournalOptions::default().identifiers)
-    }
-
-    /// Whether the file's lines are journal entries, as its first line (`line`, if none was
-    /// seen yet) says.
-    pub fn is_journal(&mut self, line: &[u8]) -> bool {
-        matches!(self.shape(line), Shape::Json | Shape::Export)
     }
 
     fn shape(&mut self, line: &[u8]) -> Shape {
@@ -331,17 +331,27 @@ impl FileEntries {
         })
     }
 
-    /// The line for the parser that `line` (without its `\n`) gives, if any: a log line
-    /// itself, the line of a JSON entry, or the line of the export entry it ends.
-    /// `truncated`: the line was cut at the reader's cap.
-    pub fn line<'a>(&'a mut self, line: &'a [u8], truncated: bool) -> Option<&'a [u8]> {
-        match self.shape(line) {
-            Shape::Lines => Some(line),
-            Shape::Json => match entry_line(line, &self.identifiers, &mut self.out) {
-                Parsed::Line(_) => Some(&self.out),
+    /// What the parser reads of `line`, and whether it came from a journal entry: a log
+    /// line itself, the line of a trusted JSON entry, or that of the export entry the line
+    /// ends. `None` for a line cut at the reader's cap (its end, where the address is, is
+    /// lost) and for an export's lines that end no trusted entry. A log's lines cost one
+    /// test of the shape.
+    #[inline]
+    pub fn text<'s>(&'s mut self, line: Line<'s>) -> Option<(&'s [u8], bool)> {
+        let shape = match self.shape {
+            Some(Shape::Lines) => Shape::Lines,
+            _ => self.shape(line.bytes),
+        };
+        match shape {
+            Shape::Lines => (!line.truncated).then_some((line.bytes, false)),
+            Shape::Json if line.truncated => None,
+            Shape::Json => match entry_line(line.bytes, &self.identifiers, &mut self.out) {
+                Parsed::Line(_) => Some((&self.out, true)),
                 Parsed::Skip(_) | Parsed::Nothing => None,
             },
-            Shape::Export => self.export(line, truncated).then_some(&self.out[..]),
+            Shape::Export => self
+                .export(line.bytes, line.truncated)
+                .then_some((&self.out[..], true)),
         }
     }
 
@@ -359,8 +369,10 @@ impl FileEntries {
                 _ if truncated => self.break_entry(),
                 // The bytes so far, then the line end that belongs to them.
                 Some(n) if value.len() - 8 == n => {
-                    value.drain(..8);
-                    self.fields.push((name, value));
+                    if let Some(name) = name {
+                        value.drain(..8);
+                        self.fields.push((name, value));
+                    }
                 }
                 Some(n) if value.len() - 8 < n => {
                     value.push(b'\n');
@@ -375,50 +387,55 @@ impl FileEntries {
             return false;
         }
         if line.is_empty() {
-            let done = self.finish_entry();
+            let done = !self.skipping && self.finish_entry();
             self.fields.clear();
+            self.field_count = 0;
+            self.skipping = false;
             return done;
+        }
+        if self.skipping {
+            return false;
         }
         if truncated {
             self.break_entry();
             return false;
         }
-        match crate::bytes::find_byte(line, b'=') {
-            Some(eq) => self
-                .fields
-                .push((line[..eq].to_vec(), line[eq + 1..].to_vec())),
-            None => self.binary = Some((line.to_vec(), Vec::new())),
-        }
-        if self.fields.len() > MAX_EXPORT_FIELDS {
+        self.field_count += 1;
+        if self.field_count > MAX_EXPORT_FIELDS {
             self.break_entry();
+            return false;
+        }
+        match crate::bytes::find_byte(line, b'=') {
+            Some(eq) => {
+                if let Some(name) = kept_field(&line[..eq]) {
+                    self.fields.push((name, line[eq + 1..].to_vec()));
+                }
+            }
+            None => self.binary = Some((kept_field(line), Vec::new())),
         }
         false
     }
 
-    /// The entry being read cannot be read whole: it is dropped, and reading resumes at
-    /// the next entry (after the next empty line).
+    /// The entry being read cannot be read whole: it is counted once and its lines are
+    /// skipped up to the empty line that ends it.
     fn break_entry(&mut self) {
-        if !self.fields.is_empty() || self.binary.is_some() {
+        if !self.skipping {
             self.broken += 1;
         }
+        self.skipping = true;
         self.fields.clear();
         self.binary = None;
-        // A marker that makes the rest of the entry's fields useless until its end.
-        self.fields.push((b"\0broken".to_vec(), Vec::new()));
     }
 
     fn finish_entry(&mut self) -> bool {
         let get = |name: &[u8]| -> Option<&[u8]> {
-            let mut found = self.fields.iter().filter(|(n, _)| n == name);
+            let mut found = self.fields.iter().filter(|(n, _)| *n == name);
             // A field given twice is not one value.
             match (found.next(), found.next()) {
                 (Some((_, v)), None) => Some(v.as_slice()),
                 _ => None,
             }
         };
-        if get(b"\0broken").is_some() {
-            return false;
-        }
         let fields = Fields {
             realtime: get(b"__REALTIME_TIMESTAMP"),
             comm: get(b"_COMM"),
@@ -432,6 +449,20 @@ impl FileEntries {
         self.out = out;
         done
     }
+}
+
+/// The export fields an entry's line is made of ([`Fields`]): only these are kept.
+const KEPT_FIELDS: [&[u8]; 6] = [
+    b"__REALTIME_TIMESTAMP",
+    b"_COMM",
+    b"_PID",
+    b"_TRANSPORT",
+    b"_HOSTNAME",
+    b"MESSAGE",
+];
+
+fn kept_field(name: &[u8]) -> Option<&'static [u8]> {
+    KEPT_FIELDS.into_iter().find(|k| *k == name)
 }
 
 /// For `scan`: reads the journal's sshd entries after `cursor` (None: all of them),
@@ -679,6 +710,49 @@ fn sleep(stop: &Stop, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read_line(bytes: &[u8], truncated: bool) -> Line<'_> {
+        Line {
+            bytes,
+            number: 0,
+            offset: 0,
+            end: 0,
+            truncated,
+        }
+    }
+
+    /// An export entry that breaks twice (too long a binary field, then a line over the
+    /// cap) is one broken entry, and the entry after it is read.
+    #[test]
+    fn a_broken_export_entry_counts_once_and_the_next_is_read() {
+        let mut e = FileEntries::sshd();
+        let mut feed = |bytes: &[u8], truncated: bool| {
+            e.text(read_line(bytes, truncated)).map(|(t, _)| t.to_vec())
+        };
+        assert_eq!(feed(b"__CURSOR=a", false), None);
+        assert_eq!(feed(b"MESSAGE", false), None);
+        let mut long = (2u64 << 20).to_le_bytes().to_vec();
+        long.extend_from_slice(b"x");
+        assert_eq!(feed(&long, false), None);
+        assert_eq!(feed(b"_PID=1", true), None);
+        assert_eq!(feed(b"", false), None);
+        for f in [
+            &b"__CURSOR=b"[..],
+            b"__REALTIME_TIMESTAMP=1795521600000000",
+            b"_COMM=sshd",
+            b"_PID=7",
+            b"_TRANSPORT=syslog",
+            b"MESSAGE=Invalid user z from 192.0.2.1 port 4",
+        ] {
+            assert_eq!(feed(f, false), None);
+        }
+        let done = feed(b"", false).expect("the entry's line");
+        assert!(
+            done.ends_with(b" sshd[7]: Invalid user z from 192.0.2.1 port 4"),
+            "{done:?}"
+        );
+        assert_eq!(e.broken, 1);
+    }
 
     fn ids() -> Vec<String> {
         JournalOptions::default().identifiers
