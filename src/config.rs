@@ -167,6 +167,19 @@ pub struct Weights {
     pub publickey: f64,
 }
 
+impl Weights {
+    /// Each weight with its key under `policy.weights`.
+    fn named(&self) -> [(&'static str, f64); 5] {
+        [
+            ("auth-failure", self.auth_failure),
+            ("invalid-user", self.invalid_user),
+            ("root", self.root),
+            ("probe", self.probe),
+            ("publickey", self.publickey),
+        ]
+    }
+}
+
 impl Default for Weights {
     fn default() -> Weights {
         Weights {
@@ -568,20 +581,15 @@ impl Config {
     pub fn policy_notes(&self) -> Vec<String> {
         let p = &self.policy;
         let w = &p.weights;
-        let named = [
-            ("policy.weights.auth-failure", w.auth_failure),
-            ("policy.weights.invalid-user", w.invalid_user),
-            ("policy.weights.root", w.root),
-            ("policy.weights.probe", w.probe),
-            ("policy.weights.publickey", w.publickey),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .chain(
-            p.users
-                .iter()
-                .map(|(u, &v)| (format!("policy.users.{u}"), v)),
-        );
+        let named = w
+            .named()
+            .into_iter()
+            .map(|(k, v)| (format!("policy.weights.{k}"), v))
+            .chain(
+                p.users
+                    .iter()
+                    .map(|(u, &v)| (format!("policy.users.{u}"), v)),
+            );
         named
             .filter(|(_, v)| *v >= p.threshold)
             .map(|(key, v)| {
@@ -642,13 +650,7 @@ impl Config {
             ));
         }
         let w = &p.weights;
-        for (name, value) in [
-            ("auth-failure", w.auth_failure),
-            ("invalid-user", w.invalid_user),
-            ("root", w.root),
-            ("probe", w.probe),
-            ("publickey", w.publickey),
-        ] {
+        for (name, value) in w.named() {
             if !(value.is_finite() && value >= 0.0) {
                 problems.push(Problem::new(
                     format!("policy.weights.{name}"),
@@ -666,8 +668,10 @@ impl Config {
         }
         // What one event can add at most, and so whether the threshold can be reached at
         // all: the detector keeps at most `detect::MAX_MARKS` events per address.
-        let heaviest = [w.auth_failure, w.invalid_user, w.root, w.probe, w.publickey]
+        let heaviest = w
+            .named()
             .into_iter()
+            .map(|(_, v)| v)
             .chain(p.users.values().copied())
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max);

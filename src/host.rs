@@ -62,7 +62,8 @@ pub fn session_client() -> Option<IpAddr> {
 }
 
 /// The accounts of the passwd file at `path` that cannot log in: their shell is
-/// `nologin` or `false` (in any directory), or empty is not counted (it means /bin/sh).
+/// `nologin` or `false`, in any directory. An empty shell means /bin/sh: such an account
+/// can log in.
 pub fn unusable_accounts(path: &Path) -> std::io::Result<std::collections::HashSet<Box<[u8]>>> {
     let text = std::fs::read(path)?;
     Ok(text
