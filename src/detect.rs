@@ -292,6 +292,16 @@ struct AddrState {
 }
 
 impl AddrState {
+    /// The points of the marks after `horizon`.
+    fn score_after(&self, horizon: i64) -> u32 {
+        self.marks
+            .as_slice()
+            .iter()
+            .filter(|m| m.at_ms > horizon)
+            .map(|m| m.points)
+            .sum()
+    }
+
     /// When the address was last active, for pruning and eviction.
     fn last_ms(&self) -> i64 {
         let marks = self.marks.as_slice().iter().map(|m| m.at_ms);
@@ -548,16 +558,7 @@ impl Detector {
         let mut ages: Vec<(bool, i64, IpAddr)> = self
             .addrs
             .iter()
-            .map(|(a, st)| {
-                let score: u32 = st
-                    .marks
-                    .as_slice()
-                    .iter()
-                    .filter(|m| m.at_ms > horizon)
-                    .map(|m| m.points)
-                    .sum();
-                (score >= half, st.last_ms(), *a)
-            })
+            .map(|(a, st)| (st.score_after(horizon) >= half, st.last_ms(), *a))
             .collect();
         let n = (ages.len() / 8).max(1);
         ages.select_nth_unstable(n - 1);
@@ -643,15 +644,7 @@ impl Detector {
         let horizon = now_ms.saturating_sub(self.policy.window_ms);
         self.addrs
             .get(&self.key(addr))
-            .map(|st| {
-                st.marks
-                    .as_slice()
-                    .iter()
-                    .filter(|m| m.at_ms > horizon)
-                    .map(|m| m.points)
-                    .sum()
-            })
-            .unwrap_or(0)
+            .map_or(0, |st| st.score_after(horizon))
     }
 
     /// Why `addr` must never be banned at log time `at_ms`, if it must not.
