@@ -171,12 +171,11 @@ impl Stop {
     fn wake_on_stop(&self, waker: SyncSender<()>) {
         let mut wakers = self.0.wakers.lock().unwrap_or_else(|e| e.into_inner());
         wakers.retain(|w| !matches!(w.try_send(()), Err(TrySendError::Disconnected(()))));
-        wakers.push(waker);
+        // Registered after the stop: the stop's own wake-up missed it.
         if self.is_stopped() {
-            for w in wakers.iter() {
-                let _ = w.try_send(());
-            }
+            let _ = waker.try_send(());
         }
+        wakers.push(waker);
     }
 }
 
