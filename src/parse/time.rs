@@ -227,8 +227,8 @@ fn date(b: &[u8]) -> Option<(i16, u8, u8)> {
 
 /// RFC 3339 (rsyslog, RFC 5424, journalctl short-iso[-precise]): `2026-11-24T12:10:03.512311+01:00`,
 /// `…Z`, or journalctl's older `+0100`; also macOS's `2026-11-24 12:10:03.512311+0100` and
-/// svlogd's UTC `2026-11-24_12:10:03.51231` (no offset: UTC). Returns the time and the rest after it (not
-/// consuming the following space).
+/// svlogd's UTC `2026-11-24_12:10:03.51231` (no offset: UTC). Returns the time and the
+/// rest after it (not consuming the following space).
 pub(crate) fn parse_rfc3339(b: &[u8]) -> Option<(RawTime, &[u8])> {
     rfc3339_tail(b, rfc3339_head(b)?)
 }

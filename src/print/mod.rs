@@ -77,6 +77,8 @@ const EVENT_ROOM: usize = 256;
 
 /// The JSON member of an event whose line named no address (see `Event::by_pid`).
 const BY_PID: &[u8; 14] = b",\"by_pid\":true";
+/// The most the table's ` repeated=N` takes (N a u32).
+const REPEATED_ROOM: usize = b" repeated=".len() + 10;
 
 /// Slots per message in `Printer::tails`: no method, then each method.
 const TAIL_STRIDE: usize = 16;
@@ -248,8 +250,7 @@ impl<W: Write> Printer<W> {
             self.header = true;
             self.write_header();
         }
-        // `BY_PID` is also room enough for the table's ` repeated=N`.
-        let need = self.room + user_len + extra.len() + BY_PID.len().max(21);
+        let need = self.room + user_len + extra.len() + BY_PID.len().max(REPEATED_ROOM);
         if self.buf.len() - self.at < need {
             self.make_room(need);
         }
