@@ -638,6 +638,8 @@ impl Config {
         for (i, log) in self.paths.logs.iter().enumerate() {
             absolute(format!("paths.logs[{i}]"), log);
         }
+        // Read by the daemon (cwd /) and by scan (cron's cwd) alike.
+        absolute("policy.passwd".into(), &self.policy.passwd);
 
         let p = &self.policy;
         if p.window.is_zero() {

@@ -466,6 +466,13 @@ fn a_threshold_never_reached_is_refused_and_one_attempt_bans_are_told() {
         ["policy.users.mail = 5 reaches policy.threshold = 5 alone: one such attempt bans"]
     );
     assert!(parse("", origin()).unwrap().policy_notes().is_empty());
+    let err = parse("[policy]\npasswd = \"etc/passwd\"\n", origin())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("policy.passwd") && err.contains("absolute"),
+        "{err}"
+    );
     let err = parse("[policy.networks]\nbans = 1\n", origin())
         .unwrap_err()
         .to_string();
