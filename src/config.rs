@@ -70,6 +70,9 @@ pub struct Policy {
     pub window: Duration,
     /// An address is banned when its score inside the window reaches this.
     pub threshold: f64,
+    /// Rules for slower attackers: counters that fill with the same weights and drain
+    /// `threshold` per `window` (at most [`detect::MAX_SLOW_RULES`]).
+    pub rules: Vec<Rule>,
     /// Networks never banned (loopback, this host's addresses and the SSH_CONNECTION
     /// client are exempt without being listed).
     pub allowlist: Vec<Cidr>,
@@ -87,6 +90,66 @@ pub struct Policy {
     pub passwd: PathBuf,
     /// Network aggregation.
     pub networks: Networks,
+    /// Why default rules were left out (a file without `rules` whose `window` is as long
+    /// as theirs, or whose window and threshold always ban first): `config check` says so.
+    #[serde(skip)]
+    pub dropped_rules: Vec<String>,
+}
+
+impl Policy {
+    /// The rule (the first window, or one of `earlier`) that always bans before `r` can:
+    /// one whose count is no larger and drains no faster. Whatever stays under it never
+    /// fills `r`, so `r` could never ban anything.
+    fn outrun(&self, r: &Rule, earlier: &[Rule]) -> Option<(String, Rule)> {
+        let first = Rule {
+            window: self.window,
+            threshold: self.threshold,
+        };
+        let valid = |q: &Rule| q.threshold.is_finite() && q.threshold > 0.0 && !q.window.is_zero();
+        let secs = |d: Duration| d.0.as_secs_f64();
+        std::iter::once(("policy.window and policy.threshold".to_owned(), first))
+            .chain(
+                earlier
+                    .iter()
+                    .enumerate()
+                    .map(|(j, q)| (format!("policy.rules[{j}]"), q.clone())),
+            )
+            .find(|(_, q)| {
+                valid(q)
+                    && r.threshold >= q.threshold
+                    && r.threshold * secs(q.window) >= q.threshold * secs(r.window)
+            })
+    }
+
+    /// Leaves out the default rules that cannot work with the configured window, for a
+    /// file that does not set `rules`.
+    fn drop_outrun_defaults(&mut self) {
+        let mut kept: Vec<Rule> = Vec::new();
+        for r in std::mem::take(&mut self.rules) {
+            let why = if r.window <= self.window {
+                format!("it is not longer than policy.window = {}", self.window)
+            } else if let Some((name, q)) = self.outrun(&r, &kept) {
+                format!("{name} ({} in {}) always bans first", q.threshold, q.window)
+            } else {
+                kept.push(r);
+                continue;
+            };
+            self.dropped_rules.push(format!(
+                "the default rule {} in {} is left out: {why} (set policy.rules to choose rules)",
+                r.threshold, r.window
+            ));
+        }
+        self.rules = kept;
+    }
+}
+
+/// A rule for slow attackers: an address is banned when its attempts add up to
+/// `threshold` faster than `threshold` per `window` drains away.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Rule {
+    pub window: Duration,
+    pub threshold: f64,
 }
 
 /// `[policy.networks]`: when `bans` addresses of one IPv4 /`ipv4-prefix` or IPv6
@@ -142,6 +205,10 @@ impl Default for Policy {
         Policy {
             window: Duration::from_secs(10 * 60),
             threshold: 5.0,
+            rules: vec![Rule {
+                window: Duration::from_secs(DAY),
+                threshold: 15.0,
+            }],
             allowlist: Vec::new(),
             trust_after_login: Duration::from_secs(7 * DAY),
             trust_logins: TrustLogins::default(),
@@ -150,6 +217,7 @@ impl Default for Policy {
             nologin_as_invalid: false,
             passwd: PathBuf::from("/etc/passwd"),
             networks: Networks::default(),
+            dropped_rules: Vec::new(),
         }
     }
 }
@@ -512,7 +580,12 @@ pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         return Err(invalid(problems));
     }
     let mut problems = Vec::new();
-    let config = build::<Config>(&doc, text, &mut problems);
+    let mut config = build::<Config>(&doc, text, &mut problems);
+    if let Some(config) = &mut config
+        && span_of(doc.get_ref(), "policy.rules").is_none()
+    {
+        config.policy.drop_outrun_defaults();
+    }
     if let Some(config) = &config {
         for mut p in config.validate() {
             p.line = span_of(doc.get_ref(), &p.key).map(|s| line_of(text, s.start));
@@ -542,6 +615,14 @@ impl Config {
         detect::Policy {
             window_ms: ms(p.window),
             threshold: detect::points(p.threshold),
+            slow: p
+                .rules
+                .iter()
+                .map(|r| detect::Rule {
+                    window_ms: ms(r.window),
+                    threshold: detect::points(r.threshold),
+                })
+                .collect(),
             weights: detect::Weights {
                 auth_failure: detect::points(w.auth_failure),
                 invalid_user: detect::points(w.invalid_user),
@@ -590,14 +671,22 @@ impl Config {
                     .iter()
                     .map(|(u, &v)| (format!("policy.users.{u}"), v)),
             );
+        let thresholds = std::iter::once(("policy.threshold".to_owned(), p.threshold)).chain(
+            p.rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (format!("policy.rules[{i}].threshold"), r.threshold)),
+        );
+        let (limit, threshold) = thresholds
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or_default();
+        let dropped = p.dropped_rules.iter().cloned();
         named
-            .filter(|(_, v)| *v >= p.threshold)
+            .filter(|(_, v)| *v >= threshold)
             .map(|(key, v)| {
-                format!(
-                    "{key} = {v} reaches policy.threshold = {} alone: one such attempt bans",
-                    p.threshold
-                )
+                format!("{key} = {v} reaches {limit} = {threshold} alone: one such attempt bans")
             })
+            .chain(dropped)
             .collect()
     }
 
@@ -691,6 +780,7 @@ impl Config {
                 ),
             ));
         }
+        self.validate_rules(&mut problems);
         let n = &p.networks;
         if n.bans == 1 {
             problems.push(Problem::new(
@@ -834,6 +924,51 @@ impl Config {
         problems
     }
 
+    /// Checks `policy.rules`: each must be able to ban an address that the first window
+    /// and the rules before it would not.
+    fn validate_rules(&self, problems: &mut Vec<Problem>) {
+        let p = &self.policy;
+        if p.rules.len() > detect::MAX_SLOW_RULES {
+            problems.push(Problem::new(
+                "policy.rules",
+                format!(
+                    "{} rules: at most {} are scored (each costs every tracked address 8 bytes)",
+                    p.rules.len(),
+                    detect::MAX_SLOW_RULES
+                ),
+            ));
+        }
+        for (i, r) in p.rules.iter().enumerate() {
+            let key = format!("policy.rules[{i}]");
+            if !(r.threshold.is_finite() && r.threshold > 0.0) {
+                problems.push(Problem::new(
+                    format!("{key}.threshold"),
+                    format!("{} must be a number above 0", r.threshold),
+                ));
+            } else if r.window <= p.window {
+                problems.push(Problem::new(
+                    format!("{key}.window"),
+                    format!(
+                        "{} must be longer than policy.window ({}): a rule is for attackers \
+                         slower than the first window catches",
+                        r.window, p.window
+                    ),
+                ));
+            } else if let Some((name, q)) = p.outrun(r, &p.rules[..i]) {
+                let slower = Duration::from_secs(
+                    (r.threshold / q.threshold * q.window.0.as_secs_f64() * 2.0).ceil() as u64,
+                );
+                problems.push(Problem::new(
+                    key,
+                    format!(
+                        "{} in {} can never ban: {name} ({} in {}) always bans first; a slow \
+                         rule needs a lower rate, such as {} in {slower}",
+                        r.threshold, r.window, q.threshold, q.window, r.threshold
+                    ),
+                ));
+            }
+        }
+    }
     /// The effective configuration as TOML, for `authban config check`.
     pub fn to_toml(&self) -> String {
         toml::to_string(self)

@@ -270,13 +270,12 @@ impl Core {
         let Some(decision) = self.detector.observe(ev, at_ms) else {
             return;
         };
-        let window_ms = self.detector.policy().window_ms;
         match decision {
             Decision::Ban(o) => {
                 let at_ms = o.last_ms;
                 let offences = self.next_offence(&o.target);
                 let ban = self.new_ban(o.target, offences, self.ban.length(offences), now_s, {
-                    o.reason(window_ms)
+                    o.reason()
                 });
                 let member = ban.target;
                 self.impose(ban.clone());
@@ -286,7 +285,7 @@ impl Core {
             Decision::Spared(o, why) => out.notices.push(Notice::Spared {
                 target: o.target,
                 why,
-                reason: o.reason(window_ms),
+                reason: o.reason(),
             }),
             Decision::LoginAfterFailures { addr, score, at_ms } => out
                 .notices

@@ -6,6 +6,9 @@
 //! measured in log time, so scanning last week's log gives the same answer as watching it
 //! live. When the score reaches the threshold the address is banned, unless it is exempt
 //! (loopback, this host, the SSH session running us, the allowlist, or a recent login).
+//! Slower attackers meet the [`Rule`]s with longer windows: each is a counter that fills
+//! with the same points and drains its threshold once per window (a leaky bucket), so it
+//! costs 8 bytes per address however many events the window would hold.
 //! With `ipv6_prefix` under 128 the addresses of one IPv6 network are scored together and
 //! the network is what is banned: an attacker owns its whole /64 and hops through it. Such
 //! a network is spared while it holds an exempt address.
@@ -57,12 +60,64 @@ pub fn points(value: f64) -> u32 {
         .clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
+/// Most rules beyond the first (exact) window: each costs every tracked address 8 bytes.
+pub const MAX_SLOW_RULES: usize = 3;
+
+/// A rule for slow attackers: ban when `threshold` points come faster than they drain,
+/// `threshold` per `window_ms` (a leaky bucket of capacity `threshold`). A steady rate
+/// under `threshold` per window never bans; a burst of `threshold` at once does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Rule {
+    pub window_ms: i64,
+    pub threshold: u32,
+}
+
+impl Rule {
+    /// How much log time `points` keep in the counter before they drain. Rounded up, so
+    /// that `threshold` points at once always fill it.
+    fn fill_ms(self, points: u32) -> i64 {
+        let t = i128::from(self.threshold.max(1));
+        let ms = (i128::from(points) * i128::from(self.window_ms) + t - 1) / t;
+        i64::try_from(ms).unwrap_or(i64::MAX)
+    }
+
+    /// The points in a counter that drains empty at `until_ms`, at log time `at_ms`.
+    pub fn level(self, until_ms: i64, at_ms: i64) -> u32 {
+        let left = i128::from(until_ms.saturating_sub(at_ms).max(0));
+        let points = left * i128::from(self.threshold) / i128::from(self.window_ms.max(1));
+        u32::try_from(points).unwrap_or(u32::MAX)
+    }
+
+    /// Whether a counter that drains empty at `until_ms` is full at `at_ms`.
+    fn full(self, until_ms: i64, at_ms: i64) -> bool {
+        until_ms.saturating_sub(at_ms) >= self.window_ms
+    }
+}
+
+/// What an address's score is made of, as saved between runs: its marks inside the
+/// window, and when the counter of each slow rule drains empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub marks: Vec<Mark>,
+    pub levels: Vec<Level>,
+}
+
+/// The counter of one slow rule: full of points until it drains empty at `until_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Level {
+    pub rule: Rule,
+    pub until_ms: i64,
+}
+
 /// The ban policy, as the detector needs it.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub window_ms: i64,
     /// Ban when the score inside the window reaches this many points.
     pub threshold: u32,
+    /// Rules with longer windows, for slow attackers (at most [`MAX_SLOW_RULES`]; more
+    /// are ignored, and `config check` refuses them).
+    pub slow: Vec<Rule>,
     pub weights: Weights,
     pub allowlist: Allowlist,
     /// This host's own addresses: never banned.
@@ -86,6 +141,7 @@ impl Default for Policy {
         Policy {
             window_ms: 10 * 60 * 1000,
             threshold: 500,
+            slow: Vec::new(),
             weights: Weights::default(),
             allowlist: Allowlist::default(),
             local: Vec::new(),
@@ -138,9 +194,14 @@ pub struct Offender {
     pub target: Cidr,
     /// The address of the event that crossed the threshold.
     pub addr: IpAddr,
-    /// Points inside the window.
+    /// Points inside the window of the rule that fired (for a slow rule, in its counter).
     pub score: u32,
-    /// Events per kind inside the window (index: [`Kind::index`]).
+    /// The rule that fired: the first (exact) window, or a slow one.
+    pub rule: Rule,
+    pub slow: bool,
+    /// The points in each slow rule's counter (as `Policy::slow`) when it fired.
+    pub levels: [u32; MAX_SLOW_RULES],
+    /// Events per kind inside the first window (index: [`Kind::index`]).
     pub by_kind: [u32; 4],
     /// The points they added, per kind.
     pub points_by_kind: [u32; 4],
@@ -151,8 +212,9 @@ pub struct Offender {
 impl Offender {
     /// A one-line reason for logs and the store, with the arithmetic: `score 6.0 within
     /// 600s: 3 invalid-user = 4.5, 1 root = 1.5` (events counted by kind and the points they
-    /// added; lines repeating an attempt already counted add none and are not listed).
-    pub fn reason(&self, window_ms: i64) -> String {
+    /// added; lines repeating an attempt already counted add none and are not listed). A
+    /// slow rule's reason says how its counter drains, then lists the first window's events.
+    pub fn reason(&self) -> String {
         let mut parts = Vec::new();
         for kind in Kind::ALL {
             let n = self.by_kind[kind.index()];
@@ -169,12 +231,25 @@ impl Offender {
                 self.addr
             )
         };
-        format!(
-            "score {:.1} within {}s: {}{last}",
-            f64::from(self.score) / POINTS_PER_UNIT,
-            window_ms / 1000,
-            parts.join(", ")
-        )
+        let score = f64::from(self.score) / POINTS_PER_UNIT;
+        let window_s = self.rule.window_ms / 1000;
+        if self.slow {
+            let drain = f64::from(self.rule.threshold) / POINTS_PER_UNIT;
+            let recent = if parts.is_empty() {
+                String::new()
+            } else {
+                format!("; the last attempts: {}", parts.join(", "))
+            };
+            format!(
+                "score {score:.1} within {window_s}s, a slow attack (the count drains {drain:.1} \
+                 per {window_s}s){recent}{last}"
+            )
+        } else {
+            format!(
+                "score {score:.1} within {window_s}s: {}{last}",
+                parts.join(", ")
+            )
+        }
     }
 }
 
@@ -289,9 +364,47 @@ struct AddrState {
     marks: Few<Mark>,
     /// The connections seen recently (by source port), for counting each attempt once.
     conns: Few<Conn>,
+    /// Per slow rule (as `Policy::slow`), the log time its counter drains empty; 0, or
+    /// any time past, is empty.
+    slow: [i64; MAX_SLOW_RULES],
 }
 
 impl AddrState {
+    /// Whether the address is at least half way to a ban by some rule at `now_ms`: the
+    /// last to be evicted.
+    fn close(&self, p: &Policy, now_ms: i64) -> bool {
+        let horizon = now_ms.saturating_sub(p.window_ms);
+        self.score_after(horizon) >= p.threshold / 2
+            || p.slow
+                .iter()
+                .zip(self.slow)
+                .any(|(r, until)| r.level(until, now_ms) >= r.threshold / 2)
+    }
+
+    /// Whether some slow counter still holds points at `now_ms`.
+    fn filling(&self, now_ms: i64) -> bool {
+        self.slow.iter().any(|&until| until > now_ms)
+    }
+
+    /// The saved form of this state at `now_ms`: marks after `horizon`, counters not empty.
+    fn tally(&self, slow: &[Rule], horizon: i64, now_ms: i64) -> Tally {
+        Tally {
+            marks: self
+                .marks
+                .as_slice()
+                .iter()
+                .copied()
+                .filter(|m| m.at_ms > horizon)
+                .collect(),
+            levels: slow
+                .iter()
+                .zip(self.slow)
+                .filter(|(_, until)| *until > now_ms)
+                .map(|(&rule, until_ms)| Level { rule, until_ms })
+                .collect(),
+        }
+    }
+
     /// The points of the marks after `horizon`.
     fn score_after(&self, horizon: i64) -> u32 {
         self.marks
@@ -456,8 +569,22 @@ impl Detector {
         }
     }
 
-    /// Replaces the policy (a reload); windows and trust are kept.
+    /// Replaces the policy (a reload); windows and trust are kept, and so are the
+    /// counters of the slow rules the new policy still has.
     pub fn set_policy(&mut self, policy: Policy) {
+        if policy.slow != self.policy.slow {
+            let moved: Vec<Option<usize>> = policy
+                .slow
+                .iter()
+                .map(|r| self.policy.slow.iter().position(|old| old == r))
+                .collect();
+            for st in self.addrs.values_mut() {
+                let old = std::mem::take(&mut st.slow);
+                for (new, from) in st.slow.iter_mut().zip(&moved) {
+                    *new = from.and_then(|i| old.get(i).copied()).unwrap_or(0);
+                }
+            }
+        }
         self.policy = policy;
     }
 
@@ -515,50 +642,44 @@ impl Detector {
         self.banned.insert(key);
         if let Some(st) = self.addrs.get_mut(&key) {
             st.marks.clear();
+            st.slow = Default::default();
             self.touched.insert(key);
         }
     }
 
-    /// The windows that changed since the last call (an empty window: forget the
-    /// address), for saving with the lines that changed them.
-    pub fn take_touched(&mut self) -> Vec<(IpAddr, Vec<Mark>)> {
-        let horizon = self.latest_ms.saturating_sub(self.policy.window_ms);
-        let mut out: Vec<(IpAddr, Vec<Mark>)> = self
+    /// The tallies that changed since the last call (an empty one: forget the address),
+    /// for saving with the lines that changed them.
+    pub fn take_touched(&mut self) -> Vec<(IpAddr, Tally)> {
+        let now = self.latest_ms;
+        let horizon = now.saturating_sub(self.policy.window_ms);
+        let slow = &self.policy.slow;
+        let mut out: Vec<(IpAddr, Tally)> = self
             .touched
             .drain()
             .map(|addr| {
-                let marks = self
+                let tally = self
                     .addrs
                     .get(&addr)
-                    .map(|st| {
-                        st.marks
-                            .as_slice()
-                            .iter()
-                            .copied()
-                            .filter(|m| m.at_ms > horizon)
-                            .collect()
-                    })
+                    .map(|st| st.tally(slow, horizon, now))
                     .unwrap_or_default();
-                (addr, marks)
+                (addr, tally)
             })
             .collect();
         out.sort_by_key(|(a, _)| *a);
         out
     }
 
-    /// Forgets the least recently active eighth of the addresses (and their connections),
-    /// so memory stays bounded and eviction costs O(1) per new address on average.
-    /// Forgets an eighth of the tracked addresses: those whose score is under half the
-    /// threshold first, the least recently active of them first; an address close to a
-    /// ban (a slow attacker under a flood of one-shot ones) goes only after all of those.
-    /// Bans are kept apart (`banned`) and never forgotten here.
+    /// Forgets an eighth of the tracked addresses (and their connections), so memory stays
+    /// bounded and eviction costs O(1) per new address on average: those under half of
+    /// every rule's threshold first, the least recently active of them first; an address
+    /// close to a ban (a slow attacker under a flood of one-shot ones) goes only after all
+    /// of those. Bans are kept apart (`banned`) and never forgotten here.
     fn evict(&mut self) {
-        let horizon = self.latest_ms.saturating_sub(self.policy.window_ms);
-        let half = self.policy.threshold / 2;
+        let now = self.latest_ms;
         let mut ages: Vec<(bool, i64, IpAddr)> = self
             .addrs
             .iter()
-            .map(|(a, st)| (st.score_after(horizon) >= half, st.last_ms(), *a))
+            .map(|(a, st)| (st.close(&self.policy, now), st.last_ms(), *a))
             .collect();
         let n = (ages.len() / 8).max(1);
         ages.select_nth_unstable(n - 1);
@@ -578,14 +699,23 @@ impl Detector {
         self.banned = banned;
     }
 
-    /// Restores windows saved by an earlier run.
-    pub fn restore_history(&mut self, history: impl IntoIterator<Item = (IpAddr, Vec<Mark>)>) {
-        for (addr, mut marks) in history {
-            marks.truncate(MAX_MARKS);
+    /// Restores tallies saved by an earlier run. The counter of a slow rule the policy no
+    /// longer has is dropped.
+    pub fn restore_history(&mut self, history: impl IntoIterator<Item = (IpAddr, Tally)>) {
+        for (addr, mut tally) in history {
+            tally.marks.truncate(MAX_MARKS);
             let st = self.addrs.entry(addr).or_default();
             st.marks.clear();
-            for m in marks {
+            for m in tally.marks {
                 st.marks.push(m);
+            }
+            st.slow = Default::default();
+            for level in tally.levels {
+                if let Some(i) = self.policy.slow.iter().position(|r| *r == level.rule)
+                    && let Some(slot) = st.slow.get_mut(i)
+                {
+                    *slot = level.until_ms;
+                }
             }
         }
     }
@@ -598,21 +728,16 @@ impl Detector {
         }
     }
 
-    /// The windows worth saving: marks that can still count at log time `now_ms`.
-    pub fn history(&self, now_ms: i64) -> Vec<(IpAddr, Vec<Mark>)> {
+    /// The tallies worth saving: marks that can still count at log time `now_ms`, and
+    /// counters not yet empty.
+    pub fn history(&self, now_ms: i64) -> Vec<(IpAddr, Tally)> {
         let horizon = now_ms.saturating_sub(self.policy.window_ms);
-        let mut out: Vec<(IpAddr, Vec<Mark>)> = self
+        let mut out: Vec<(IpAddr, Tally)> = self
             .addrs
             .iter()
             .filter_map(|(addr, st)| {
-                let marks: Vec<Mark> = st
-                    .marks
-                    .as_slice()
-                    .iter()
-                    .copied()
-                    .filter(|m| m.at_ms > horizon)
-                    .collect();
-                (!marks.is_empty()).then_some((*addr, marks))
+                let tally = st.tally(&self.policy.slow, horizon, now_ms);
+                (!tally.marks.is_empty() || !tally.levels.is_empty()).then_some((*addr, tally))
             })
             .collect();
         out.sort_by_key(|(addr, _)| *addr);
@@ -645,6 +770,20 @@ impl Detector {
         self.addrs
             .get(&self.key(addr))
             .map_or(0, |st| st.score_after(horizon))
+    }
+
+    /// The points in each slow rule's counter for `addr` at log time `now_ms`.
+    pub fn slow_levels(&self, addr: IpAddr, now_ms: i64) -> Vec<u32> {
+        let slow = self
+            .addrs
+            .get(&self.key(addr))
+            .map_or([0; MAX_SLOW_RULES], |st| st.slow);
+        self.policy
+            .slow
+            .iter()
+            .zip(slow)
+            .map(|(r, until)| r.level(until, now_ms))
+            .collect()
     }
 
     /// Why `addr` must never be banned at log time `at_ms`, if it must not.
@@ -773,12 +912,14 @@ impl Detector {
             return None;
         }
         self.last.points = points;
-        let window = self.policy.window_ms;
-        let threshold = self.policy.threshold;
+        let main = Rule {
+            window_ms: self.policy.window_ms,
+            threshold: self.policy.threshold,
+        };
         let target = self.target(addr);
         self.touched.insert(key);
         let st = self.addrs.entry(key).or_default();
-        let horizon = at_ms.saturating_sub(window);
+        let horizon = at_ms.saturating_sub(main.window_ms);
         st.marks.retain(|m| m.at_ms > horizon);
         if st.marks.len() >= MAX_MARKS {
             st.marks.remove_first();
@@ -789,13 +930,26 @@ impl Detector {
             kind: ev.kind,
         });
         let score: u32 = st.marks.as_slice().iter().map(|m| m.points).sum();
-        if score < threshold {
-            return None;
+        let mut fired = (score >= main.threshold).then_some((main, score, false));
+        for (rule, until) in self.policy.slow.iter().zip(st.slow.iter_mut()) {
+            // A log line older than the last one (several files) still adds its points.
+            *until = (*until).max(at_ms).saturating_add(rule.fill_ms(points));
+            if fired.is_none() && rule.full(*until, at_ms) {
+                fired = Some((*rule, rule.level(*until, at_ms), true));
+            }
+        }
+        let (rule, score, slow) = fired?;
+        let mut levels = [0; MAX_SLOW_RULES];
+        for ((level, r), until) in levels.iter_mut().zip(&self.policy.slow).zip(st.slow) {
+            *level = r.level(until, at_ms);
         }
         let mut offender = Offender {
             target,
             addr,
             score,
+            rule,
+            slow,
+            levels,
             by_kind: [0; 4],
             points_by_kind: [0; 4],
             first_ms: at_ms,
@@ -810,6 +964,7 @@ impl Detector {
         // The window starts over either way: a spared address is reported once per
         // threshold crossing, not once per line.
         st.marks.clear();
+        st.slow = Default::default();
         let why = self.exemption(addr, at_ms).or_else(|| {
             (!target.is_host())
                 .then(|| self.protected(&target, Some(at_ms)))
@@ -843,6 +998,7 @@ impl Detector {
         let score = self.score(addr, at_ms);
         if let Some(st) = self.addrs.get_mut(&key) {
             st.marks.clear();
+            st.slow = Default::default();
             self.touched.insert(key);
         }
         (score > 0).then_some(Decision::LoginAfterFailures { addr, score, at_ms })
@@ -939,10 +1095,11 @@ impl Detector {
             st.conns.retain(|c| c.last_ms > conn_horizon);
             let before = st.marks.len();
             st.marks.retain(|m| m.at_ms > horizon);
-            if st.marks.len() != before {
+            let keep = !st.marks.is_empty() || !st.conns.is_empty() || st.filling(now);
+            if st.marks.len() != before || !keep {
                 touched.insert(*addr);
             }
-            !st.marks.is_empty() || !st.conns.is_empty()
+            keep
         });
         if self.policy.trust_ms > 0 {
             let trust_horizon = now.saturating_sub(self.policy.trust_ms);

@@ -68,6 +68,15 @@ const MIGRATIONS: &[&str] = &[
         position   TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;",
+    // 3: the counters of the slow rules, by address and rule (a rule the configuration
+    // no longer has is ignored on load and forgotten on the next save of its address).
+    "CREATE TABLE slow (
+        addr      TEXT NOT NULL,
+        window_ms INTEGER NOT NULL CHECK (window_ms > 0),
+        threshold INTEGER NOT NULL CHECK (threshold > 0),
+        until_ms  INTEGER NOT NULL,
+        PRIMARY KEY (addr, window_ms, threshold)
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.
@@ -83,8 +92,9 @@ pub struct Store {
 pub use crate::decide::BanRecord;
 
 /// One scored event in an address's detection window: the detector's own type, stored
-/// as is (its kind is kept so a changed weight could re-score a window).
-pub use crate::detect::Mark;
+/// as is (its kind is kept so a changed weight could re-score a window). A [`Tally`] is
+/// an address's marks and the counters of its slow rules.
+pub use crate::detect::{Level, Mark, Rule, Tally};
 
 /// Everything one scan learned, saved together by [`Store::save`].
 #[derive(Debug, Default, Clone, Copy)]
@@ -94,10 +104,10 @@ pub struct Update<'a> {
     /// Upserted by address.
     pub bans: &'a [BanRecord],
     /// Some: replaces the whole history with this.
-    pub history: Option<&'a [(IpAddr, Vec<Mark>)]>,
-    /// Replaces the history of these addresses only (an empty list forgets one): what the
-    /// daemon saves with each batch of lines.
-    pub history_for: &'a [(IpAddr, Vec<Mark>)],
+    pub history: Option<&'a [(IpAddr, Tally)]>,
+    /// Replaces the history of these addresses only (an empty tally forgets one): what
+    /// the daemon saves with each batch of lines.
+    pub history_for: &'a [(IpAddr, Tally)],
     /// Upserted by source name: opaque positions such as a journal cursor.
     pub positions: &'a [(String, String)],
     /// Upserted, keeping the later of the stored and the given time (unix ms).
@@ -398,8 +408,34 @@ impl Store {
         Ok(out)
     }
 
-    /// The saved detection windows: per address, its marks oldest first.
-    pub fn history(&self) -> Result<Vec<(IpAddr, Vec<Mark>)>, StoreError> {
+    /// The saved tallies: per address, its marks oldest first and its slow counters.
+    pub fn history(&self) -> Result<Vec<(IpAddr, Tally)>, StoreError> {
+        let mut out = std::collections::BTreeMap::<IpAddr, Tally>::new();
+        for (addr, marks) in self.marks()? {
+            out.entry(addr).or_default().marks = marks;
+        }
+        let ctx = "reading slow counters";
+        let mut stmt = self
+            .conn
+            .prepare("SELECT addr, window_ms, threshold, until_ms FROM slow ORDER BY addr")
+            .map_err(sql(ctx))?;
+        let mut rows = stmt.query([]).map_err(sql(ctx))?;
+        while let Some(r) = rows.next().map_err(sql(ctx))? {
+            let addr = parse_addr("slow", r.get(0).map_err(sql(ctx))?)?;
+            let level = Level {
+                rule: Rule {
+                    window_ms: r.get(1).map_err(sql(ctx))?,
+                    threshold: r.get(2).map_err(sql(ctx))?,
+                },
+                until_ms: r.get(3).map_err(sql(ctx))?,
+            };
+            out.entry(addr).or_default().levels.push(level);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// The saved marks, per address oldest first.
+    fn marks(&self) -> Result<Vec<(IpAddr, Vec<Mark>)>, StoreError> {
         let ctx = "reading history";
         let mut stmt = self
             .conn
@@ -508,42 +544,11 @@ impl Store {
             }
 
             if let Some(history) = update.history {
-                let ctx = "saving history";
-                tx.execute("DELETE FROM history", []).map_err(sql(ctx))?;
-                let mut stmt = tx
-                    .prepare_cached(
-                        "INSERT INTO history (addr, at_ms, points, kind) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(sql(ctx))?;
-                for (a, marks) in history {
-                    let key = addr_text(*a);
-                    for m in marks {
-                        stmt.execute(params![key, m.at_ms, m.points, m.kind.as_str()])
-                            .map_err(|e| keyed(ctx, &key, e))?;
-                    }
-                }
+                tx.execute_batch("DELETE FROM history; DELETE FROM slow;")
+                    .map_err(sql("saving history"))?;
+                save_tallies(&tx, history, false)?;
             }
-
-            if !update.history_for.is_empty() {
-                let ctx = "saving history";
-                let mut forget = tx
-                    .prepare_cached("DELETE FROM history WHERE addr = ?1")
-                    .map_err(sql(ctx))?;
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO history (addr, at_ms, points, kind) VALUES (?1, ?2, ?3, ?4)",
-                    )
-                    .map_err(sql(ctx))?;
-                for (a, marks) in update.history_for {
-                    let key = addr_text(*a);
-                    forget.execute([&key]).map_err(|e| keyed(ctx, &key, e))?;
-                    for m in marks {
-                        insert
-                            .execute(params![key, m.at_ms, m.points, m.kind.as_str()])
-                            .map_err(|e| keyed(ctx, &key, e))?;
-                    }
-                }
-            }
+            save_tallies(&tx, update.history_for, true)?;
 
             let ctx = "saving a position";
             let mut stmt = tx
@@ -578,6 +583,52 @@ impl Store {
         }
         tx.commit().map_err(sql("committing"))
     }
+}
+
+/// Writes the tallies of some addresses, each replacing what was saved for its address
+/// when `replace` (the table holds none of them otherwise).
+fn save_tallies(
+    tx: &rusqlite::Transaction<'_>,
+    tallies: &[(IpAddr, Tally)],
+    replace: bool,
+) -> Result<(), StoreError> {
+    if tallies.is_empty() {
+        return Ok(());
+    }
+    let ctx = "saving history";
+    let mut forget_marks = tx
+        .prepare_cached("DELETE FROM history WHERE addr = ?1")
+        .map_err(sql(ctx))?;
+    let mut forget_levels = tx
+        .prepare_cached("DELETE FROM slow WHERE addr = ?1")
+        .map_err(sql(ctx))?;
+    let mut mark = tx
+        .prepare_cached("INSERT INTO history (addr, at_ms, points, kind) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(sql(ctx))?;
+    let mut level = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO slow (addr, window_ms, threshold, until_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .map_err(sql(ctx))?;
+    for (a, tally) in tallies {
+        let key = addr_text(*a);
+        let failed = |e| keyed(ctx, &key, e);
+        if replace {
+            forget_marks.execute([&key]).map_err(failed)?;
+            forget_levels.execute([&key]).map_err(failed)?;
+        }
+        for m in &tally.marks {
+            mark.execute(params![key, m.at_ms, m.points, m.kind.as_str()])
+                .map_err(failed)?;
+        }
+        for l in &tally.levels {
+            level
+                .execute(params![key, l.rule.window_ms, l.rule.threshold, l.until_ms])
+                .map_err(failed)?;
+        }
+    }
+    Ok(())
 }
 
 /// An SQL error about one record, naming it.

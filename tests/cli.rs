@@ -1463,3 +1463,63 @@ fn a_broken_journal_export_entry_is_said_and_the_next_ones_count() {
         "{said}"
     );
 }
+
+/// Issue 15, item 1: the original script ran hourly from cron. An address trying one
+/// password every 15 minutes, day and night, never has 5 points in 10 minutes; with the
+/// default configuration the hourly `scan` bans it within the day, because each run saves
+/// the day rule's count for the next. A person who mistypes four times in a row, three
+/// times a day, in the same log is never banned.
+#[test]
+fn hourly_scans_ban_a_password_every_fifteen_minutes_within_the_day() {
+    let env = Env::new();
+    let line = |minute: u32, second: u32, pid: u32, who: &str| {
+        format!(
+            "2026-11-24T{:02}:{:02}:{second:02}+00:00 gw sshd[{pid}]: Failed password for {who} port {} ssh2",
+            minute / 60,
+            minute % 60,
+            40000 + pid
+        )
+    };
+    let mut banned_in_hour = None;
+    for hour in 0..24u32 {
+        let mut lines = Vec::new();
+        for quarter in 0..4 {
+            let minute = hour * 60 + quarter * 15;
+            lines.push(line(minute, 0, minute, "admin from 203.0.113.15"));
+        }
+        if [8, 13, 19].contains(&hour) {
+            for typo in 0..4 {
+                lines.push(line(
+                    hour * 60 + 7,
+                    typo * 20,
+                    5000 + hour * 10 + typo,
+                    "alice from 198.51.100.20",
+                ));
+            }
+        }
+        lines.sort();
+        env.append("auth.log", &lines);
+        let said = stdout(&env.scan("auth.log"));
+        if banned_in_hour.is_none() && env.hosts_deny().contains("ALL: 203.0.113.15\n") {
+            assert!(said.contains("a slow attack"), "{said}");
+            banned_in_hour = Some(hour);
+        }
+    }
+    // 18 attempts fill 15.0 points: the one at 04:15, read by the run after it.
+    assert_eq!(banned_in_hour, Some(4), "{}", env.hosts_deny());
+    assert!(
+        !env.hosts_deny().contains("198.51.100.20"),
+        "the person was banned: {}",
+        env.hosts_deny()
+    );
+    // Without the rule (policy.rules = []), nothing bans the slow attacker.
+    let quiet = Env::new();
+    fs::write(quiet.path("authban.toml"), "[policy]\nrules = []\n").unwrap();
+    fs::copy(env.path("auth.log"), quiet.path("auth.log")).unwrap();
+    quiet.scan("auth.log");
+    assert!(
+        !quiet.hosts_deny().contains("203.0.113.15"),
+        "{}",
+        quiet.hosts_deny()
+    );
+}

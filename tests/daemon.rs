@@ -793,3 +793,57 @@ fn an_empty_log_is_said_and_a_reload_keeps_the_line_counts() {
     assert!(started.parse::<jiff::Timestamp>().is_ok(), "{status}");
     assert_eq!(status["sources"][0]["lines"], 3, "{status}");
 }
+
+/// Issue 15, item 1: the daemon bans an address trying one password every 15 minutes
+/// (log time) by the default day rule, and its count survives a `kill -9` between the
+/// attempts because it is saved with the lines that filled it.
+#[test]
+fn the_day_rule_bans_a_slow_attacker_across_a_crash() {
+    let env = Env::new("1h");
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(6);
+    let attempt = |i: i64| {
+        let at = start + jiff::SignedDuration::from_mins(15 * i);
+        format!(
+            "{at} gw sshd[{}]: Failed password for admin from 203.0.113.70 port {} ssh2",
+            8000 + i,
+            41000 + i
+        )
+    };
+    let d = env.start();
+    env.append(&(0..10).map(attempt).collect::<Vec<_>>());
+    wait_until("the lines", Duration::from_secs(5), || {
+        env.ask(Request::Status)
+            .status
+            .is_some_and(|s| s.lines == 10)
+    });
+    assert!(!denies(&env.hosts_deny(), "203.0.113.70"));
+    let mut d = d;
+    signal(&d, nix::sys::signal::Signal::SIGKILL);
+    let _ = d.child.wait();
+    let _ = fs::remove_file(env.socket());
+
+    let d2 = env.start();
+    // 10 attempts hold 8.6 points of 15: 8 more fill the count, none of them inside 10
+    // minutes of another.
+    env.append(&(10..17).map(attempt).collect::<Vec<_>>());
+    wait_until("the lines", Duration::from_secs(5), || {
+        env.ask(Request::Status)
+            .status
+            .is_some_and(|s| s.lines == 7)
+    });
+    assert!(!denies(&env.hosts_deny(), "203.0.113.70"), "one early");
+    env.append(&[attempt(17)]);
+    wait_until("the slow ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.70")
+    });
+    let list = env.ask(Request::List).bans.expect("a list");
+    assert_eq!(list.len(), 1);
+    assert!(
+        list[0]
+            .reason
+            .contains("a slow attack (the count drains 15.0 per 86400s)"),
+        "{:?}",
+        list[0].reason
+    );
+    drop(d2);
+}

@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::{Global, exit};
 use crate::config::TrustLogins;
-use crate::detect::{Decision, Detector};
+use crate::detect::{self, Decision, Detector};
 use crate::event::{Event, Kind};
 use crate::host;
 use crate::host::{local_zone, reference_time};
@@ -248,15 +248,32 @@ impl Scorer {
         let at = ev.time.map_or(self.now_ms, |t| t.unix_ms());
         let decision = self.detector.observe(ev, at);
         let s = self.detector.last_scored();
-        // A decision starts the window over: its score is the one that reached the threshold.
-        let (score, verdict) = match decision {
-            Some(Decision::Ban(o)) => (o.score, if json { ",\"ban\":true" } else { " ban" }),
-            Some(Decision::Spared(o, _)) => {
-                (o.score, if json { ",\"spared\":true" } else { " spared" })
-            }
-            _ => (self.detector.score(ev.addr, at), ""),
+        // A decision starts the counts over: its row shows those that reached a threshold.
+        let rules = self
+            .detector
+            .policy()
+            .slow
+            .len()
+            .min(detect::MAX_SLOW_RULES);
+        let (score, levels, verdict) = match &decision {
+            Some(Decision::Ban(o)) => (
+                o.points_by_kind.iter().sum(),
+                o.levels[..rules].to_vec(),
+                if json { ",\"ban\":true" } else { " ban" },
+            ),
+            Some(Decision::Spared(o, _)) => (
+                o.points_by_kind.iter().sum(),
+                o.levels[..rules].to_vec(),
+                if json { ",\"spared\":true" } else { " spared" },
+            ),
+            _ => (
+                self.detector.score(ev.addr, at),
+                self.detector.slow_levels(ev.addr, at),
+                "",
+            ),
         };
         let points = |p: u32| format!("{}.{:02}", p / 100, p % 100);
+        let slow: Vec<String> = levels.into_iter().map(points).collect();
         let null = |n: u64| {
             if n == 0 {
                 "null".to_string()
@@ -267,20 +284,23 @@ impl Scorer {
         self.text.clear();
         let t = if json {
             format!(
-                ",\"conn\":{{\"pid\":{},\"port\":{}}},\"points\":{},\"score\":{}{}",
+                ",\"conn\":{{\"pid\":{},\"port\":{}}},\"points\":{},\"score\":{},\"slow\":[{}]{}",
                 null(s.conn_pid.into()),
                 null(s.conn_port.into()),
                 points(s.points),
                 points(score),
+                slow.join(","),
                 verdict
             )
         } else {
             format!(
-                " conn={}/{} points={} score={}{}",
+                " conn={}/{} points={} score={}{}{}{}",
                 s.conn_pid,
                 s.conn_port,
                 points(s.points),
                 points(score),
+                if slow.is_empty() { "" } else { " slow=" },
+                slow.join(","),
                 verdict
             )
         };

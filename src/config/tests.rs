@@ -478,3 +478,108 @@ fn a_threshold_never_reached_is_refused_and_one_attempt_bans_are_told() {
         .to_string();
     assert!(err.contains("policy.networks.bans"), "{err}");
 }
+
+/// Issue 15, item 1: `policy.rules`, the rules for slow attackers.
+#[test]
+fn slow_rules_default_to_a_day_and_rules_that_cannot_ban_are_refused() {
+    let c = Config::default();
+    assert_eq!(
+        c.policy.rules,
+        [Rule {
+            window: Duration::from_secs(86400),
+            threshold: 15.0
+        }]
+    );
+    let p = c.detect_policy(Vec::new(), None);
+    assert_eq!(
+        p.slow,
+        [detect::Rule {
+            window_ms: 86_400_000,
+            threshold: 1500
+        }]
+    );
+    let c = parse(
+        "[policy]\nrules = [{ window = \"1d\", threshold = 10.0 }, { window = \"1w\", threshold = 30.0 }]\n",
+        origin(),
+    )
+    .unwrap();
+    assert_eq!(c.detect_policy(Vec::new(), None).slow.len(), 2);
+    assert!(
+        parse("[policy]\nrules = []\n", origin())
+            .unwrap()
+            .policy
+            .rules
+            .is_empty()
+    );
+
+    let refused = |text: &str, key: &str, says: &str| {
+        let err = parse(text, origin()).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(says), "{text}: {err}");
+        err
+    };
+    // Its count drains faster than the first window's: 5 in 10m always bans first.
+    let err = refused(
+        "[policy]\nrules = [{ window = \"1h\", threshold = 40.0 }]\n",
+        "policy.rules[0]: 40 in 1h can never ban",
+        "policy.window and policy.threshold (5 in 10m) always bans first",
+    );
+    assert!(err.contains(":2"), "the line is given: {err}");
+    refused(
+        "[policy]\nrules = [{ window = \"1d\", threshold = 10.0 }, { window = \"2d\", threshold = 20.0 }]\n",
+        "policy.rules[1]",
+        "policy.rules[0] (10 in 1d) always bans first",
+    );
+    refused(
+        "[policy]\nrules = [{ window = \"5m\", threshold = 3.0 }]\n",
+        "policy.rules[0].window",
+        "must be longer than policy.window (10m)",
+    );
+    refused(
+        "[policy]\nrules = [{ window = \"1d\", threshold = 0.0 }]\n",
+        "policy.rules[0].threshold",
+        "above 0",
+    );
+    refused(
+        "[policy]\nrules = [{ window = \"1d\", threshold = 15.0 }, { window = \"2d\", threshold = 16.0 }, \
+         { window = \"4d\", threshold = 17.0 }, { window = \"8d\", threshold = 18.0 }]\n",
+        "policy.rules",
+        "at most 3",
+    );
+    refused(
+        "[policy]\nrules = [{ window = \"1d\" }]\n",
+        "policy.rules",
+        "threshold",
+    );
+
+    // A file that never mentions rules but makes the window as long as the default
+    // rule's keeps working: the default rule is left out, and config check says why.
+    let c = parse("[policy]\nwindow = \"1d\"\nthreshold = 10.0\n", origin()).unwrap();
+    assert!(c.policy.rules.is_empty());
+    assert_eq!(
+        c.policy_notes(),
+        [
+            "the default rule 15 in 1d is left out: it is not longer than policy.window = 1d \
+          (set policy.rules to choose rules)"
+        ]
+    );
+    let c = parse("[policy]\nwindow = \"12h\"\nthreshold = 4.0\n", origin()).unwrap();
+    assert!(c.policy.rules.is_empty());
+    assert!(
+        c.policy_notes()[0]
+            .contains("policy.window and policy.threshold (4 in 12h) always bans first"),
+        "{:?}",
+        c.policy_notes()
+    );
+    // A rule below a weight bans at one attempt: told like a threshold.
+    let c = parse(
+        "[policy]\nrules = [{ window = \"1d\", threshold = 1.0 }]\n",
+        origin(),
+    )
+    .unwrap();
+    assert!(
+        c.policy_notes()
+            .contains(&"policy.weights.auth-failure = 1 reaches policy.rules[0].threshold = 1 alone: one such attempt bans".to_owned()),
+        "{:?}",
+        c.policy_notes()
+    );
+}

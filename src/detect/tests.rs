@@ -388,10 +388,10 @@ fn touched_windows_are_reported_once() {
     d.observe(&failed("192.0.2.6", 10, "alice"), SEC);
     let t = d.take_touched();
     assert_eq!(t.len(), 2);
-    assert_eq!(t[0].1.len(), 1);
+    assert_eq!(t[0].1.marks.len(), 1);
     assert!(d.take_touched().is_empty());
     d.unban(&crate::addr::Cidr::host(ip("192.0.2.5")));
-    assert_eq!(d.take_touched(), vec![(ip("192.0.2.5"), vec![])]);
+    assert_eq!(d.take_touched(), vec![(ip("192.0.2.5"), Tally::default())]);
 }
 
 #[test]
@@ -399,7 +399,8 @@ fn tracked_address_state_stays_small() {
     // The daemon promises under 200 bytes per tracked address: the map entry must
     // leave room for the hash table's slack.
     let entry = std::mem::size_of::<(IpAddr, AddrState)>();
-    assert!(entry <= 96, "an address's entry grew to {entry} bytes");
+    // 24 bytes of it are the counters of the slow rules.
+    assert!(entry <= 104, "an address's entry grew to {entry} bytes");
     let mut f: Few<Mark> = Few::Empty;
     for i in 0..3 {
         f.push(Mark {
@@ -505,4 +506,211 @@ fn a_flood_evicts_one_shot_addresses_before_one_close_to_its_ban() {
         d.observe(&failed("203.0.113.55", 99, "alice"), 30_000),
         Some(Decision::Ban(_))
     ));
+}
+
+const MIN: i64 = 60 * SEC;
+const HOUR: i64 = 60 * MIN;
+const DAY: i64 = 24 * HOUR;
+
+/// The default policy of the configuration: 5 in 10 minutes, and 15 in a day.
+fn with_day_rule() -> Policy {
+    Policy {
+        slow: vec![Rule {
+            window_ms: DAY,
+            threshold: 1500,
+        }],
+        ..Policy::default()
+    }
+}
+
+/// Issue 15, item 1: one password every 15 minutes, day and night, never has five
+/// attempts in ten minutes; the day rule bans it within the day.
+#[test]
+fn a_password_every_fifteen_minutes_is_banned_by_the_day_rule() {
+    let attacker = |i: u16| failed("203.0.113.15", 40000 + i, "admin");
+    let mut main_only = Detector::new(Policy::default());
+    let mut d = Detector::new(with_day_rule());
+    let mut banned_at = None;
+    for i in 0..96u16 {
+        let at = i64::from(i) * 15 * MIN;
+        assert_eq!(main_only.observe(&attacker(i), at), None, "attempt {i}");
+        if let Some(decision) = d.observe(&attacker(i), at) {
+            let Decision::Ban(o) = decision else {
+                panic!("expected a ban, got {decision:?}")
+            };
+            assert!(o.slow, "{o:?}");
+            assert!(o.score >= 1500, "{o:?}");
+            let reason = o.reason();
+            assert!(
+                reason.starts_with("score 15.")
+                    && reason.contains(
+                        "within 86400s, a slow attack (the count drains 15.0 per 86400s)"
+                    )
+                    && reason.contains("1 auth-failure = 1.0"),
+                "{reason}"
+            );
+            banned_at = Some(i);
+            break;
+        }
+    }
+    // 1.0 in, 0.16 drained per 15 minutes: the 18th attempt fills 15.0, 4¼ hours in.
+    assert_eq!(banned_at, Some(17));
+}
+
+/// What the day rule must never ban: a person who mistypes four times in a row, three
+/// times a day, every day of a month, without the login that would forgive it being
+/// trusted (a syslog file read by `scan`).
+#[test]
+fn a_person_mistyping_a_few_times_a_day_is_never_banned() {
+    let mut d = Detector::new(with_day_rule());
+    let mut port = 40000u16;
+    for day in 0..30 {
+        for session in [8 * HOUR, 13 * HOUR, 19 * HOUR] {
+            for typo in 0..4 {
+                port = port.wrapping_add(1);
+                let at = day * DAY + session + typo * 20 * SEC;
+                let out = d.observe(&failed("198.51.100.20", port, "alice"), at);
+                assert_eq!(out, None, "day {day}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_burst_of_the_rules_threshold_fills_it_whatever_the_rounding() {
+    // 600,000 ms / 700 points is not a whole number of ms per point.
+    let rule = Rule {
+        window_ms: 600_000,
+        threshold: 700,
+    };
+    let mut until = 0;
+    for _ in 0..6 {
+        until = until.max(1) + rule.fill_ms(100);
+    }
+    assert!(!rule.full(until, 1));
+    until += rule.fill_ms(100);
+    assert!(rule.full(until, 1));
+    assert_eq!(rule.level(until, 1), 700);
+    // Half a window later half of it has drained.
+    assert_eq!(rule.level(until, 300_001), 350);
+    assert_eq!(rule.level(until, 10_000_000), 0);
+}
+
+#[test]
+fn slow_counters_survive_a_restart_and_a_reload_that_keeps_their_rule() {
+    let attacker = |i: u16| failed("203.0.113.16", 40000 + i, "admin");
+    let mut first = Detector::new(with_day_rule());
+    for i in 0..10u16 {
+        assert_eq!(first.observe(&attacker(i), i64::from(i) * 15 * MIN), None);
+    }
+    let now = 9 * 15 * MIN;
+    let saved = first.history(now);
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].1.levels.len(), 1, "{saved:?}");
+    let level = first.slow_levels(ip("203.0.113.16"), now)[0];
+    assert!(level > 800, "{level}");
+
+    let mut second = Detector::new(with_day_rule());
+    second.restore_history(saved.clone());
+    assert_eq!(second.slow_levels(ip("203.0.113.16"), now), [level]);
+    let mut banned = None;
+    for i in 10..20u16 {
+        if second
+            .observe(&attacker(i), i64::from(i) * 15 * MIN)
+            .is_some()
+        {
+            banned = Some(i);
+            break;
+        }
+    }
+    assert_eq!(banned, Some(17), "the restored counter went on filling");
+
+    // A policy that changed the rule starts its count over; one that keeps it (beside a
+    // new rule) keeps the count.
+    let week = Rule {
+        window_ms: 7 * DAY,
+        threshold: 3000,
+    };
+    let mut changed = Detector::new(Policy {
+        slow: vec![week],
+        ..Policy::default()
+    });
+    changed.restore_history(saved.clone());
+    assert_eq!(changed.slow_levels(ip("203.0.113.16"), now), [0]);
+    let mut reloaded = Detector::new(with_day_rule());
+    reloaded.restore_history(saved);
+    reloaded.set_policy(Policy {
+        slow: vec![week, with_day_rule().slow[0]],
+        ..Policy::default()
+    });
+    assert_eq!(reloaded.slow_levels(ip("203.0.113.16"), now), [0, level]);
+}
+
+#[test]
+fn an_address_is_tracked_until_its_slow_counter_drains() {
+    let mut d = Detector::new(with_day_rule());
+    d.observe(&failed("192.0.2.30", 40000, "alice"), 0);
+    // One failure (1.0 of 15.0 per day) drains in 1.6 hours.
+    d.observe(&failed("192.0.2.31", 40000, "alice"), HOUR);
+    d.prune();
+    assert_eq!(d.tracked(), 2, "the counter outlives the 10-minute window");
+    assert_eq!(d.history(HOUR).len(), 2);
+    d.observe(&failed("192.0.2.31", 40001, "alice"), 2 * HOUR);
+    d.prune();
+    assert_eq!(d.tracked(), 1, "the first drained after 1.6 hours");
+    let touched = d.take_touched();
+    assert!(
+        touched.contains(&(ip("192.0.2.30"), Tally::default())),
+        "the store forgets it too: {touched:?}"
+    );
+}
+
+#[test]
+fn a_login_and_a_ban_by_hand_empty_the_slow_counters() {
+    let mut d = Detector::new(with_day_rule());
+    for i in 0..4 {
+        d.observe(
+            &failed("192.0.2.40", 40000 + i, "alice"),
+            i64::from(i) * HOUR,
+        );
+    }
+    assert!(d.slow_levels(ip("192.0.2.40"), 3 * HOUR)[0] > 0);
+    let login = ev(
+        Msg::Accepted,
+        Kind::Success,
+        "192.0.2.40",
+        Some(40100),
+        Some("alice"),
+    );
+    d.observe(&login, 3 * HOUR + SEC);
+    assert_eq!(d.slow_levels(ip("192.0.2.40"), 3 * HOUR + SEC), [0]);
+}
+
+#[test]
+fn a_flood_keeps_an_address_half_way_to_a_slow_ban() {
+    let mut d = Detector::new(with_day_rule());
+    d.set_max_tracked(100);
+    for i in 0..9u16 {
+        d.observe(
+            &failed("203.0.113.50", 40000 + i, "admin"),
+            i64::from(i) * 15 * MIN,
+        );
+    }
+    let t0 = 9 * 15 * MIN;
+    assert!(d.slow_levels(ip("203.0.113.50"), t0)[0] >= 750);
+    for i in 0..1000u32 {
+        let addr = format!("10.{}.{}.1", i / 256, i % 256);
+        let e = ev(
+            Msg::Failed,
+            Kind::AuthFailure,
+            &addr,
+            Some(40000),
+            Some("x"),
+        );
+        d.observe(&e, t0 + i64::from(i));
+    }
+    assert!(
+        d.slow_levels(ip("203.0.113.50"), t0 + 1000)[0] >= 750,
+        "evicted although half way to its ban"
+    );
 }

@@ -19,7 +19,7 @@ use crate::event::{Event, Kind};
 use crate::host;
 use crate::parse::Parser;
 use crate::source::{self, Position};
-use crate::store::{BanRecord, Mark, Update};
+use crate::store::{BanRecord, Tally, Update};
 
 /// A parser older than this is replaced: RFC 3164 lines have no year, and the parser
 /// infers it from its reference time, which must follow the clock (a parser made in
@@ -198,13 +198,13 @@ impl Engine {
 const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Bans, windows and logins, as [`Update`] takes them.
-type Contents = (Vec<BanRecord>, Vec<(IpAddr, Vec<Mark>)>, Vec<(IpAddr, i64)>);
+type Contents = (Vec<BanRecord>, Vec<(IpAddr, Tally)>, Vec<(IpAddr, i64)>);
 
 /// Decided state the store has not taken yet.
 #[derive(Debug, Default)]
 pub(super) struct Unsaved {
     bans: HashMap<Cidr, BanRecord>,
-    history: HashMap<IpAddr, Vec<Mark>>,
+    history: HashMap<IpAddr, Tally>,
     logins: HashMap<IpAddr, i64>,
     /// The store's last error, while it fails.
     pub(super) error: Option<String>,
@@ -215,7 +215,7 @@ impl Unsaved {
     fn absorb(
         &mut self,
         bans: Vec<BanRecord>,
-        history: Vec<(IpAddr, Vec<Mark>)>,
+        history: Vec<(IpAddr, Tally)>,
         logins: Vec<(IpAddr, i64)>,
     ) {
         self.bans.extend(bans.into_iter().map(|b| (b.target, b)));

@@ -34,7 +34,7 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
 fn migrations_from_empty_create_every_table() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(store.cursor("/var/log/auth.log").unwrap(), None);
     assert!(store.bans().unwrap().is_empty());
     assert!(store.history().unwrap().is_empty());
@@ -68,11 +68,11 @@ fn reopen_keeps_everything() {
     let bans = [ban("192.0.2.1", 1000, Some(2000), 2)];
     let history = [(
         ip("2001:db8::1"),
-        vec![Mark {
+        tally(vec![Mark {
             at_ms: 5,
             points: 3,
             kind: Kind::InvalidUser,
-        }],
+        }]),
     )];
     {
         let mut store = Store::open(tmp.path()).unwrap();
@@ -141,11 +141,11 @@ fn save_is_one_transaction() {
     let mut store = Store::open_in_memory().unwrap();
     let before_history = [(
         ip("192.0.2.9"),
-        vec![Mark {
+        tally(vec![Mark {
             at_ms: 1,
             points: 1,
             kind: Kind::AuthFailure,
-        }],
+        }]),
     )];
     store
         .save(&Update {
@@ -267,7 +267,7 @@ fn history_is_replaced_whole_or_left_alone() {
     let first = [
         (
             ip("192.0.2.1"),
-            vec![
+            tally(vec![
                 Mark {
                     at_ms: 30,
                     points: 1,
@@ -278,15 +278,15 @@ fn history_is_replaced_whole_or_left_alone() {
                     points: 2,
                     kind: Kind::AuthFailure,
                 },
-            ],
+            ]),
         ),
         (
             v6,
-            vec![Mark {
+            tally(vec![Mark {
                 at_ms: 5,
                 points: 7,
                 kind: Kind::Probe,
-            }],
+            }]),
         ),
     ];
     store
@@ -299,7 +299,7 @@ fn history_is_replaced_whole_or_left_alone() {
     assert_eq!(got.len(), 2);
     let v4 = got.iter().find(|(a, _)| *a == ip("192.0.2.1")).unwrap();
     assert_eq!(
-        v4.1,
+        v4.1.marks,
         [
             Mark {
                 at_ms: 10,
@@ -324,11 +324,11 @@ fn history_is_replaced_whole_or_left_alone() {
 
     let second = [(
         ip("198.51.100.1"),
-        vec![Mark {
+        tally(vec![Mark {
             at_ms: 1,
             points: 1,
             kind: Kind::AuthFailure,
-        }],
+        }]),
     )];
     store
         .save(&Update {
@@ -521,8 +521,8 @@ fn history_for_replaces_only_the_given_addresses_and_positions_round_trip() {
     store
         .save(&Update {
             history: Some(&[
-                (ip("192.0.2.1"), vec![mark(1), mark(2)]),
-                (ip("192.0.2.2"), vec![mark(3)]),
+                (ip("192.0.2.1"), tally(vec![mark(1), mark(2)])),
+                (ip("192.0.2.2"), tally(vec![mark(3)])),
             ]),
             positions: &[("journal".into(), "s=abc;i=1".into())],
             ..Update::default()
@@ -530,7 +530,10 @@ fn history_for_replaces_only_the_given_addresses_and_positions_round_trip() {
         .unwrap();
     store
         .save(&Update {
-            history_for: &[(ip("192.0.2.1"), vec![mark(9)]), (ip("192.0.2.3"), vec![])],
+            history_for: &[
+                (ip("192.0.2.1"), tally(vec![mark(9)])),
+                (ip("192.0.2.3"), Tally::default()),
+            ],
             positions: &[("journal".into(), "s=abc;i=2".into())],
             ..Update::default()
         })
@@ -540,8 +543,8 @@ fn history_for_replaces_only_the_given_addresses_and_positions_round_trip() {
     assert_eq!(
         history,
         vec![
-            (ip("192.0.2.1"), vec![mark(9)]),
-            (ip("192.0.2.2"), vec![mark(3)])
+            (ip("192.0.2.1"), tally(vec![mark(9)])),
+            (ip("192.0.2.2"), tally(vec![mark(3)]))
         ]
     );
     assert_eq!(
@@ -566,7 +569,91 @@ fn a_version_1_database_is_migrated_keeping_its_bans() {
         conn.pragma_update(None, "user_version", 1).unwrap();
     }
     let store = Store::open(tmp.path()).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(store.bans().unwrap().len(), 1);
     assert_eq!(store.position("journal").unwrap(), None);
+    assert!(store.history().unwrap().is_empty());
+}
+
+#[test]
+fn slow_counters_round_trip_and_are_replaced_with_their_address() {
+    let mut store = Store::open_in_memory().unwrap();
+    let day = Rule {
+        window_ms: 86_400_000,
+        threshold: 1500,
+    };
+    let week = Rule {
+        window_ms: 7 * 86_400_000,
+        threshold: 3000,
+    };
+    let level = |rule, until_ms| Level { rule, until_ms };
+    let mark = Mark {
+        at_ms: 7,
+        points: 150,
+        kind: Kind::InvalidUser,
+    };
+    store
+        .save(&Update {
+            history: Some(&[
+                (
+                    ip("192.0.2.1"),
+                    Tally {
+                        marks: vec![mark],
+                        levels: vec![level(day, 9_000), level(week, 20_000)],
+                    },
+                ),
+                // A counter outlives the window's marks: an address may have only it.
+                (
+                    ip("2001:db8::1"),
+                    Tally {
+                        marks: vec![],
+                        levels: vec![level(day, 5_000)],
+                    },
+                ),
+            ]),
+            ..Update::default()
+        })
+        .unwrap();
+    let got = store.history().unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0, ip("192.0.2.1"));
+    assert_eq!(got[0].1.marks, [mark]);
+    assert_eq!(got[0].1.levels.len(), 2);
+    assert_eq!(got[1].1.levels, [level(day, 5_000)]);
+
+    store
+        .save(&Update {
+            history_for: &[(
+                ip("192.0.2.1"),
+                Tally {
+                    marks: vec![],
+                    levels: vec![level(day, 12_000)],
+                },
+            )],
+            ..Update::default()
+        })
+        .unwrap();
+    let got = store.history().unwrap();
+    assert_eq!(
+        got[0].1,
+        Tally {
+            marks: vec![],
+            levels: vec![level(day, 12_000)]
+        },
+        "the week counter and the mark went with the replaced tally"
+    );
+    store
+        .save(&Update {
+            history_for: &[(ip("2001:db8::1"), Tally::default())],
+            ..Update::default()
+        })
+        .unwrap();
+    assert_eq!(store.history().unwrap().len(), 1, "an empty tally forgets");
+}
+
+fn tally(marks: Vec<Mark>) -> Tally {
+    Tally {
+        marks,
+        levels: Vec::new(),
+    }
 }
