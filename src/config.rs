@@ -932,7 +932,7 @@ impl Config {
             problems.push(Problem::new(
                 "policy.rules",
                 format!(
-                    "{} rules: at most {} are scored (each costs every tracked address 8 bytes)",
+                    "{} rules: at most {} are scored (each costs every tracked address 4 bytes)",
                     p.rules.len(),
                     detect::MAX_SLOW_RULES
                 ),

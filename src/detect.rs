@@ -8,7 +8,7 @@
 //! (loopback, this host, the SSH session running us, the allowlist, or a recent login).
 //! Slower attackers meet the [`Rule`]s with longer windows: each is a counter that fills
 //! with the same points and drains its threshold once per window (a leaky bucket), so it
-//! costs 8 bytes per address however many events the window would hold.
+//! costs 4 bytes per address however many events the window would hold.
 //! With `ipv6_prefix` under 128 the addresses of one IPv6 network are scored together and
 //! the network is what is banned: an attacker owns its whole /64 and hops through it. Such
 //! a network is spared while it holds an exempt address.
@@ -60,7 +60,7 @@ pub fn points(value: f64) -> u32 {
         .clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
-/// Most rules beyond the first (exact) window: each costs every tracked address 8 bytes.
+/// Most rules beyond the first (exact) window: each costs every tracked address 4 bytes.
 pub const MAX_SLOW_RULES: usize = 3;
 
 /// A rule for slow attackers: ban when `threshold` points come faster than they drain,
@@ -76,8 +76,18 @@ impl Rule {
     /// How much log time `points` keep in the counter before they drain. Rounded up, so
     /// that `threshold` points at once always fill it.
     fn fill_ms(self, points: u32) -> i64 {
-        let t = i128::from(self.threshold.max(1));
-        let ms = (i128::from(points) * i128::from(self.window_ms) + t - 1) / t;
+        let t = u64::from(self.threshold.max(1));
+        let window = self.window_ms.max(0).cast_unsigned();
+        // On every event: u64 unless the product overflows (a weight of millions over a
+        // window of years), where i128's slower division takes over.
+        let ms = match u64::from(points).checked_mul(window) {
+            Some(p) => p.div_ceil(t),
+            None => {
+                let t = u128::from(t);
+                u64::try_from((u128::from(points) * u128::from(window)).div_ceil(t))
+                    .unwrap_or(u64::MAX)
+            }
+        };
         i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
@@ -364,9 +374,26 @@ struct AddrState {
     marks: Few<Mark>,
     /// The connections seen recently (by source port), for counting each attempt once.
     conns: Few<Conn>,
-    /// Per slow rule (as `Policy::slow`), the log time its counter drains empty; 0, or
-    /// any time past, is empty.
-    slow: [i64; MAX_SLOW_RULES],
+    /// Per slow rule (as `Policy::slow`), when its counter drains empty; any time past is
+    /// empty.
+    slow: [Drain; MAX_SLOW_RULES],
+}
+
+/// When a slow rule's counter drains empty, in whole seconds of log time rounded up: 4
+/// bytes per rule and address rather than 8, and a second is nothing to a rule longer
+/// than the first window (a day's 15 points drain one per 96 s).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Drain(u32);
+
+impl Drain {
+    fn from_ms(ms: i64) -> Drain {
+        let secs = ms.max(0).saturating_add(999) / 1000;
+        Drain(u32::try_from(secs).unwrap_or(u32::MAX))
+    }
+
+    fn ms(self) -> i64 {
+        i64::from(self.0) * 1000
+    }
 }
 
 impl AddrState {
@@ -378,12 +405,12 @@ impl AddrState {
             || p.slow
                 .iter()
                 .zip(self.slow)
-                .any(|(r, until)| r.level(until, now_ms) >= r.threshold / 2)
+                .any(|(r, until)| r.level(until.ms(), now_ms) >= r.threshold / 2)
     }
 
     /// Whether some slow counter still holds points at `now_ms`.
     fn filling(&self, now_ms: i64) -> bool {
-        self.slow.iter().any(|&until| until > now_ms)
+        self.slow.iter().any(|until| until.ms() > now_ms)
     }
 
     /// The saved form of this state at `now_ms`: marks after `horizon`, counters not empty.
@@ -399,8 +426,11 @@ impl AddrState {
             levels: slow
                 .iter()
                 .zip(self.slow)
-                .filter(|(_, until)| *until > now_ms)
-                .map(|(&rule, until_ms)| Level { rule, until_ms })
+                .filter(|(_, until)| until.ms() > now_ms)
+                .map(|(&rule, until)| Level {
+                    rule,
+                    until_ms: until.ms(),
+                })
                 .collect(),
         }
     }
@@ -581,7 +611,7 @@ impl Detector {
             for st in self.addrs.values_mut() {
                 let old = std::mem::take(&mut st.slow);
                 for (new, from) in st.slow.iter_mut().zip(&moved) {
-                    *new = from.and_then(|i| old.get(i).copied()).unwrap_or(0);
+                    *new = from.and_then(|i| old.get(i).copied()).unwrap_or_default();
                 }
             }
         }
@@ -665,7 +695,7 @@ impl Detector {
                 (addr, tally)
             })
             .collect();
-        out.sort_by_key(|(a, _)| *a);
+        out.sort_unstable_by_key(|(a, _)| *a);
         out
     }
 
@@ -714,7 +744,7 @@ impl Detector {
                 if let Some(i) = self.policy.slow.iter().position(|r| *r == level.rule)
                     && let Some(slot) = st.slow.get_mut(i)
                 {
-                    *slot = level.until_ms;
+                    *slot = Drain::from_ms(level.until_ms);
                 }
             }
         }
@@ -740,7 +770,7 @@ impl Detector {
                 (!tally.marks.is_empty() || !tally.levels.is_empty()).then_some((*addr, tally))
             })
             .collect();
-        out.sort_by_key(|(addr, _)| *addr);
+        out.sort_unstable_by_key(|(addr, _)| *addr);
         out
     }
 
@@ -777,12 +807,12 @@ impl Detector {
         let slow = self
             .addrs
             .get(&self.key(addr))
-            .map_or([0; MAX_SLOW_RULES], |st| st.slow);
+            .map_or([Drain::default(); MAX_SLOW_RULES], |st| st.slow);
         self.policy
             .slow
             .iter()
             .zip(slow)
-            .map(|(r, until)| r.level(until, now_ms))
+            .map(|(r, until)| r.level(until.ms(), now_ms))
             .collect()
     }
 
@@ -933,15 +963,15 @@ impl Detector {
         let mut fired = (score >= main.threshold).then_some((main, score, false));
         for (rule, until) in self.policy.slow.iter().zip(st.slow.iter_mut()) {
             // A log line older than the last one (several files) still adds its points.
-            *until = (*until).max(at_ms).saturating_add(rule.fill_ms(points));
-            if fired.is_none() && rule.full(*until, at_ms) {
-                fired = Some((*rule, rule.level(*until, at_ms), true));
+            *until = Drain::from_ms(until.ms().max(at_ms).saturating_add(rule.fill_ms(points)));
+            if fired.is_none() && rule.full(until.ms(), at_ms) {
+                fired = Some((*rule, rule.level(until.ms(), at_ms), true));
             }
         }
         let (rule, score, slow) = fired?;
         let mut levels = [0; MAX_SLOW_RULES];
         for ((level, r), until) in levels.iter_mut().zip(&self.policy.slow).zip(st.slow) {
-            *level = r.level(until, at_ms);
+            *level = r.level(until.ms(), at_ms);
         }
         let mut offender = Offender {
             target,
@@ -1110,6 +1140,37 @@ impl Detector {
     /// How many addresses have state (for the summary and memory checks).
     pub fn tracked(&self) -> usize {
         self.addrs.len()
+    }
+
+    /// The bytes the detector's state takes as it allocated them: each table's capacity
+    /// times its entry (plus the control byte per slot of a swiss table), and the lists of
+    /// addresses that spilled to the heap. The allocator's own overhead is not counted.
+    pub fn heap_bytes(&self) -> usize {
+        fn table<T>(capacity: usize) -> usize {
+            // hashbrown keeps at most 7/8 of its slots full, in power-of-two slot counts.
+            let slots = (capacity * 8 / 7).next_power_of_two();
+            slots * (std::mem::size_of::<T>() + 1)
+        }
+        let spilled: usize = self
+            .addrs
+            .values()
+            .map(|st| {
+                let marks = match &st.marks {
+                    Few::Many(v) => v.capacity() * std::mem::size_of::<Mark>(),
+                    _ => 0,
+                };
+                let conns = match &st.conns {
+                    Few::Many(v) => v.capacity() * std::mem::size_of::<Conn>(),
+                    _ => 0,
+                };
+                marks + conns
+            })
+            .sum();
+        table::<(IpAddr, AddrState)>(self.addrs.capacity())
+            + table::<(IpAddr, i64)>(self.trusted.capacity())
+            + table::<IpAddr>(self.banned.capacity())
+            + table::<IpAddr>(self.touched.capacity())
+            + spilled
     }
 }
 
