@@ -381,7 +381,7 @@ struct AddrState {
 
 /// When a slow rule's counter drains empty, in whole seconds of log time rounded up: 4
 /// bytes per rule and address rather than 8, and a second is nothing to a rule longer
-/// than the first window (a day's 15 points drain one per 96 s).
+/// than the first window (a day's 15 points drain one per 96 minutes).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 struct Drain(u32);
 
