@@ -74,6 +74,10 @@ impl Env {
     }
 
     fn start_with(&self, stderr: Stdio) -> Daemon {
+        self.start_env(stderr, &[])
+    }
+
+    fn start_env(&self, stderr: Stdio, env: &[(&str, &str)]) -> Daemon {
         let notify_path = self.path(&format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify
@@ -93,6 +97,8 @@ impl Env {
             .env("TZ", "UTC")
             .env_remove("SSH_CONNECTION")
             .env_remove("SSH_CLIENT")
+            .env_remove("JOURNAL_STREAM")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -846,4 +852,51 @@ fn the_day_rule_bans_a_slow_attacker_across_a_crash() {
         list[0].reason
     );
     drop(d2);
+}
+
+/// Issue 10, item 4: when stderr is the journal (systemd names its stream in
+/// `JOURNAL_STREAM` as device:inode), each line carries its sd-daemon priority, so
+/// `journalctl -p warning` finds the problems; a variable that names another stream
+/// (inherited by a child whose stderr was redirected) changes nothing.
+#[test]
+fn lines_carry_journal_priorities_only_when_stderr_is_the_journal() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("1h");
+    let log = fs::File::create(env.path("daemon.log")).unwrap();
+    let meta = log.metadata().unwrap();
+    let stream = format!("{}:{}", meta.dev(), meta.ino());
+    let d = env.start_env(Stdio::from(log), &[("JOURNAL_STREAM", &stream)]);
+    env.append(&failures("203.0.113.80", 3, 0));
+    wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.80")
+    });
+    drop(d);
+    let said = env.daemon_log();
+    let lines: Vec<&str> = said.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<4>authban: warning: ") && l.contains("is empty")),
+        "the empty log is a warning: {said}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>authban: banned 203.0.113.80")),
+        "a ban is news: {said}"
+    );
+    assert!(
+        lines.iter().all(|l| l.starts_with('<')),
+        "every line has its priority: {said}"
+    );
+
+    let _ = fs::remove_file(env.socket());
+    let log = fs::File::create(env.path("daemon.log")).unwrap();
+    let d = env.start_env(Stdio::from(log), &[("JOURNAL_STREAM", "1:2")]);
+    drop(d);
+    let said = env.daemon_log();
+    assert!(
+        said.contains("authban: running: ") && said.lines().all(|l| l.starts_with("authban: ")),
+        "another stream's variable: {said}"
+    );
 }

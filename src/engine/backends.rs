@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{Engine, log};
+use super::{Engine, error, log, warn};
 use crate::addr::Cidr;
 use crate::ban::hosts_deny::HostsDeny;
 use crate::ban::{self, Backend, BanOrder, SystemRunner};
@@ -42,7 +42,7 @@ pub(super) struct Slot {
 impl Slot {
     fn failed(&mut self, e: &ban::BackendError, now: Instant) {
         if self.error.as_deref() != Some(&e.to_string()) {
-            log(&format!("{e}; will retry"));
+            error(&format!("{e}; will retry"));
         }
         self.error = Some(e.to_string());
         self.dirty = true;
@@ -83,7 +83,7 @@ impl Slot {
                 let name = self.backend.name();
                 for (target, why) in entries {
                     if self.refused.get(&target) != Some(&why) {
-                        log(&format!(
+                        error(&format!(
                             "{name} refused the ban of {target}: {why}; the other bans went \
                              through, this one is retried"
                         ));
@@ -278,7 +278,7 @@ impl Engine {
     pub(super) fn install_backends(&mut self) {
         let now = Instant::now();
         let built = build(&self.config).unwrap_or_else(|e| {
-            log(&format!("cannot use the backends: {e}"));
+            error(&format!("cannot use the backends: {e}"));
             Vec::new()
         });
         self.slots = built
@@ -335,7 +335,7 @@ impl Engine {
             Ok(Some(held)) => {
                 let adopted = self.core.adopt(&held, host::now_s(), name);
                 if !adopted.is_empty() {
-                    log(&format!(
+                    warn(&format!(
                         "{name} held {} bans the store had no record of; adopted them \
                          (remaining time kept where {name} gives it)",
                         adopted.len()
@@ -343,7 +343,7 @@ impl Engine {
                     self.keep(adopted);
                 }
             }
-            Err(e) => log(&format!(
+            Err(e) => error(&format!(
                 "{e}; cannot see what it holds, so none is adopted"
             )),
         }
@@ -488,7 +488,7 @@ impl Engine {
             let name = slot.backend.name();
             let r = slot.backend.ban(&missing, now);
             if r.is_ok() || matches!(r, Err(ban::BackendError::Refused { .. })) {
-                log(&format!(
+                warn(&format!(
                     "{name}: {} bans in force were missing from it; restored them",
                     missing.len()
                 ));
@@ -507,7 +507,7 @@ impl Engine {
                 )
             });
             if !kept && let Err(e) = slot.backend.teardown() {
-                log(&format!("cannot remove {}: {e}", slot.backend.name()));
+                error(&format!("cannot remove {}: {e}", slot.backend.name()));
             }
         }
         self.install_backends();
@@ -517,7 +517,7 @@ impl Engine {
     pub(super) fn teardown_backends(&mut self) {
         for slot in &mut self.slots {
             if let Err(e) = slot.backend.teardown() {
-                log(&format!("cannot remove {}: {e}", slot.backend.name()));
+                error(&format!("cannot remove {}: {e}", slot.backend.name()));
             }
         }
     }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use super::{Engine, RECENT, list, log};
+use super::{Engine, RECENT, error, list, log, warn};
 use crate::addr::Cidr;
 use crate::ban::BanOrder;
 use crate::config;
@@ -65,7 +65,7 @@ impl Engine {
                 && !self.config.policy.trust_logins.grants(&ev, from_journal)
             {
                 self.untrusted_logins += 1;
-                log(&untrusted_login(&ev));
+                warn(&untrusted_login(&ev));
                 continue;
             }
             let at = ev.time.map_or(now_ms, |t| t.unix_ms());
@@ -146,7 +146,7 @@ impl Engine {
                 self.unsaved.clear();
             }
             Err(e) => {
-                log(&format!(
+                error(&format!(
                     "cannot save state: {e}; {} decided bans are kept in memory and saved when \
                      the store can be written",
                     self.unsaved.bans.len()
@@ -296,7 +296,7 @@ fn report(orders: &Orders) {
             } => {
                 log(&format!("not banning {target}: {why} ({reason})"));
             }
-            Notice::LoginAfterFailures { addr, score, .. } => log(&format!(
+            Notice::LoginAfterFailures { addr, score, .. } => warn(&format!(
                 "warning: {addr} logged in after failures (score {:.1}): check that login",
                 f64::from(*score) / detect::POINTS_PER_UNIT
             )),

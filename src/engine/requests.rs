@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::batch::{ban_orders, how_long};
-use super::{DaemonError, Engine, log};
+use super::{DaemonError, Engine, log, warn};
 use crate::addr::Cidr;
 use crate::control::{self, Incoming, Request, Response};
 use crate::decide::Length;
@@ -136,7 +136,7 @@ impl Engine {
         let (config, _) = self.options.load().map_err(DaemonError::Config)?;
         super::backends::check(&config).map_err(DaemonError::Backend)?;
         if config.paths.state_dir != self.config.paths.state_dir {
-            log("paths.state-dir changed: it takes effect at the next start");
+            warn("paths.state-dir changed: it takes effect at the next start");
         }
         self.core.set_policy(
             config.detect_policy(host::local_addresses(), host::session_client()),

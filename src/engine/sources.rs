@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{DaemonError, Engine, log};
+use super::{DaemonError, Engine, warn};
 use crate::config::JournalMode;
 use crate::control;
 use crate::source::{self, FollowOptions, SourceState, Stop};
@@ -45,12 +45,12 @@ impl Engine {
             // A log sshd does not write to protects nothing: say so, without stopping (it
             // may be a fresh log, or one that appears later).
             match std::fs::metadata(path) {
-                Ok(m) if m.len() == 0 => log(&format!(
+                Ok(m) if m.len() == 0 => warn(&format!(
                     "warning: {} is empty: if sshd logs elsewhere (the journal, another \
                      file), nothing is detected until lines arrive here",
                     path.display()
                 )),
-                Err(_) => log(&format!(
+                Err(_) => warn(&format!(
                     "warning: {} does not exist: it is followed once it appears; until \
                      then nothing is detected from it",
                     path.display()
@@ -172,7 +172,7 @@ impl Engine {
                 | SourceState::Damaged { .. }
                 | SourceState::Gap { .. }
         ) {
-            log(&format!("{source}: {text}"));
+            warn(&format!("{source}: {text}"));
         }
         self.sources
             .entry(source.clone())
