@@ -644,11 +644,11 @@ impl Config {
                 // `validate` read it a moment ago; a passwd that went away since weighs
                 // those accounts as before, and says so.
                 crate::host::unusable_accounts(&p.passwd).unwrap_or_else(|e| {
-                    eprintln!(
-                        "authban: warning: policy.passwd: cannot read {}: {e}; accounts that \
-                         cannot log in weigh as others",
+                    crate::log::warn(&format!(
+                        "warning: policy.passwd: cannot read {}: {e}; accounts that cannot log \
+                         in weigh as others",
                         p.passwd.display()
-                    );
+                    ));
                     Default::default()
                 })
             } else {

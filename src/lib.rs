@@ -20,6 +20,7 @@ pub mod engine;
 pub mod event;
 pub mod host;
 pub mod install;
+pub mod log;
 pub mod parse;
 pub(crate) mod print;
 pub mod source;

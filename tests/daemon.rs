@@ -74,10 +74,11 @@ impl Env {
     }
 
     fn start_with(&self, stderr: Stdio) -> Daemon {
-        self.start_env(stderr, &[])
+        self.start_env(stderr, &[], &[])
     }
 
-    fn start_env(&self, stderr: Stdio, env: &[(&str, &str)]) -> Daemon {
+    /// Starts the daemon with more environment and more arguments to `run`.
+    fn start_env(&self, stderr: Stdio, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let notify_path = self.path(&format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
         notify
@@ -93,6 +94,7 @@ impl Env {
             .arg("run")
             .arg("--socket")
             .arg(self.socket())
+            .args(args)
             .env("NOTIFY_SOCKET", &notify_path)
             .env("TZ", "UTC")
             .env_remove("SSH_CONNECTION")
@@ -859,13 +861,13 @@ fn the_day_rule_bans_a_slow_attacker_across_a_crash() {
 /// `journalctl -p warning` finds the problems; a variable that names another stream
 /// (inherited by a child whose stderr was redirected) changes nothing.
 #[test]
-fn lines_carry_journal_priorities_only_when_stderr_is_the_journal() {
+fn lines_carry_journal_priorities_only_when_stderr_is_the_journal_and_json_on_request() {
     use std::os::unix::fs::MetadataExt;
     let env = Env::new("1h");
     let log = fs::File::create(env.path("daemon.log")).unwrap();
     let meta = log.metadata().unwrap();
     let stream = format!("{}:{}", meta.dev(), meta.ino());
-    let d = env.start_env(Stdio::from(log), &[("JOURNAL_STREAM", &stream)]);
+    let d = env.start_env(Stdio::from(log), &[("JOURNAL_STREAM", &stream)], &[]);
     env.append(&failures("203.0.113.80", 3, 0));
     wait_until("the ban", Duration::from_secs(2), || {
         denies(&env.hosts_deny(), "203.0.113.80")
@@ -892,11 +894,42 @@ fn lines_carry_journal_priorities_only_when_stderr_is_the_journal() {
 
     let _ = fs::remove_file(env.socket());
     let log = fs::File::create(env.path("daemon.log")).unwrap();
-    let d = env.start_env(Stdio::from(log), &[("JOURNAL_STREAM", "1:2")]);
+    let d = env.start_env(Stdio::from(log), &[("JOURNAL_STREAM", "1:2")], &[]);
     drop(d);
     let said = env.daemon_log();
     assert!(
         said.contains("authban: running: ") && said.lines().all(|l| l.starts_with("authban: ")),
         "another stream's variable: {said}"
+    );
+
+    // `--log-format json`: one object per line, for log shippers.
+    let _ = fs::remove_file(env.socket());
+    let log = fs::File::create(env.path("daemon.log")).unwrap();
+    let d = env.start_env(Stdio::from(log), &[], &["--log-format", "json"]);
+    env.append(&failures("203.0.113.81", 3, 10));
+    wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.81")
+    });
+    drop(d);
+    let said = env.daemon_log();
+    let objects: Vec<serde_json::Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let ban = objects
+        .iter()
+        .find(|o| {
+            o["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("banned 203.0.113.81"))
+        })
+        .unwrap_or_else(|| panic!("no ban line: {said}"));
+    assert_eq!(ban["level"], "info");
+    assert_eq!(ban["priority"], 6);
+    assert!(
+        ban["time"]
+            .as_str()
+            .is_some_and(|t| t.parse::<jiff::Timestamp>().is_ok()),
+        "{ban}"
     );
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 /// Modules of one rank are independent of each other.
 const RANKS: &[(&str, u8)] = &[
     ("bytes", 0),
+    ("log", 0),
     ("addr", 1),
     ("event", 2),
     ("parse", 3),

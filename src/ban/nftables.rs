@@ -172,10 +172,10 @@ impl Nftables {
     /// bans in force much slower, so an operator must hear of it.
     fn fell_back(&mut self, why: String) {
         if self.fallback.as_deref() != Some(why.as_str()) {
-            eprintln!(
-                "authban: nftables: {why}; bans go through {} instead",
+            crate::log::warn(&format!(
+                "nftables: {why}; bans go through {} instead",
                 self.nft
-            );
+            ));
             self.fallback = Some(why);
         }
     }
@@ -523,14 +523,14 @@ impl Nftables {
             _ => 0,
         };
         if result.is_ok() || refused > 0 {
-            eprintln!(
-                "authban: nftables: table inet {} made anew for authban's set layout \
+            crate::log::warn(&format!(
+                "nftables: table inet {} made anew for authban's set layout \
                  (addresses in hash sets, networks in interval sets); {} of its {} elements \
                  kept",
                 self.table,
                 held.len() - refused,
                 held.len()
-            );
+            ));
         }
         result
     }

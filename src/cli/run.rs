@@ -17,9 +17,16 @@ pub struct RunArgs {
     /// Logs to follow instead of the configured ones; `-` reads standard input
     #[arg(value_name = "LOG")]
     pub logs: Vec<PathBuf>,
+    /// How log lines are written: `text` (`authban: …`) or `json`, one object per line
+    /// with `time`, `level`, `priority` and `message`, for log shippers
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 pub fn run(global: &Global, args: RunArgs) -> u8 {
+    if args.log_format == "json" {
+        crate::log::set_format(crate::log::LogFormat::Json);
+    }
     let options = Overrides {
         socket: args.socket,
         logs: args.logs,
@@ -28,7 +35,7 @@ pub fn run(global: &Global, args: RunArgs) -> u8 {
     match engine::run(options) {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprintln!("authban: {e}");
+            crate::log::error(&e.to_string());
             match e {
                 DaemonError::Config(_) | DaemonError::Backend(_) => exit::CONFIG,
                 DaemonError::NoSource(_) => exit::NOINPUT,

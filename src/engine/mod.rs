@@ -41,65 +41,13 @@ use crate::source::{Feed, Stop};
 use crate::store::{self, InstanceLock, LockRole, Store};
 use backends::Slot;
 
+use crate::log::{error, info as log, warn};
+
 const TICK: Duration = Duration::from_millis(500);
 /// Inputs (batches of at most 256 KiB, signals, control requests) waiting for the engine.
 const INPUT_QUEUE: usize = 4;
 /// Events kept for `status`.
 const RECENT: usize = 10;
-
-/// How much a line of the daemon's log matters: sd-daemon(3)'s priorities, which the
-/// journal reads from a `<N>` prefix so that `journalctl -p warning` finds the problems.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Priority {
-    Error = 3,
-    Warning = 4,
-    Info = 6,
-}
-
-/// Whether stderr is the journal: systemd sets `JOURNAL_STREAM` to the `device:inode` of
-/// the stream it connects, and a child that inherited the variable but not the stream
-/// must not prefix its lines.
-fn stderr_is_journal() -> bool {
-    static IS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *IS.get_or_init(|| {
-        use std::os::fd::AsFd;
-        use std::os::unix::fs::MetadataExt;
-        let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
-            return false;
-        };
-        let stderr = std::io::stderr();
-        let Ok(fd) = stderr.as_fd().try_clone_to_owned() else {
-            return false;
-        };
-        let Ok(meta) = std::fs::File::from(fd).metadata() else {
-            return false;
-        };
-        stream.to_str() == Some(&format!("{}:{}", meta.dev(), meta.ino()))
-    })
-}
-
-fn write_log(priority: Priority, msg: &str) {
-    if stderr_is_journal() {
-        eprintln!("<{}>authban: {msg}", priority as u8);
-    } else {
-        eprintln!("authban: {msg}");
-    }
-}
-
-/// Writes one line for the journal (or the terminal): what happened.
-fn log(msg: &str) {
-    write_log(Priority::Info, msg);
-}
-
-/// A line about something that needs the administrator's eye but is handled.
-fn warn(msg: &str) {
-    write_log(Priority::Warning, msg);
-}
-
-/// A line about something that failed: a ban not enforced yet, state not saved.
-fn error(msg: &str) {
-    write_log(Priority::Error, msg);
-}
 
 /// Everything that reaches the engine.
 #[derive(Debug)]
