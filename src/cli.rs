@@ -127,6 +127,28 @@ pub enum Command {
     /// Configuration commands
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print the shell completion script for bash, zsh or fish, built from these commands
+    #[command(after_help = "Examples:\n  \
+        authban completions bash\n  \
+        authban completions zsh\n  \
+        authban completions fish\n\n\
+        Install it where the shell looks, e.g. the output of `authban completions bash` as \
+        /usr/share/bash-completion/completions/authban.")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page authban(1), or authban-COMMAND(1), in roff, built from these
+    /// commands
+    #[command(after_help = "Examples:\n  \
+        authban man\n  \
+        authban man scan\n\n\
+        Read one with `authban man scan | man -l -`, or install them as \
+        /usr/share/man/man1/authban.1 and authban-scan.1 and so on.")]
+    Man {
+        /// The command whose page to print [default: the main page]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +158,20 @@ pub enum ConfigCommand {
         authban config check\n  \
         authban config check --config examples/authban.toml")]
     Check,
+}
+
+/// Writes `bytes` to stdout: a reader that closed the pipe early is its choice, any other
+/// failure is said.
+fn print_bytes(bytes: &[u8], what: &str) -> u8 {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(bytes) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(e) => {
+            eprintln!("authban: cannot write {what}: {e}");
+            exit::FAILURE
+        }
+    }
 }
 
 /// Parses the process arguments and runs the command.
@@ -160,6 +196,32 @@ pub fn run(cli: Cli) -> u8 {
         Command::Install(args) => setup::install(&global, args),
         Command::Uninstall(args) => setup::uninstall(&global, args),
         Command::Config(ConfigCommand::Check) => config_check(&global),
+        Command::Completions { shell } => {
+            // Built in memory: clap_complete panics on a write error (`| head`).
+            let mut script = Vec::new();
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "authban", &mut script);
+            print_bytes(&script, "the completion script")
+        }
+        Command::Man { command } => {
+            let top = <Cli as clap::CommandFactory>::command();
+            let cmd = match &command {
+                None => top,
+                Some(name) => match top.find_subcommand(name) {
+                    // Named as the main page's SUBCOMMANDS section refers to it.
+                    Some(sub) => sub.clone().name(format!("authban-{name}")),
+                    None => {
+                        eprintln!("authban: man: no command {name:?}");
+                        return exit::USAGE;
+                    }
+                },
+            };
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut page)
+                .expect("rendering into memory cannot fail");
+            print_bytes(&page, "the manual page")
+        }
     }
 }
 

@@ -1523,3 +1523,70 @@ fn hourly_scans_ban_a_password_every_fifteen_minutes_within_the_day() {
         quiet.hosts_deny()
     );
 }
+
+/// Issue 10, item 6: completions and the manual page come from the same command
+/// definition, so every command is in both; the bash script is valid bash.
+#[test]
+fn completions_and_the_manual_page_name_every_command() {
+    let env = Env::new();
+    let commands = [
+        "check",
+        "scan",
+        "run",
+        "status",
+        "list",
+        "ban",
+        "unban",
+        "reload",
+        "install",
+        "uninstall",
+        "config",
+        "completions",
+        "man",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = env.authban(&["completions", shell]);
+        assert!(out.status.success(), "{}", text(&out));
+        let script = stdout(&out);
+        for c in commands {
+            assert!(script.contains(c), "{shell} completion lacks {c}");
+        }
+        assert!(script.contains("log-format"), "{shell}: run's options");
+    }
+    let bash = stdout(&env.authban(&["completions", "bash"]));
+    fs::write(env.path("authban.bash"), &bash).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(env.path("authban.bash"))
+        .output()
+        .expect("bash");
+    assert!(syntax.status.success(), "{}", text(&syntax));
+
+    let out = env.authban(&["man"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let page = stdout(&out);
+    assert!(page.contains(".TH authban 1"), "{page}");
+    for c in commands {
+        assert!(
+            page.contains(&format!("authban\\-{c}(1)")),
+            "man lacks {c}: {page}"
+        );
+    }
+    // Each page the main one refers to exists.
+    let out = env.authban(&["man", "scan"]);
+    let scan = stdout(&out);
+    assert!(
+        out.status.success() && scan.contains(".TH authban-scan 1") && scan.contains("dry\\-run"),
+        "{}",
+        text(&out)
+    );
+    let out = env.authban(&["man", "nosuch"]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    let out = env.authban(&["completions", "tcsh"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown shell is refused: {}",
+        text(&out)
+    );
+}

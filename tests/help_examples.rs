@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_authban");
 
 /// Every command, as `authban --help` lists them (checked below, so a new one is not
 /// forgotten).
-const COMMANDS: [&[&str]; 12] = [
+const COMMANDS: [&[&str]; 14] = [
     &["check"],
     &["scan"],
     &["run"],
@@ -28,6 +28,8 @@ const COMMANDS: [&[&str]; 12] = [
     &["uninstall"],
     &["config"],
     &["config", "check"],
+    &["completions"],
+    &["man"],
 ];
 
 struct Machine {
@@ -164,7 +166,12 @@ fn every_help_example_works_as_written() {
 
     let m = Machine::new();
     let mut ran = 0;
-    for ex in of(&["check"]).iter().chain(&of(&["config", "check"])) {
+    for ex in of(&["check"])
+        .iter()
+        .chain(&of(&["config", "check"]))
+        .chain(&of(&["completions"]))
+        .chain(&of(&["man"]))
+    {
         m.run(ex);
         ran += 1;
     }
