@@ -408,6 +408,15 @@ impl AddrState {
                 .any(|(r, until)| r.level(until.ms(), now_ms) >= r.threshold / 2)
     }
 
+    /// The points in each slow rule's counter at `now_ms` (0 past the rules there are).
+    fn levels(&self, slow: &[Rule], now_ms: i64) -> [u32; MAX_SLOW_RULES] {
+        let mut levels = [0; MAX_SLOW_RULES];
+        for ((level, r), until) in levels.iter_mut().zip(slow).zip(self.slow) {
+            *level = r.level(until.ms(), now_ms);
+        }
+        levels
+    }
+
     /// Whether some slow counter still holds points at `now_ms`.
     fn filling(&self, now_ms: i64) -> bool {
         self.slow.iter().any(|until| until.ms() > now_ms)
@@ -804,16 +813,12 @@ impl Detector {
 
     /// The points in each slow rule's counter for `addr` at log time `now_ms`.
     pub fn slow_levels(&self, addr: IpAddr, now_ms: i64) -> Vec<u32> {
-        let slow = self
+        let rules = &self.policy.slow;
+        let levels = self
             .addrs
             .get(&self.key(addr))
-            .map_or([Drain::default(); MAX_SLOW_RULES], |st| st.slow);
-        self.policy
-            .slow
-            .iter()
-            .zip(slow)
-            .map(|(r, until)| r.level(until.ms(), now_ms))
-            .collect()
+            .map_or([0; MAX_SLOW_RULES], |st| st.levels(rules, now_ms));
+        levels[..rules.len().min(MAX_SLOW_RULES)].to_vec()
     }
 
     /// Why `addr` must never be banned at log time `at_ms`, if it must not.
@@ -969,10 +974,7 @@ impl Detector {
             }
         }
         let (rule, score, slow) = fired?;
-        let mut levels = [0; MAX_SLOW_RULES];
-        for ((level, r), until) in levels.iter_mut().zip(&self.policy.slow).zip(st.slow) {
-            *level = r.level(until.ms(), at_ms);
-        }
+        let levels = st.levels(&self.policy.slow, at_ms);
         let mut offender = Offender {
             target,
             addr,
