@@ -40,6 +40,16 @@ pub struct Config {
     pub ipset: IpsetConfig,
     pub command: CommandConfig,
     pub daemon: Daemon,
+    pub metrics: Metrics,
+}
+
+/// `[metrics]`: the Prometheus listener of `authban run`, off unless `listen` is set.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Metrics {
+    /// `127.0.0.1:9877`, `[::1]:9877` or an absolute socket path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<crate::metrics::Listen>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -681,12 +691,24 @@ impl Config {
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap_or_default();
         let dropped = p.dropped_rules.iter().cloned();
+        let exposed = self
+            .metrics
+            .listen
+            .as_ref()
+            .filter(|l| !l.is_local())
+            .map(|l| {
+                format!(
+                    "metrics.listen = {l}: anyone who reaches this port reads the counters \
+                     (no addresses); firewall it, or listen on 127.0.0.1 or a socket path"
+                )
+            });
         named
             .filter(|(_, v)| *v >= threshold)
             .map(|(key, v)| {
                 format!("{key} = {v} reaches {limit} = {threshold} alone: one such attempt bans")
             })
             .chain(dropped)
+            .chain(exposed)
             .collect()
     }
 

@@ -197,6 +197,9 @@ pub struct Status {
     pub lines: u64,
     /// The last events (about ten), oldest first.
     pub recent: Vec<RecentEvent>,
+    /// The metrics listener, when configured: "serving on 127.0.0.1:9877" or "error: …".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// A log source (a file, the journal).

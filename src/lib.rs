@@ -21,6 +21,7 @@ pub mod event;
 pub mod host;
 pub mod install;
 pub mod log;
+pub mod metrics;
 pub mod parse;
 pub(crate) mod print;
 pub mod source;

@@ -933,3 +933,124 @@ fn lines_carry_journal_priorities_only_when_stderr_is_the_journal_and_json_on_re
         "{ban}"
     );
 }
+
+/// `GET /metrics` on the daemon's metrics socket: the value of each sample line.
+fn scrape(socket: &Path) -> std::collections::HashMap<String, f64> {
+    use std::io::Read;
+    let mut s = std::os::unix::net::UnixStream::connect(socket).expect("connect to metrics");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: authban\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_count_what_the_daemon_did_and_a_taken_address_stops_no_ban() {
+    let env = Env::new("2s");
+    let metrics = env.path("metrics.sock");
+    let mut cfg = fs::read_to_string(env.path("authban.toml")).unwrap();
+    cfg.push_str(&format!("[metrics]\nlisten = \"{}\"\n", metrics.display()));
+    fs::write(env.path("authban.toml"), &cfg).unwrap();
+    let d = env.start_logging();
+    let log = env.path("auth.log");
+    let source = |name: &str| format!("{name}{{source=\"{}\"}}", log.display());
+
+    env.append(&failures("203.0.113.40", 3, 0));
+    env.append(&[format!(
+        "{} gw sshd[9]: Invalid user admin from 198.51.100.9 port 4",
+        jiff::Timestamp::now()
+    )]);
+    wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.40")
+    });
+    assert!(
+        env.ask(Request::Ban {
+            addr: "2001:db8::7".into(),
+            duration: Some("0".into())
+        })
+        .ok
+    );
+    assert!(
+        env.ask(Request::Unban {
+            addr: "2001:db8::7".into()
+        })
+        .ok
+    );
+    wait_until("the ban to expire", Duration::from_secs(5), || {
+        !denies(&env.hosts_deny(), "203.0.113.40")
+    });
+    let st = env.ask(Request::Status).status.unwrap();
+    assert_eq!(
+        st.metrics.as_deref(),
+        Some(&*format!("serving on {}", metrics.display()))
+    );
+    // Published on the engine's next tick.
+    let mut m = scrape(&metrics);
+    wait_until("the expiry in the metrics", Duration::from_secs(2), || {
+        m = scrape(&metrics);
+        m["authban_bans_lifted_total{reason=\"expired\"}"] == 1.0
+            && m["authban_control_requests_total{command=\"status\"}"] == 1.0
+    });
+    for (name, want) in [
+        (source("authban_lines_read_total").as_str(), 4.0),
+        (&source("authban_source_up"), 1.0),
+        ("authban_events_total{kind=\"auth-failure\"}", 3.0),
+        ("authban_events_total{kind=\"invalid-user\"}", 1.0),
+        ("authban_events_total{kind=\"success\"}", 0.0),
+        ("authban_bans_imposed_total{reason=\"detected\"}", 1.0),
+        ("authban_bans_imposed_total{reason=\"manual\"}", 1.0),
+        ("authban_bans_imposed_total{reason=\"escalated\"}", 0.0),
+        ("authban_bans_lifted_total{reason=\"manual\"}", 1.0),
+        ("authban_bans_in_force{family=\"ipv4\"}", 0.0),
+        ("authban_backend_up{backend=\"hosts.deny\"}", 1.0),
+        (
+            "authban_backend_failures_total{backend=\"hosts.deny\"}",
+            0.0,
+        ),
+        ("authban_reaction_seconds_count", 1.0),
+        ("authban_store_up", 1.0),
+        ("authban_control_requests_total{command=\"ban\"}", 1.0),
+        ("authban_control_requests_total{command=\"unban\"}", 1.0),
+        ("authban_control_requests_total{command=\"status\"}", 1.0),
+    ] {
+        assert_eq!(m.get(name), Some(&want), "{name} in {m:#?}");
+    }
+    // A ban read from the log reaches hosts.deny in milliseconds, and the histogram says so.
+    assert_eq!(
+        m["authban_reaction_seconds_bucket{le=\"0.1\"}"], 1.0,
+        "{m:#?}"
+    );
+    drop(d);
+
+    // Another process holds the address: the daemon protects anyway and says so.
+    let _holder = std::os::unix::net::UnixListener::bind(&metrics).unwrap_or_else(|_| {
+        let _ = fs::remove_file(&metrics);
+        std::os::unix::net::UnixListener::bind(&metrics).unwrap()
+    });
+    let _d = env.start_logging();
+    let st = env.ask(Request::Status).status.unwrap();
+    let state = st.metrics.unwrap();
+    assert!(
+        state.starts_with("error: cannot serve metrics on"),
+        "{state}"
+    );
+    assert!(
+        env.daemon_log()
+            .contains("protection goes on without metrics"),
+        "{}",
+        env.daemon_log()
+    );
+    env.append(&failures("203.0.113.41", 3, 10));
+    wait_until("a ban without metrics", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.41")
+    });
+}

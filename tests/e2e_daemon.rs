@@ -16,6 +16,7 @@
 #[path = "support/netns.rs"]
 mod netns;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -495,10 +496,12 @@ fn e2e_daemon_nftables_drops_attacker_within_a_second_and_expires() {
     }
     let lab = Lab::start("dnft");
     greeted_before(&lab);
+    // Metrics on the server's address on the friend's link, scraped from the friend's side.
+    let metrics = format!("[metrics]\nlisten = \"{SERVER_FRIEND_SIDE}:9877\"\n");
     let setup = Setup::new(
         lab.dir.path(),
         Some(&lab.server),
-        &config(&lab.auth_log(), "4s", "\"nftables\"", ""),
+        &config(&lab.auth_log(), "4s", "\"nftables\"", &metrics),
         &lab.hosts_deny(),
     );
     let daemon = setup.start();
@@ -511,8 +514,79 @@ fn e2e_daemon_nftables_drops_attacker_within_a_second_and_expires() {
         "nftables: first dropped connection {:?} after sshd logged the crossing failure",
         attack.blocked_after
     );
+    let during = scrape_until(&lab.friend, |m| {
+        m["authban_bans_in_force{family=\"ipv4\"}"] == 1.0
+    });
+    assert_eq!(
+        during["authban_backend_bans_in_force{backend=\"nftables\",family=\"ipv4\"}"],
+        1.0
+    );
+    assert_eq!(
+        during["authban_bans_imposed_total{reason=\"detected\"}"],
+        1.0
+    );
+    // The histogram holds the one ban, under the second the attack test allows.
+    assert_eq!(during["authban_reaction_seconds_count"], 1.0);
+    assert_eq!(during["authban_reaction_seconds_bucket{le=\"1\"}"], 1.0);
     wait_for_expiry(&lab, &daemon, in_set, Duration::from_secs(4));
     assert_eq!(nft_ban4(&lab.server), Vec::<String>::new());
+
+    // The daemon publishes each tick: a scrape agrees with `status` once both saw the last
+    // line sshd wrote.
+    let log = lab.auth_log();
+    let lines = format!("authban_lines_read_total{{source=\"{}\"}}", log.display());
+    let after = scrape_until(&lab.friend, |m| {
+        let st = daemon.status();
+        m["authban_bans_lifted_total{reason=\"expired\"}"] == 1.0
+            && m[&lines] == st.lines as f64
+            && m["authban_events_total{kind=\"auth-failure\"}"] == st.events.auth_failure as f64
+    });
+    // Each failure sshd logged is an event (its PAM line too, counted apart but scored once).
+    assert!(
+        after["authban_events_total{kind=\"auth-failure\"}"] >= failures_logged(&lab) as f64,
+        "{after:#?}"
+    );
+    for (name, want) in [
+        ("authban_bans_in_force{family=\"ipv4\"}", 0.0),
+        ("authban_backend_up{backend=\"nftables\"}", 1.0),
+        ("authban_backend_failures_total{backend=\"nftables\"}", 0.0),
+        ("authban_backend_degraded{backend=\"nftables\"}", 0.0),
+        ("authban_bans_imposed_total{reason=\"detected\"}", 1.0),
+    ] {
+        assert_eq!(after.get(name), Some(&want), "{name}: {after:#?}");
+    }
+}
+
+/// `GET /metrics` from `ns` over the veth link (python3's HTTP client), until `cond`
+/// holds of the values (the daemon publishes twice a second); each sample's value.
+fn scrape_until(ns: &Netns, cond: impl Fn(&HashMap<String, f64>) -> bool) -> HashMap<String, f64> {
+    let url = format!("http://{SERVER_FRIEND_SIDE}:9877/metrics");
+    let get = || {
+        let mut cmd = ns.command("python3");
+        cmd.args([
+            "-c",
+            "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], \
+             timeout=5).read().decode())",
+            &url,
+        ]);
+        let done = run_bounded(&mut cmd, Duration::from_secs(10));
+        assert!(done.status.success(), "scraping {url}: {}", done.stderr);
+        done.stdout
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (name, value) = l.rsplit_once(' ').expect("a sample line");
+                (name.to_owned(), value.parse().expect("a number"))
+            })
+            .collect::<HashMap<String, f64>>()
+    };
+    let mut last = HashMap::new();
+    let held = poll(Duration::from_secs(3), || {
+        last = get();
+        cond(&last)
+    });
+    assert!(held.is_some(), "the metrics never showed it: {last:#?}");
+    last
 }
 
 #[test]

@@ -19,6 +19,7 @@ const RANKS: &[(&str, u8)] = &[
     ("source", 5),
     ("ban", 5),
     ("print", 5),
+    ("metrics", 5),
     ("decide", 6),
     ("store", 7),
     ("config", 8),

@@ -583,3 +583,38 @@ fn slow_rules_default_to_a_day_and_rules_that_cannot_ban_are_refused() {
         c.policy_notes()
     );
 }
+
+#[test]
+fn metrics_listen_takes_an_address_or_a_socket_and_says_when_it_is_exposed() {
+    let c = parse("[metrics]\nlisten = \"127.0.0.1:9877\"\n", origin()).unwrap();
+    assert_eq!(
+        c.metrics.listen,
+        Some(crate::metrics::Listen::Tcp(
+            "127.0.0.1:9877".parse().unwrap()
+        ))
+    );
+    assert!(c.policy_notes().is_empty());
+    assert!(
+        c.to_toml()
+            .contains("[metrics]\nlisten = \"127.0.0.1:9877\"")
+    );
+    let c = parse(
+        "[metrics]\nlisten = \"/run/authban/metrics.sock\"\n",
+        origin(),
+    )
+    .unwrap();
+    assert!(c.policy_notes().is_empty());
+    let c = parse("[metrics]\nlisten = \"0.0.0.0:9877\"\n", origin()).unwrap();
+    assert!(
+        c.policy_notes()[0].contains("firewall it"),
+        "{:?}",
+        c.policy_notes()
+    );
+    for bad in ["localhost:9877", "9877", "127.0.0.1:0"] {
+        let err = parse(&format!("[metrics]\nlisten = \"{bad}\"\n"), origin())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics.listen") && err.contains(bad), "{err}");
+    }
+    assert!(parse("", origin()).unwrap().metrics.listen.is_none());
+}

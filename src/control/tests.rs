@@ -97,6 +97,7 @@ pub(crate) fn sample_status() -> Status {
         started_at: 1_700_000_000,
         store_error: None,
         unsaved_bans: 0,
+        metrics: None,
         sources: vec![SourceInfo {
             name: "/var/log/auth.log".into(),
             state: "following".into(),

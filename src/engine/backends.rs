@@ -37,10 +37,13 @@ pub(super) struct Slot {
     pub(super) refused: BTreeMap<Cidr, String>,
     refused_retry_at: Instant,
     refused_backoff: Duration,
+    /// Operations that failed, for the metrics; kept across a reload.
+    pub(super) failures: u64,
 }
 
 impl Slot {
     fn failed(&mut self, e: &ban::BackendError, now: Instant) {
+        self.failures += 1;
         if self.error.as_deref() != Some(&e.to_string()) {
             error(&format!("{e}; will retry"));
         }
@@ -277,6 +280,11 @@ impl Engine {
     /// passed [`check`] (at start and on reload), so building cannot fail here.
     pub(super) fn install_backends(&mut self) {
         let now = Instant::now();
+        let failures: Vec<(&'static str, u64)> = self
+            .slots
+            .iter()
+            .map(|s| (s.backend.name(), s.failures))
+            .collect();
         let built = build(&self.config).unwrap_or_else(|e| {
             error(&format!("cannot use the backends: {e}"));
             Vec::new()
@@ -284,6 +292,10 @@ impl Engine {
         self.slots = built
             .into_iter()
             .map(|backend| Slot {
+                failures: failures
+                    .iter()
+                    .find(|(n, _)| *n == backend.name())
+                    .map_or(0, |(_, f)| *f),
                 backend,
                 error: None,
                 dirty: true,
@@ -334,6 +346,8 @@ impl Engine {
             Ok(None) => {}
             Ok(Some(held)) => {
                 let adopted = self.core.adopt(&held, host::now_s(), name);
+                self.counters
+                    .imposed(super::observe::Imposed::Adopted, adopted.len());
                 if !adopted.is_empty() {
                     warn(&format!(
                         "{name} held {} bans the store had no record of; adopted them \

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
+use super::observe::{Imposed, Lifted};
 use super::{Engine, RECENT, error, list, log, warn};
 use crate::addr::Cidr;
 use crate::ban::BanOrder;
@@ -77,6 +78,13 @@ impl Engine {
         }
         report(&orders);
         self.enforce(&ban_orders(&orders.bans));
+        if !orders.bans.is_empty() {
+            self.counters.reacted(batch.read_at, orders.bans.len());
+            let escalated = orders.bans.iter().filter(|b| b.offences > 1).count();
+            self.counters.imposed(Imposed::Escalated, escalated);
+            self.counters
+                .imposed(Imposed::Detected, orders.bans.len() - escalated);
+        }
         let records = orders.bans;
         let history = self.core.detector_mut().take_touched();
         let failing = self.unsaved.error.is_some();
@@ -146,6 +154,7 @@ impl Engine {
                 self.unsaved.clear();
             }
             Err(e) => {
+                self.counters.store_failures += 1;
                 error(&format!(
                     "cannot save state: {e}; {} decided bans are kept in memory and saved when \
                      the store can be written",
@@ -180,6 +189,7 @@ impl Engine {
     pub fn tick(&mut self) {
         let lifted = self.core.expire(host::now_s());
         if !lifted.records.is_empty() {
+            self.counters.lifted(Lifted::Expired, lifted.records.len());
             let addrs = lifted.targets();
             self.unenforce(&addrs, true);
             log(&format!(
@@ -191,6 +201,9 @@ impl Engine {
         }
         self.tend_backends();
         self.retry_save();
+        if self.exporter.is_some() {
+            self.publish_metrics();
+        }
     }
 }
 

@@ -18,6 +18,7 @@
 
 mod backends;
 mod batch;
+mod observe;
 mod requests;
 mod sources;
 
@@ -125,6 +126,9 @@ pub struct Engine {
     list_cache: Option<Arc<control::BanSnapshot>>,
     /// The channel sources feed, kept to start new sources on reload.
     feed_tx: SyncSender<Feed>,
+    counters: observe::Counters,
+    /// The metrics listener, when `[metrics] listen` is set.
+    exporter: Option<observe::Exporter>,
 }
 
 impl fmt::Debug for Engine {
@@ -178,10 +182,23 @@ impl Engine {
             last_reconcile: Instant::now(),
             list_cache: None,
             feed_tx,
+            counters: observe::Counters::default(),
+            exporter: None,
         };
+        let restored = engine.core.active_count();
+        engine
+            .counters
+            .imposed(observe::Imposed::Restored, restored);
         engine.install_backends();
         engine.lift_protected();
         engine.start_sources()?;
+        engine.exporter = engine
+            .config
+            .metrics
+            .listen
+            .clone()
+            .map(observe::Exporter::new);
+        engine.publish_metrics();
         Ok(engine)
     }
 

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::batch::{ban_orders, how_long};
+use super::observe::{Imposed, Lifted};
 use super::{DaemonError, Engine, log, warn};
 use crate::addr::Cidr;
 use crate::control::{self, Incoming, Request, Response};
@@ -36,6 +37,7 @@ impl Engine {
 
     /// Answers a control request; `list` goes to [`Engine::ban_list`].
     pub(super) fn answer(&mut self, incoming: Incoming) {
+        self.counters.request(incoming.request.name());
         if matches!(incoming.request, Request::List) {
             let snap = self.ban_list();
             incoming.reply_list(snap);
@@ -83,11 +85,13 @@ impl Engine {
             bans: std::slice::from_ref(&ban),
             ..Update::default()
         }) {
+            self.counters.store_failures += 1;
             return Response::error(format!("cannot record the ban: {e}"));
         }
         let how = how_long(&ban);
         self.enforce(&ban_orders(std::slice::from_ref(&ban)));
         self.core.impose(ban);
+        self.counters.imposed(Imposed::Manual, 1);
         log(&format!("banned {addr} {how} by hand"));
         Response::message(format!("banned {addr} {how}"))
     }
@@ -105,9 +109,11 @@ impl Engine {
             bans: std::slice::from_ref(&rec),
             ..Update::default()
         }) {
+            self.counters.store_failures += 1;
             return Response::error(format!("cannot record the unban: {e}"));
         }
         let targets = self.core.lift(&[addr]);
+        self.counters.lifted(Lifted::Manual, 1);
         self.unenforce(&targets, false);
         log(&format!("unbanned {addr} by hand"));
         Response::message(format!("unbanned {addr}"))
@@ -125,6 +131,7 @@ impl Engine {
             log(&format!("lifted the ban of {}: {why}", rec.target));
         }
         let records: Vec<BanRecord> = planned.into_iter().map(|(r, _)| r).collect();
+        self.counters.lifted(Lifted::Protected, records.len());
         let targets: Vec<Cidr> = records.iter().map(|r| r.target).collect();
         self.keep(records);
         let gone = self.core.lift(&targets);
@@ -154,6 +161,15 @@ impl Engine {
             || config.command != self.config.command
             || config.paths.hosts_deny != self.config.paths.hosts_deny
             || config.hosts_deny != self.config.hosts_deny;
+        if config.metrics.listen != self.config.metrics.listen {
+            // The old listener is closed first: the new one may want its address.
+            self.exporter = None;
+            self.exporter = config
+                .metrics
+                .listen
+                .clone()
+                .map(super::observe::Exporter::new);
+        }
         let old = std::mem::replace(&mut self.config, config);
         if backends_changed {
             self.replace_backends();
@@ -211,6 +227,7 @@ impl Engine {
             },
             lines: self.lines,
             recent: self.recent.iter().cloned().collect(),
+            metrics: self.exporter.as_ref().map(super::observe::Exporter::state),
         }
     }
 }

@@ -85,6 +85,8 @@ pub struct Batch {
     pub dropped: u64,
     /// Where to resume once every line of this batch was handled.
     pub position: Position,
+    /// When its first line was read: the start of the reaction time the metrics show.
+    pub read_at: std::time::Instant,
 }
 
 impl Batch {
@@ -218,6 +220,7 @@ pub(crate) struct Batcher {
     count: usize,
     dropped: u64,
     position: Option<Position>,
+    read_at: Option<std::time::Instant>,
     /// The receiver is gone: the follower should end.
     closed: bool,
     last_state: Option<SourceState>,
@@ -241,6 +244,7 @@ impl Batcher {
             count: 0,
             dropped: 0,
             position: None,
+            read_at: None,
             closed: false,
             last_state: None,
         }
@@ -273,6 +277,7 @@ impl Batcher {
         } else {
             if self.count == 0 {
                 self.first_line = number;
+                self.read_at = Some(std::time::Instant::now());
             }
             self.lines.extend_from_slice(bytes);
             self.lines.push(b'\n');
@@ -296,6 +301,7 @@ impl Batcher {
             count: std::mem::take(&mut self.count),
             dropped: std::mem::take(&mut self.dropped),
             position,
+            read_at: self.read_at.take().unwrap_or_else(std::time::Instant::now),
         };
         self.deliver(Feed::Lines(batch));
     }

@@ -96,6 +96,13 @@ pub(super) fn render_status(s: &Status, tz: &jiff::tz::TimeZone, now: i64) -> St
             s.unsaved_bans
         )),
     }
+    if let Some(m) = &s.metrics {
+        let failing = m.strip_prefix("error: ").map(|e| format!("FAILING: {e}"));
+        line(format!(
+            "Metrics:           {}",
+            failing.as_deref().unwrap_or(m)
+        ));
+    }
     line(String::new());
     line(format!("Active bans:       {}", s.active_bans));
     line(format!("Tracked addresses: {}", s.tracked_addresses));

@@ -304,6 +304,7 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
         lines: 1234,
         store_error: Some("database or disk is full".into()),
         unsaved_bans: 2,
+        metrics: Some("error: cannot serve metrics on 127.0.0.1:9877: Address in use".into()),
         recent: vec![crate::control::RecentEvent {
             time: None,
             kind: "invalid-user".into(),
@@ -319,6 +320,7 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
         "  nftables2  ok (slow path: netlink unavailable: EPERM) (1 ban refused, retried; the others are in force)",
         "               refused 203.0.113.5: value too large",
         "Store:             FAILING: database or disk is full (2 bans kept in memory until it is written)",
+        "Metrics:           FAILING: cannot serve metrics on 127.0.0.1:9877: Address in use",
         "Active bans:       3",
         "Tracked addresses: 17",
         "Events:            10 auth failures, 5 invalid users, 2 probes, 3 logins (2 not trusted: see the log)",
