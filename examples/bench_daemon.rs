@@ -20,7 +20,7 @@
 //!   cargo rustc --release --bin authban -- -C target-feature=+crt-static
 //!   cargo build --release --example bench_daemon
 //!   sudo target/release/examples/bench_daemon [--reaction N] [--flood N] [--restore N]
-//!        [--tracked N] [--runs N]
+//!        [--tracked N] [--runs N] [--metrics 1]
 
 use std::collections::HashSet;
 use std::fs;
@@ -43,6 +43,9 @@ struct Args {
     restore: usize,
     tracked: usize,
     runs: usize,
+    /// 1: `[metrics]` on, scraped every 100 ms all along (150 times Prometheus' default
+    /// rate), to state what metrics cost.
+    metrics: usize,
 }
 
 fn args() -> Args {
@@ -52,6 +55,7 @@ fn args() -> Args {
         restore: 100_000,
         tracked: 200_000,
         runs: 3,
+        metrics: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -65,10 +69,52 @@ fn args() -> Args {
             "--restore" => a.restore = v,
             "--tracked" => a.tracked = v,
             "--runs" => a.runs = v,
+            "--metrics" => a.metrics = v,
             _ => panic!("unknown option {k}"),
         }
     }
     a
+}
+
+/// Scrapes `/metrics` every 100 ms until dropped, checking each answer.
+struct Scraper {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Scraper {
+    fn start(socket: PathBuf) -> Scraper {
+        use std::io::Read;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut n = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut s = std::os::unix::net::UnixStream::connect(&socket).expect("metrics");
+                s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+                let mut text = String::new();
+                s.read_to_string(&mut text).unwrap();
+                assert!(text.contains("authban_reaction_seconds_count"), "{text}");
+                n += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            n
+        });
+        Scraper {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Scraper {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let n = h.join().expect("the scraper");
+            println!("  ({n} scrapes of /metrics)");
+        }
+    }
 }
 
 /// The namespace, removed on drop.
@@ -253,7 +299,7 @@ struct Env {
 }
 
 impl Env {
-    fn new() -> Env {
+    fn new(metrics: bool) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/authban");
         assert!(
@@ -265,8 +311,16 @@ impl Env {
             "[paths]\nlogs = [\"{log}\"]\n\
              [policy]\nthreshold = 3.0\n\
              [ban]\ntime = \"1h\"\nbackends = [\"nftables\"]\n\
-             [daemon]\njournal = \"never\"\n",
-            log = env.path("auth.log").display()
+             [daemon]\njournal = \"never\"\n{metrics}",
+            log = env.path("auth.log").display(),
+            metrics = if metrics {
+                format!(
+                    "[metrics]\nlisten = \"{}\"\n",
+                    env.path("metrics.sock").display()
+                )
+            } else {
+                String::new()
+            }
         );
         fs::write(env.path("authban.toml"), config).unwrap();
         fs::write(env.path("auth.log"), "").unwrap();
@@ -411,13 +465,15 @@ fn main() {
     let mut per_addr = Vec::new();
     for run in 0..a.runs {
         let ns = Netns::new();
-        let env = Env::new();
+        let env = Env::new(a.metrics == 1);
         let mon = Monitor::start(&ns);
         let d = env.start(&ns);
         std::thread::sleep(Duration::from_millis(500));
+        // The scraper starts after the idle figure: idle is a daemon nobody asks.
         idle.push(d.memory_kib());
         linkage = d.linkage();
         mon.drain();
+        let _scraper = (a.metrics == 1).then(|| Scraper::start(env.path("metrics.sock")));
 
         // Reaction, one address at a time.
         let mut lat = Vec::with_capacity(a.reaction);
@@ -588,7 +644,7 @@ fn main() {
     let mut restored = 0;
     for run in 0..a.runs {
         let ns = Netns::new();
-        let env = Env::new();
+        let env = Env::new(a.metrics == 1);
         let d = env.start(&ns);
         d.stop();
         {

@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 mod check;
 mod ctl;
 mod offline;
+mod past;
 mod run;
 mod scan;
 mod setup;
@@ -63,7 +64,7 @@ pub struct Global {
     #[arg(long, global = true, value_name = "PATH", env = "AUTHBAN_CONFIG")]
     pub config: Option<PathBuf>,
     /// Directory of authban's state (cursors, bans, history), for scan, run, list, ban,
-    /// unban, install and config check [default: /var/lib/authban]
+    /// unban, history, explain, install and config check [default: /var/lib/authban]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The hosts.deny file scan, run, ban and unban write (config check shows it)
@@ -116,6 +117,18 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         authban reload")]
     Reload(ctl::ReloadArgs),
+    /// List the bans of the past and present: when each began and how it ended
+    #[command(after_help = "Examples:\n  \
+        authban history\n  \
+        authban history --since 7d\n  \
+        authban history --since 1d --json")]
+    History(past::HistoryArgs),
+    /// Explain an address: its bans past and present with their events, its score now,
+    /// what exempts it, and what its next failed password would do
+    #[command(after_help = "Examples:\n  \
+        authban explain 203.0.113.5\n  \
+        authban explain 2001:db8::/64 --json")]
+    Explain(past::ExplainArgs),
     /// Install the systemd unit and a default configuration
     #[command(after_help = "Examples:\n  \
         authban install --allow-hosts-deny --root /tmp/authban-image")]
@@ -193,6 +206,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Ban(args) => ctl::ban(&global, args),
         Command::Unban(args) => ctl::unban(&global, args),
         Command::Reload(args) => ctl::reload(&global, args),
+        Command::History(args) => past::history(&global, args),
+        Command::Explain(args) => past::explain(&global, args),
         Command::Install(args) => setup::install(&global, args),
         Command::Uninstall(args) => setup::uninstall(&global, args),
         Command::Config(ConfigCommand::Check) => config_check(&global),

@@ -41,6 +41,28 @@ pub struct Config {
     pub command: CommandConfig,
     pub daemon: Daemon,
     pub metrics: Metrics,
+    pub history: History,
+}
+
+/// `[history]`: how much of the past the store keeps for `history`, `explain` and
+/// `report`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct History {
+    /// Bans that ended longer ago are forgotten (a ban in force never is).
+    pub keep: Duration,
+    /// At most this many bans are kept, the oldest forgotten first.
+    pub max_bans: u64,
+}
+
+impl Default for History {
+    fn default() -> History {
+        let d = crate::store::HistoryLimits::default();
+        History {
+            keep: Duration::from_secs(d.keep_s.unsigned_abs()),
+            max_bans: d.max_bans,
+        }
+    }
 }
 
 /// `[metrics]`: the Prometheus listener of `authban run`, off unless `listen` is set.
@@ -712,6 +734,14 @@ impl Config {
             .collect()
     }
 
+    /// What the store keeps of the past.
+    pub fn history_limits(&self) -> crate::store::HistoryLimits {
+        crate::store::HistoryLimits {
+            keep_s: i64::try_from(self.history.keep.0.as_secs()).unwrap_or(i64::MAX),
+            max_bans: self.history.max_bans,
+        }
+    }
+
     /// How long bans last and what they cover.
     pub fn ban_policy(&self) -> decide::BanPolicy {
         let b = &self.ban;
@@ -922,6 +952,15 @@ impl Config {
                     self.daemon.socket.display()
                 ),
             ));
+        }
+        if self.history.keep.is_zero() {
+            problems.push(Problem::new(
+                "history.keep",
+                "must be longer than 0 (the bans in force are always kept)",
+            ));
+        }
+        if self.history.max_bans == 0 {
+            problems.push(Problem::new("history.max-bans", "must be at least 1"));
         }
         if self.daemon.max_tracked == 0 {
             problems.push(Problem::new("daemon.max-tracked", "must be at least 1"));

@@ -147,6 +147,8 @@ pub struct Orders {
     pub notices: Vec<Notice>,
     /// Successful logins (address, log time in ms): they protect the address a while.
     pub logins: Vec<(IpAddr, i64)>,
+    /// The scored events behind each detected ban of `bans`, for the history.
+    pub evidence: Vec<(Cidr, Vec<crate::detect::Mark>)>,
 }
 
 /// Bans that end: the records as they must now be saved (their expiry set to when they
@@ -280,6 +282,7 @@ impl Core {
                 let member = ban.target;
                 self.impose(ban.clone());
                 out.bans.push(ban);
+                out.evidence.push((member, o.marks));
                 self.aggregate(member, at_ms, now_s, out);
             }
             Decision::Spared(o, why) => out.notices.push(Notice::Spared {

@@ -217,6 +217,8 @@ pub struct Offender {
     pub points_by_kind: [u32; 4],
     pub first_ms: i64,
     pub last_ms: i64,
+    /// The first window's scored events, oldest first: kept with the ban as its evidence.
+    pub marks: Vec<Mark>,
 }
 
 impl Offender {
@@ -986,6 +988,7 @@ impl Detector {
             points_by_kind: [0; 4],
             first_ms: at_ms,
             last_ms: at_ms,
+            marks: st.marks.as_slice().to_vec(),
         };
         for m in st.marks.as_slice() {
             offender.by_kind[m.kind.index()] += 1;

@@ -1,6 +1,7 @@
 //! store: the SQLite state that must survive between runs — cursors into log files,
 //! bans (with expiry and offence count), the recent history that rebuilds detection
-//! windows, and addresses trusted because they logged in.
+//! windows, addresses trusted because they logged in, and the bans of the past with the
+//! events that caused them (`history`, bounded in age and count).
 //!
 //! Owns the schema and its migrations, and makes each scan's changes atomic (one
 //! transaction: a crash leaves the previous state or the new one). Must not decide
@@ -77,6 +78,26 @@ const MIGRATIONS: &[&str] = &[
         until_ms  INTEGER NOT NULL,
         PRIMARY KEY (addr, window_ms, threshold)
     ) STRICT;",
+    // 4: the bans of the past, one row each with how it ended, and the scored events that
+    // caused it (see `history`).
+    "CREATE TABLE ban_log (
+        id        INTEGER PRIMARY KEY,
+        addr      TEXT NOT NULL,
+        banned_at INTEGER NOT NULL,
+        until     INTEGER,
+        offences  INTEGER NOT NULL CHECK (offences >= 0),
+        reason    TEXT NOT NULL,
+        ended_at  INTEGER,
+        lifted    TEXT
+    ) STRICT;
+    CREATE UNIQUE INDEX ban_log_addr ON ban_log (addr, banned_at);
+    CREATE TABLE ban_events (
+        ban_id INTEGER NOT NULL,
+        at_ms  INTEGER NOT NULL,
+        points INTEGER NOT NULL CHECK (points >= 0),
+        kind   TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX ban_events_ban ON ban_events (ban_id);",
 ];
 
 /// The schema version this build writes.
@@ -87,6 +108,8 @@ pub struct Store {
     conn: Connection,
     /// For messages; `:memory:` in tests.
     path: PathBuf,
+    /// How much of the past `ban_log` keeps.
+    limits: HistoryLimits,
 }
 
 pub use crate::decide::BanRecord;
@@ -114,6 +137,11 @@ pub struct Update<'a> {
     pub trusted: &'a [(IpAddr, i64)],
     /// Forget trusted addresses whose last success is older than this (unix ms).
     pub forget_trusted_before_ms: Option<i64>,
+    /// The scored events behind the new bans of `bans`, kept with them in the history.
+    pub evidence: &'a [(Cidr, Vec<Mark>)],
+    /// Why bans of `bans` that end now ended ("unbanned by hand"); one not named here
+    /// is recorded as "lifted".
+    pub endings: &'a [(Cidr, String)],
 }
 
 #[derive(Debug)]
@@ -288,7 +316,11 @@ impl Store {
         // transactions and reads everything once at start; this is resident memory.
         conn.pragma_update(None, "cache_size", -512)
             .map_err(open_err)?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            limits: HistoryLimits::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -542,6 +574,7 @@ impl Store {
                 ])
                 .map_err(|e| keyed(ctx, &key, e))?;
             }
+            history::record(&tx, update, now, self.limits)?;
 
             if let Some(history) = update.history {
                 tx.execute_batch("DELETE FROM history; DELETE FROM slow;")
@@ -643,8 +676,11 @@ fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.query_row("PRAGMA user_version", [], |r| r.get(0))
 }
 
+mod history;
 mod lock;
 #[cfg(test)]
 mod tests;
+
+pub use history::{Ending, HistoryLimits, PastBan};
 
 pub use lock::{InstanceLock, LockError, Role as LockRole};

@@ -1054,3 +1054,118 @@ fn metrics_count_what_the_daemon_did_and_a_taken_address_stops_no_ban() {
         denies(&env.hosts_deny(), "203.0.113.41")
     });
 }
+
+/// `authban ARGS` with the test's configuration: (exit code, stdout, stderr).
+fn authban(env: &Env, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(env.path("authban.toml"))
+        .arg("--state-dir")
+        .arg(env.path("state"))
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn history_and_explain_tell_expired_and_lifted_bans_with_and_without_the_daemon() {
+    let env = Env::new("2s");
+    let d = env.start();
+    env.append(&failures("203.0.113.50", 3, 0));
+    wait_until("the ban", Duration::from_secs(2), || {
+        denies(&env.hosts_deny(), "203.0.113.50")
+    });
+    assert!(
+        env.ask(Request::Ban {
+            addr: "198.51.100.60".into(),
+            duration: Some("1h".into())
+        })
+        .ok
+    );
+    assert!(
+        env.ask(Request::Unban {
+            addr: "198.51.100.60".into()
+        })
+        .ok
+    );
+    wait_until("the expiry", Duration::from_secs(5), || {
+        !denies(&env.hosts_deny(), "203.0.113.50")
+    });
+    // One failure below the threshold: in the window `explain` shows.
+    env.append(&failures("203.0.113.50", 1, 10));
+    env.append(&failures("203.0.113.51", 2, 20));
+    wait_until("the lines", Duration::from_secs(2), || {
+        env.ask(Request::Status)
+            .status
+            .is_some_and(|s| s.lines == 6)
+    });
+
+    let check = |daemon: &str| {
+        let (code, out, err) = authban(&env, &["history"]);
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{daemon}: {out}");
+        let has = |action: &str, addr: &str| {
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("  {action}")) && l.contains(addr))
+        };
+        assert!(has("banned", "203.0.113.50"), "{out}");
+        assert!(has("expired", "203.0.113.50"), "{out}");
+        assert!(has("banned", "198.51.100.60"), "{out}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("lifted") && l.contains("unbanned by hand")),
+            "{out}"
+        );
+        let (code, json, _) = authban(&env, &["history", "--since", "1h", "--json"]);
+        assert_eq!(code, 0);
+        let actions: Vec<String> = json
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
+            .collect();
+        assert_eq!(actions.len(), 4, "{json}");
+
+        let (code, out, err) = authban(&env, &["explain", "203.0.113.50"]);
+        assert_eq!(code, 0, "{err}");
+        for want in [
+            "Bans (1):",
+            "expired  offence 1",
+            "score 3.0 within 600s: 3 auth-failure = 3.0",
+            "Now: score 1.0 of 3.0 within 10m, 1 event",
+            "Exempt: no",
+            "A failed password now: no ban: the score goes from 1.0 to 2.0 of 3.0",
+        ] {
+            assert!(out.contains(want), "{daemon}: {want:?} not in\n{out}");
+        }
+        // The three events behind the ban, with their points.
+        assert_eq!(out.matches("auth-failure  +1.0").count(), 4, "{out}");
+        let (_, out, _) = authban(&env, &["explain", "198.51.100.60", "--json"]);
+        let x: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            x["bans"][0]["state"]
+                .as_str()
+                .unwrap()
+                .starts_with("unbanned by hand at"),
+            "{x}"
+        );
+        let (_, out, _) = authban(&env, &["explain", "203.0.113.51"]);
+        assert!(
+            out.contains("A failed password now: bans 203.0.113.51 for 2s (offence 1)"),
+            "{out}"
+        );
+        let (code, out, _) = authban(&env, &["explain", "127.0.0.1"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("Exempt: loopback"), "{out}");
+    };
+    check("with the daemon");
+    drop(d);
+    check("without a daemon");
+}

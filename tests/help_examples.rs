@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_authban");
 
 /// Every command, as `authban --help` lists them (checked below, so a new one is not
 /// forgotten).
-const COMMANDS: [&[&str]; 14] = [
+const COMMANDS: [&[&str]; 16] = [
     &["check"],
     &["scan"],
     &["run"],
@@ -24,6 +24,8 @@ const COMMANDS: [&[&str]; 14] = [
     &["ban"],
     &["unban"],
     &["reload"],
+    &["history"],
+    &["explain"],
     &["install"],
     &["uninstall"],
     &["config"],
@@ -237,10 +239,17 @@ fn every_help_example_works_as_written() {
         let listed = String::from_utf8(m.run(&["list".to_owned()]).stdout).unwrap();
         assert!(!listed.contains("192.0.2.7 "), "{listed}");
         assert!(!listed.contains("198.51.100.0/24"), "{listed}");
+        // The history has the bans of the examples, and the lifts.
+        let history = String::from_utf8(m.run(&["history".to_owned()]).stdout).unwrap();
+        assert!(history.contains("lifted   192.0.2.7"), "{history}");
     } else if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
         panic!("the ban, unban and reload examples need root, and CI runs as root");
     } else {
         eprintln!("skipped: the ban, unban and reload examples: they need root");
+    }
+    for ex in of(&["history"]).iter().chain(&of(&["explain"])) {
+        m.run(ex);
+        ran += 1;
     }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(daemon.id() as i32),

@@ -78,7 +78,8 @@ impl<'c> Offline<'c> {
             LockError::Busy { .. } => (exit::TEMPFAIL, e.to_string()),
             LockError::Io { .. } => (exit::FAILURE, e.to_string()),
         })?;
-        let store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
+        let mut store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
+        store.set_history_limits(config.history_limits());
         let now_s = host::now_s();
         let known = store.bans().map_err(|e| (exit::FAILURE, e.to_string()))?;
         let mut core = Core::new(
@@ -164,10 +165,13 @@ impl<'c> Offline<'c> {
     /// Saves `change` with what opening found, in one transaction.
     fn save(&mut self, change: BanRecord, what: &str) -> Result<(), Failure> {
         let mut bans = std::mem::take(&mut self.pending);
+        // Read as the ending's reason only where the record ends the ban.
+        let change_target = change.target;
         bans.push(change);
         self.store
             .save(&Update {
                 bans: &bans,
+                endings: &[(change_target, "unbanned by hand".to_owned())],
                 ..Update::default()
             })
             .map_err(|e| (exit::FAILURE, format!("cannot record the {what}: {e}")))

@@ -127,7 +127,8 @@ impl<'c> Scan<'c> {
                 };
                 (code, e.to_string())
             })?;
-            let store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
+            let mut store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
+            store.set_history_limits(config.history_limits());
             (Some(lock), Some(store))
         };
         Ok(Scan {
@@ -326,6 +327,10 @@ impl<'c> Scan<'c> {
         new_bans.extend(adopted.iter().cloned());
         new_bans.extend(protected.iter().map(|(b, _)| b.clone()));
         let new_targets: BTreeSet<Cidr> = orders.bans.iter().map(|b| b.target).collect();
+        let endings: Vec<(Cidr, String)> = protected
+            .iter()
+            .map(|(b, why)| (b.target, format!("lifted: {why}")))
+            .collect();
 
         // Save what this run learned, then make hosts.deny agree with the store.
         // Windows are in log time: prune them relative to the newest line seen, not the
@@ -350,6 +355,8 @@ impl<'c> Scan<'c> {
                     forget_trusted_before_ms: Some(
                         latest - duration_ms(self.config.policy.trust_after_login.0),
                     ),
+                    evidence: &orders.evidence,
+                    endings: &endings,
                     ..Update::default()
                 })
                 .map_err(|e| (exit::FAILURE, e.to_string()))?;

@@ -86,6 +86,9 @@ impl Engine {
                 .imposed(Imposed::Detected, orders.bans.len() - escalated);
         }
         let records = orders.bans;
+        // Kept only by the save that takes its bans: while the store fails, the bans wait
+        // in memory and their evidence is not kept (their reasons still say the arithmetic).
+        let evidence = orders.evidence;
         let history = self.core.detector_mut().take_touched();
         let failing = self.unsaved.error.is_some();
         let logins = orders.logins;
@@ -114,6 +117,7 @@ impl Engine {
             // Logins older than the trust period protect nobody: forget them as new ones
             // come, so the table stays the size of the recent users.
             forget_trusted_before_ms: (!logins.is_empty()).then(|| now_ms.saturating_sub(trust_ms)),
+            evidence: &evidence,
             ..Update::default()
         };
         let result = self.store.save(&update);
@@ -125,13 +129,15 @@ impl Engine {
 
     /// Saves ban records decided outside a batch of lines (adopted from a backend), or
     /// keeps them with what is unsaved, retried until the store takes them.
-    pub(super) fn keep(&mut self, records: Vec<BanRecord>) {
+    /// `endings` says why bans of `records` that end now ended, for the history.
+    pub(super) fn keep(&mut self, records: Vec<BanRecord>, endings: &[(Cidr, String)]) {
         if self.unsaved.error.is_some() {
             self.unsaved.absorb(records, Vec::new(), Vec::new());
             return;
         }
         let result = self.store.save(&Update {
             bans: &records,
+            endings,
             ..Update::default()
         });
         if result.is_err() {

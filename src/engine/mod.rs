@@ -147,7 +147,8 @@ impl Engine {
         // Before the store and any backend: a second instance must change nothing.
         let lock = InstanceLock::acquire(&config.paths.state_dir, LockRole::Run)
             .map_err(DaemonError::Locked)?;
-        let store = Store::open(&config.paths.state_dir).map_err(DaemonError::Store)?;
+        let mut store = Store::open(&config.paths.state_dir).map_err(DaemonError::Store)?;
+        store.set_history_limits(config.history_limits());
         let now = host::now_s();
         let mut core = Core::new(
             config.detect_policy(host::local_addresses(), host::session_client()),

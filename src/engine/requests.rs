@@ -107,6 +107,7 @@ impl Engine {
         };
         if let Err(e) = self.store.save(&Update {
             bans: std::slice::from_ref(&rec),
+            endings: &[(addr, "unbanned by hand".to_owned())],
             ..Update::default()
         }) {
             self.counters.store_failures += 1;
@@ -130,10 +131,14 @@ impl Engine {
         for (rec, why) in &planned {
             log(&format!("lifted the ban of {}: {why}", rec.target));
         }
+        let endings: Vec<(Cidr, String)> = planned
+            .iter()
+            .map(|(r, why)| (r.target, format!("lifted: {why}")))
+            .collect();
         let records: Vec<BanRecord> = planned.into_iter().map(|(r, _)| r).collect();
         self.counters.lifted(Lifted::Protected, records.len());
         let targets: Vec<Cidr> = records.iter().map(|r| r.target).collect();
-        self.keep(records);
+        self.keep(records, &endings);
         let gone = self.core.lift(&targets);
         self.unenforce(&gone, false);
     }

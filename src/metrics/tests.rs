@@ -187,7 +187,10 @@ fn families() -> std::collections::HashSet<String> {
 
 #[test]
 fn the_grafana_dashboard_uses_only_metrics_that_exist() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/grafana-dashboard.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/grafana-dashboard.json"
+    );
     let dash: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("valid JSON");
     let families = families();
@@ -225,5 +228,8 @@ fn the_grafana_dashboard_uses_only_metrics_that_exist() {
             rest = &rest[at + name.len()..];
         }
     }
-    assert!(used >= families.len() - 2, "the dashboard shows only {used} metrics");
+    assert!(
+        used >= families.len() - 2,
+        "the dashboard shows only {used} metrics"
+    );
 }

@@ -34,7 +34,7 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
 fn migrations_from_empty_create_every_table() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     assert_eq!(store.cursor("/var/log/auth.log").unwrap(), None);
     assert!(store.bans().unwrap().is_empty());
     assert!(store.history().unwrap().is_empty());
@@ -656,4 +656,165 @@ fn tally(marks: Vec<Mark>) -> Tally {
         marks,
         levels: Vec::new(),
     }
+}
+
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn net(s: &str) -> Cidr {
+    Cidr::from_str(s).unwrap()
+}
+
+#[test]
+fn the_history_keeps_each_ban_with_its_events_and_how_it_ended() {
+    let mut s = Store::open_in_memory().unwrap();
+    let now = now_s();
+    let marks = vec![
+        Mark {
+            at_ms: (now - 20) * 1000,
+            points: 1000,
+            kind: Kind::AuthFailure,
+        },
+        Mark {
+            at_ms: (now - 10) * 1000,
+            points: 1500,
+            kind: Kind::InvalidUser,
+        },
+    ];
+    let expired = ban("192.0.2.1", now - 100, Some(now - 40), 1);
+    let lifted = ban("192.0.2.2", now - 50, Some(now + 3600), 2);
+    let in_force = ban("2001:db8::/64", now - 30, None, 1);
+    s.save(&Update {
+        bans: &[expired.clone(), lifted.clone(), in_force.clone()],
+        evidence: &[(expired.target, marks.clone())],
+        ..Update::default()
+    })
+    .unwrap();
+    // Saving the same records again (a restart, a reconcile) adds nothing.
+    s.save(&Update {
+        bans: &[expired.clone(), lifted.clone()],
+        ..Update::default()
+    })
+    .unwrap();
+    // The unban: the record's expiry moves to now.
+    let mut unbanned = lifted.clone();
+    unbanned.expires_at = Some(now);
+    s.save(&Update {
+        bans: &[unbanned],
+        endings: &[(lifted.target, "unbanned by hand".into())],
+        ..Update::default()
+    })
+    .unwrap();
+
+    let all = s.past_bans(now, None, None).unwrap();
+    assert_eq!(all.len(), 3, "{all:#?}");
+    assert_eq!(all[0].target, expired.target);
+    assert_eq!(all[0].ending, Some(Ending::Expired { at: now - 40 }));
+    assert_eq!(all[0].events, marks);
+    assert_eq!(
+        all[1].ending,
+        Some(Ending::Lifted {
+            at: now,
+            why: "unbanned by hand".into()
+        })
+    );
+    assert_eq!(all[1].offences, 2);
+    assert_eq!(all[2].ending, None, "permanent and in force");
+    assert!(all[1].events.is_empty());
+
+    // An address finds its own bans and those of a network holding it.
+    let about = s.past_bans(now, None, Some(net("2001:db8::5"))).unwrap();
+    assert_eq!(about.len(), 1);
+    assert_eq!(about[0].target, in_force.target);
+    // `since` leaves out what ended before it, never what is in force.
+    let recent = s.past_bans(now, Some(now - 35), None).unwrap();
+    let targets: Vec<String> = recent.iter().map(|b| b.target.to_string()).collect();
+    assert_eq!(targets, ["192.0.2.2", "2001:db8::/64"]);
+    // A second offence of the same address is a second ban.
+    s.save(&Update {
+        bans: &[ban("192.0.2.1", now, Some(now + 60), 2)],
+        ..Update::default()
+    })
+    .unwrap();
+    assert_eq!(
+        s.past_bans(now, None, Some(net("192.0.2.1")))
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn the_history_is_pruned_by_age_and_count_but_keeps_bans_in_force() {
+    let mut s = Store::open_in_memory().unwrap();
+    s.set_history_limits(HistoryLimits {
+        keep_s: 3600,
+        max_bans: 5,
+    });
+    let now = now_s();
+    let old = ban("192.0.2.1", now - 9000, Some(now - 8000), 1);
+    let old_permanent = ban("192.0.2.2", now - 9000, None, 1);
+    s.save(&Update {
+        bans: &[old.clone(), old_permanent],
+        evidence: &[(
+            old.target,
+            vec![Mark {
+                at_ms: 1,
+                points: 1,
+                kind: Kind::Probe,
+            }],
+        )],
+        ..Update::default()
+    })
+    .unwrap();
+    let left = s.past_bans(now, None, None).unwrap();
+    let targets: Vec<String> = left.iter().map(|b| b.target.to_string()).collect();
+    assert_eq!(
+        targets,
+        ["192.0.2.2"],
+        "the ban that ended long ago goes at once"
+    );
+    // The count: the newest five stay, and the events of the others go with them.
+    for i in 0..8 {
+        let b = ban(
+            &format!("198.51.100.{i}"),
+            now - 100 + i,
+            Some(now + 600),
+            1,
+        );
+        s.save(&Update {
+            bans: std::slice::from_ref(&b),
+            evidence: &[(
+                b.target,
+                vec![Mark {
+                    at_ms: i,
+                    points: 1,
+                    kind: Kind::Probe,
+                }],
+            )],
+            ..Update::default()
+        })
+        .unwrap();
+    }
+    let left = s.past_bans(now, None, None).unwrap();
+    let targets: Vec<String> = left.iter().map(|b| b.target.to_string()).collect();
+    assert_eq!(
+        targets,
+        [
+            "198.51.100.3",
+            "198.51.100.4",
+            "198.51.100.5",
+            "198.51.100.6",
+            "198.51.100.7"
+        ]
+    );
+    let events: i64 = s
+        .conn
+        .query_row("SELECT count(*) FROM ban_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 5);
 }

@@ -8,7 +8,7 @@
 //! daemon cannot be reached (and runs, or the command needs it); 74 the conversation
 //! broke; 76 the daemon's answer is not the protocol; 78 the configuration is invalid.
 
-mod render;
+pub(super) mod render;
 #[cfg(test)]
 mod tests;
 

@@ -3,7 +3,7 @@
 use crate::control::{BanInfo, Status};
 
 /// A unix time as RFC 3339 in `tz`, to the second.
-fn rfc3339(secs: i64, tz: &jiff::tz::TimeZone) -> String {
+pub(in crate::cli) fn rfc3339(secs: i64, tz: &jiff::tz::TimeZone) -> String {
     match jiff::Timestamp::from_second(secs) {
         Ok(t) => t
             .to_zoned(tz.clone())
