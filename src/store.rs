@@ -78,7 +78,7 @@ const MIGRATIONS: &[&str] = &[
         until_ms  INTEGER NOT NULL,
         PRIMARY KEY (addr, window_ms, threshold)
     ) STRICT;",
-    // 4: the bans of the past, one row each with how it ended, and the scored events that
+    // 4: the bans of the past, one row each with how it ended and the scored events that
     // caused it (see `history`).
     "CREATE TABLE ban_log (
         id        INTEGER PRIMARY KEY,
@@ -87,17 +87,12 @@ const MIGRATIONS: &[&str] = &[
         until     INTEGER,
         offences  INTEGER NOT NULL CHECK (offences >= 0),
         reason    TEXT NOT NULL,
+        events    TEXT NOT NULL,
         ended_at  INTEGER,
         lifted    TEXT
     ) STRICT;
     CREATE UNIQUE INDEX ban_log_addr ON ban_log (addr, banned_at);
-    CREATE TABLE ban_events (
-        ban_id INTEGER NOT NULL,
-        at_ms  INTEGER NOT NULL,
-        points INTEGER NOT NULL CHECK (points >= 0),
-        kind   TEXT NOT NULL
-    ) STRICT;
-    CREATE INDEX ban_events_ban ON ban_events (ban_id);",
+    CREATE INDEX ban_log_end ON ban_log (coalesce(ended_at, until));",
 ];
 
 /// The schema version this build writes.

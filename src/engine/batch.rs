@@ -207,9 +207,7 @@ impl Engine {
         }
         self.tend_backends();
         self.retry_save();
-        if self.exporter.is_some() {
-            self.publish_metrics();
-        }
+        self.publish_metrics();
     }
 }
 

@@ -125,6 +125,9 @@ impl Exporter {
 impl Engine {
     /// Hands a fresh snapshot to the metrics server, and retries a listener that failed.
     pub(super) fn publish_metrics(&mut self) {
+        if self.exporter.is_none() {
+            return;
+        }
         let snapshot = self.snapshot();
         let Some(exporter) = self.exporter.as_mut() else {
             return;

@@ -1,11 +1,11 @@
 //! The bans of the past: one row per ban in `ban_log` (its target, reason, offence, when
-//! it was to end and, if it ended early, when and why) and the scored events behind it in
-//! `ban_events`. Written by [`Store::save`] from the ban records it is given: a record
+//! it was to end and, if it ended early, when and why) with the scored events behind it.
+//! Written by [`Store::save`] from the ban records it is given: a record
 //! with a new `banned_at` is a new ban; one whose expiry moved to the past ended early.
 //! An expiry needs no write: a ban whose time ran out is read as expired. Bounded by
 //! [`HistoryLimits`], pruned as bans are added.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Kind, Mark, Store, StoreError, Update, keyed, parse_target, sql};
 use crate::addr::Cidr;
@@ -63,6 +63,40 @@ impl PastBan {
     }
 }
 
+/// The events of a ban as one column: `kind@at_ms+points` joined by spaces. One row per
+/// ban keeps a flood of 10,000 bans at two statements each.
+fn events_text(marks: &[Mark]) -> String {
+    let mut out = String::new();
+    for m in marks {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&format!("{}@{}+{}", m.kind.as_str(), m.at_ms, m.points));
+    }
+    out
+}
+
+fn parse_events(text: &str) -> Result<Vec<Mark>, StoreError> {
+    let bad = || StoreError::BadValue {
+        table: "ban_log",
+        value: text.to_owned(),
+    };
+    text.split_ascii_whitespace()
+        .map(|e| {
+            let (kind, rest) = e.split_once('@').ok_or_else(bad)?;
+            let (at, points) = rest.split_once('+').ok_or_else(bad)?;
+            Ok(Mark {
+                kind: Kind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == kind)
+                    .ok_or_else(bad)?,
+                at_ms: at.parse().map_err(|_| bad())?,
+                points: points.parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
 /// Adds the new bans of `update` to the log, marks those that ended early, and prunes.
 pub(super) fn record(
     tx: &rusqlite::Transaction<'_>,
@@ -74,82 +108,60 @@ pub(super) fn record(
         return Ok(());
     }
     let ctx = "saving ban history";
-    let mut find = tx
-        .prepare_cached(
-            "SELECT id, until, ended_at FROM ban_log WHERE addr = ?1 AND banned_at = ?2",
-        )
-        .map_err(sql(ctx))?;
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO ban_log (addr, banned_at, until, offences, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO ban_log (addr, banned_at, until, offences, reason, events)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (addr, banned_at) DO NOTHING",
         )
         .map_err(sql(ctx))?;
-    let mut event = tx
-        .prepare_cached(
-            "INSERT INTO ban_events (ban_id, at_ms, points, kind) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(sql(ctx))?;
+    // A record of a ban already logged: its expiry moved into the past (it ended early),
+    // or elsewhere (a later length). Neither touches a ban that ended already.
     let mut end = tx
-        .prepare_cached("UPDATE ban_log SET ended_at = ?2, lifted = ?3 WHERE id = ?1")
+        .prepare_cached(
+            "UPDATE ban_log SET ended_at = ?3, lifted = ?4
+             WHERE addr = ?1 AND banned_at = ?2 AND ended_at IS NULL
+               AND (until IS NULL OR until > ?3)",
+        )
         .map_err(sql(ctx))?;
     let mut extend = tx
-        .prepare_cached("UPDATE ban_log SET until = ?2, offences = ?3 WHERE id = ?1")
+        .prepare_cached(
+            "UPDATE ban_log SET until = ?3, offences = ?4
+             WHERE addr = ?1 AND banned_at = ?2 AND ended_at IS NULL AND until IS NOT ?3",
+        )
         .map_err(sql(ctx))?;
     let mut added = false;
     for b in update.bans {
         let key = b.target.to_string();
         let failed = |e| keyed(ctx, &key, e);
-        type Row = (i64, Option<i64>, Option<i64>);
-        let found: Option<Row> = find
-            .query_row(params![key, b.banned_at], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()
+        let marks = update
+            .evidence
+            .iter()
+            .find(|(t, _)| *t == b.target)
+            .map_or(&[][..], |(_, m)| m.as_slice());
+        let inserted = insert
+            .execute(params![
+                key,
+                b.banned_at,
+                b.expires_at,
+                b.offences,
+                b.reason,
+                events_text(marks)
+            ])
             .map_err(failed)?;
-        match found {
-            None => {
-                insert
-                    .execute(params![
-                        key,
-                        b.banned_at,
-                        b.expires_at,
-                        b.offences,
-                        b.reason
-                    ])
-                    .map_err(failed)?;
-                added = true;
-                let id = tx.last_insert_rowid();
-                let marks = update
-                    .evidence
-                    .iter()
-                    .filter(|(t, _)| *t == b.target)
-                    .flat_map(|(_, m)| m);
-                for m in marks {
-                    event
-                        .execute(params![id, m.at_ms, m.points, m.kind.as_str()])
-                        .map_err(failed)?;
-                }
-            }
-            Some((id, until, None)) if b.expires_at != until => {
-                let early = b
-                    .expires_at
-                    .is_some_and(|t| t <= now && until.is_none_or(|u| t < u));
-                if early {
-                    let why = update
-                        .endings
-                        .iter()
-                        .find(|(t, _)| *t == b.target)
-                        .map_or("lifted", |(_, w)| w.as_str());
-                    end.execute(params![id, b.expires_at, why])
-                        .map_err(failed)?;
-                } else {
-                    extend
-                        .execute(params![id, b.expires_at, b.offences])
-                        .map_err(failed)?;
-                }
-            }
-            Some(_) => {}
+        if inserted > 0 {
+            added = true;
+        } else if let Some(t) = b.expires_at.filter(|&t| t <= now) {
+            let why = update
+                .endings
+                .iter()
+                .find(|(t, _)| *t == b.target)
+                .map_or("lifted", |(_, w)| w.as_str());
+            end.execute(params![key, b.banned_at, t, why])
+                .map_err(failed)?;
+        } else {
+            extend
+                .execute(params![key, b.banned_at, b.expires_at, b.offences])
+                .map_err(failed)?;
         }
     }
     if added {
@@ -158,7 +170,7 @@ pub(super) fn record(
     Ok(())
 }
 
-/// Forgets what the limits no longer keep, with its events.
+/// Forgets what the limits no longer keep.
 fn prune(
     tx: &rusqlite::Transaction<'_>,
     now: i64,
@@ -166,28 +178,16 @@ fn prune(
 ) -> Result<(), StoreError> {
     let ctx = "pruning ban history";
     let cutoff = now.saturating_sub(limits.keep_s);
-    let old = tx
-        .prepare_cached("DELETE FROM ban_log WHERE coalesce(ended_at, until) < ?1")
+    tx.prepare_cached("DELETE FROM ban_log WHERE coalesce(ended_at, until) < ?1")
         .map_err(sql(ctx))?
         .execute([cutoff])
         .map_err(sql(ctx))?;
     // Ids only grow: the rows beyond the count are those below the newest id − max.
-    let newest: i64 = tx
-        .query_row("SELECT coalesce(max(id), 0) FROM ban_log", [], |r| r.get(0))
-        .map_err(sql(ctx))?;
     let max = i64::try_from(limits.max_bans).unwrap_or(i64::MAX);
-    let over = tx
-        .prepare_cached("DELETE FROM ban_log WHERE id <= ?1")
+    tx.prepare_cached("DELETE FROM ban_log WHERE id <= (SELECT max(id) FROM ban_log) - ?1")
         .map_err(sql(ctx))?
-        .execute([newest.saturating_sub(max)])
+        .execute([max])
         .map_err(sql(ctx))?;
-    if old + over > 0 {
-        tx.execute(
-            "DELETE FROM ban_events WHERE ban_id NOT IN (SELECT id FROM ban_log)",
-            [],
-        )
-        .map_err(sql(ctx))?;
-    }
     Ok(())
 }
 
@@ -210,22 +210,21 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, addr, banned_at, until, offences, reason, ended_at, lifted FROM ban_log
+                "SELECT addr, banned_at, until, offences, reason, events, ended_at, lifted FROM ban_log
                  WHERE banned_at >= ?1 OR ended_at >= ?1 OR until IS NULL OR until >= ?1
                  ORDER BY banned_at, id",
             )
             .map_err(sql(ctx))?;
         let mut rows = stmt.query([since.unwrap_or(i64::MIN)]).map_err(sql(ctx))?;
         let mut out = Vec::new();
-        let mut ids = Vec::new();
         while let Some(r) = rows.next().map_err(sql(ctx))? {
-            let target = parse_target("ban_log", r.get(1).map_err(sql(ctx))?)?;
+            let target = parse_target("ban_log", r.get(0).map_err(sql(ctx))?)?;
             if let Some(about) = about
                 && !(target == about || about.is_host() && target.contains(about.net().addr()))
             {
                 continue;
             }
-            let until: Option<i64> = r.get(3).map_err(sql(ctx))?;
+            let until: Option<i64> = r.get(2).map_err(sql(ctx))?;
             let ended_at: Option<i64> = r.get(6).map_err(sql(ctx))?;
             let ending = match (ended_at, until) {
                 (Some(at), _) => Some(Ending::Lifted {
@@ -238,38 +237,15 @@ impl Store {
                 (None, Some(at)) if at <= now => Some(Ending::Expired { at }),
                 _ => None,
             };
-            ids.push(r.get::<_, i64>(0).map_err(sql(ctx))?);
             out.push(PastBan {
                 target,
-                banned_at: r.get(2).map_err(sql(ctx))?,
+                banned_at: r.get(1).map_err(sql(ctx))?,
                 until,
-                offences: r.get(4).map_err(sql(ctx))?,
-                reason: r.get(5).map_err(sql(ctx))?,
+                offences: r.get(3).map_err(sql(ctx))?,
+                reason: r.get(4).map_err(sql(ctx))?,
                 ending,
-                events: Vec::new(),
+                events: parse_events(&r.get::<_, String>(5).map_err(sql(ctx))?)?,
             });
-        }
-        let mut events = self
-            .conn
-            .prepare_cached(
-                "SELECT at_ms, points, kind FROM ban_events WHERE ban_id = ?1 ORDER BY at_ms",
-            )
-            .map_err(sql(ctx))?;
-        for (ban, id) in out.iter_mut().zip(ids) {
-            let mut rows = events.query([id]).map_err(sql(ctx))?;
-            while let Some(r) = rows.next().map_err(sql(ctx))? {
-                let kind: String = r.get(2).map_err(sql(ctx))?;
-                ban.events.push(Mark {
-                    at_ms: r.get(0).map_err(sql(ctx))?,
-                    points: r.get(1).map_err(sql(ctx))?,
-                    kind: Kind::ALL.into_iter().find(|k| k.as_str() == kind).ok_or(
-                        StoreError::BadValue {
-                            table: "ban_events",
-                            value: kind,
-                        },
-                    )?,
-                });
-            }
         }
         Ok(out)
     }
