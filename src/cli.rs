@@ -11,6 +11,8 @@ mod check;
 mod ctl;
 mod offline;
 mod past;
+mod progress;
+mod report;
 mod run;
 mod scan;
 mod setup;
@@ -129,6 +131,13 @@ pub enum Command {
         authban explain 203.0.113.5\n  \
         authban explain 2001:db8::/64 --json")]
     Explain(past::ExplainArgs),
+    /// Report on the attacks: over time, top addresses, networks and user names, bans and
+    /// repeat offenders; from the store, or from logs given
+    #[command(after_help = "Examples:\n  \
+        authban report\n  \
+        authban report --since 7d --text\n  \
+        authban report --html /tmp/authban-report.html examples/sample-auth.log")]
+    Report(report::ReportArgs),
     /// Install the systemd unit and a default configuration
     #[command(after_help = "Examples:\n  \
         authban install --allow-hosts-deny --root /tmp/authban-image")]
@@ -208,6 +217,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Reload(args) => ctl::reload(&global, args),
         Command::History(args) => past::history(&global, args),
         Command::Explain(args) => past::explain(&global, args),
+        Command::Report(args) => report::run(&global, args),
         Command::Install(args) => setup::install(&global, args),
         Command::Uninstall(args) => setup::uninstall(&global, args),
         Command::Config(ConfigCommand::Check) => config_check(&global),

@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_authban");
 
 /// Every command, as `authban --help` lists them (checked below, so a new one is not
 /// forgotten).
-const COMMANDS: [&[&str]; 16] = [
+const COMMANDS: [&[&str]; 17] = [
     &["check"],
     &["scan"],
     &["run"],
@@ -26,6 +26,7 @@ const COMMANDS: [&[&str]; 16] = [
     &["reload"],
     &["history"],
     &["explain"],
+    &["report"],
     &["install"],
     &["uninstall"],
     &["config"],
@@ -247,7 +248,11 @@ fn every_help_example_works_as_written() {
     } else {
         eprintln!("skipped: the ban, unban and reload examples: they need root");
     }
-    for ex in of(&["history"]).iter().chain(&of(&["explain"])) {
+    for ex in of(&["history"])
+        .iter()
+        .chain(&of(&["explain"]))
+        .chain(&of(&["report"]))
+    {
         m.run(ex);
         ran += 1;
     }

@@ -137,7 +137,10 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
         args.files
     };
     let mut code = exit::OK;
+    let mut progress = super::progress::Progress::beside_output(&files);
+    let mut file_bytes = 0;
     for file in &files {
+        progress.file(file, std::mem::take(&mut file_bytes));
         let stdin = file.as_os_str() == "-";
         let name = if stdin {
             "-".to_string()
@@ -177,7 +180,13 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
         let result = if stdin {
             source::read_lines(io::stdin().lock(), &mut on_line)
         } else {
-            source::read_file(file, &mut on_line)
+            let progress = &mut progress;
+            let file_bytes = &mut file_bytes;
+            let read = |n| {
+                *file_bytes = n;
+                progress.read(n);
+            };
+            source::read_file_observed(file, read, &mut on_line)
         };
         if entries.broken > 0 {
             eprintln!(
@@ -207,6 +216,7 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
             return broken_output(e);
         }
     }
+    progress.finish();
     if let Err(e) = out.finish() {
         return broken_output(e);
     }

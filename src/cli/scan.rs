@@ -172,7 +172,22 @@ impl<'c> Scan<'c> {
         let mut untrusted = 0u64;
         let trust = self.config.policy.trust_logins;
         let tz = local_zone();
+        let mut progress = super::progress::Progress::new(&inputs.files);
+        let mut file_bytes = 0;
         for log in &inputs.files {
+            progress.file(log, std::mem::take(&mut file_bytes));
+            // A live log is followed by its byte offset; a compressed file named here would
+            // be read as garbage (its rotated `.gz` siblings are found and read whole).
+            if source::is_gzip(log) {
+                eprintln!(
+                    "authban: {} is gzip-compressed: scan follows live logs (and reads their \
+                     rotated .gz copies itself); for a compressed file, use authban check \
+                     --score or authban report",
+                    log.display()
+                );
+                code = exit::NOINPUT;
+                continue;
+            }
             let key = source::source_key(log);
             let cursor = match &self.store {
                 Some(store) => store
@@ -180,9 +195,15 @@ impl<'c> Scan<'c> {
                     .map_err(|e| (exit::FAILURE, e.to_string()))?,
                 None => None,
             };
+            // The first scan of a log reads all of it: that may take a while.
+            let first = cursor.is_none();
             let mut parser: Option<(PathBuf, Parser, FileEntries)> = None;
             let mut broken = 0u64;
             let result = source::read_since(log, cursor.as_ref(), |origin, line| {
+                if first && origin == log.as_path() {
+                    file_bytes = line.end;
+                    progress.read(line.end);
+                }
                 // Each file gets the reference time of its own mtime for year inference,
                 // and its own shape (a log, or a saved `journalctl -o json|export`).
                 if parser.as_ref().is_none_or(|(p, ..)| p != origin) {

@@ -239,8 +239,23 @@ pub fn read_lines<R: Read>(
 
 /// Reads every line of the file at `path`, decompressing it if it is gzip (by its magic
 /// bytes, whatever its name), as `check` does for `auth.log.2.gz`.
-pub fn read_file(path: &Path, mut f: impl FnMut(Line<'_>)) -> Result<ReadStats, SourceError> {
-    let mut file = open(path)?;
+pub fn read_file(path: &Path, f: impl FnMut(Line<'_>)) -> Result<ReadStats, SourceError> {
+    read_file_observed(path, |_| {}, f)
+}
+
+/// [`read_file`], telling `read` how many bytes of the file itself (compressed, for a
+/// `.gz`) were read so far, once per read from it: what a progress bar needs.
+pub fn read_file_observed(
+    path: &Path,
+    read: impl FnMut(u64),
+    mut f: impl FnMut(Line<'_>),
+) -> Result<ReadStats, SourceError> {
+    let file = Counted {
+        inner: open(path)?,
+        total: 0,
+        tell: read,
+    };
+    let mut file = file;
     // Read, not read_at: `check <(zcat …)` hands us a pipe, which cannot seek.
     let mut magic = [0u8; 2];
     let n = fill(&mut file, &mut magic).map_err(|source| read_err(path, source))?;
@@ -268,6 +283,29 @@ pub fn read_file(path: &Path, mut f: impl FnMut(Line<'_>)) -> Result<ReadStats, 
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether the file at `path` starts as gzip does (false if it cannot be read).
+pub fn is_gzip(path: &Path) -> bool {
+    let mut magic = [0u8; 2];
+    File::open(path).is_ok_and(|mut f| fill(&mut f, &mut magic).is_ok_and(|n| n == 2))
+        && magic == GZIP_MAGIC
+}
+
+/// A reader that tells how many bytes were read through it.
+struct Counted<R, F> {
+    inner: R,
+    total: u64,
+    tell: F,
+}
+
+impl<R: Read, F: FnMut(u64)> Read for Counted<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.total += n as u64;
+        (self.tell)(self.total);
+        Ok(n)
+    }
+}
 
 /// For `scan`: reads what was appended to the log at `path` since `cursor` (None: from
 /// the start), calling `f(origin, line)` where `origin` is the file actually read (a
