@@ -250,6 +250,17 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// The exit code of a log that could not be read: 66 when it cannot be opened, 74 when
+/// reading it failed.
+pub(crate) fn source_exit(e: &crate::source::SourceError) -> u8 {
+    match e {
+        crate::source::SourceError::NotFound { .. } | crate::source::SourceError::Open { .. } => {
+            exit::NOINPUT
+        }
+        _ => exit::IOERR,
+    }
+}
+
 /// Loads the configuration and applies the global overrides. Prints the error and returns
 /// the exit code on failure.
 impl Global {

@@ -16,7 +16,7 @@ use crate::host;
 use crate::host::{local_zone, reference_time};
 use crate::parse::Parser;
 use crate::print::Printer;
-use crate::source::{self, FileEntries, Line, SourceError};
+use crate::source::{self, FileEntries, Line};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -138,9 +138,8 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
     };
     let mut code = exit::OK;
     let mut progress = super::progress::Progress::beside_output(&files);
-    let mut file_bytes = 0;
     for file in &files {
-        progress.file(file, std::mem::take(&mut file_bytes));
+        progress.file(file);
         let stdin = file.as_os_str() == "-";
         let name = if stdin {
             "-".to_string()
@@ -180,13 +179,7 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
         let result = if stdin {
             source::read_lines(io::stdin().lock(), &mut on_line)
         } else {
-            let progress = &mut progress;
-            let file_bytes = &mut file_bytes;
-            let read = |n| {
-                *file_bytes = n;
-                progress.read(n);
-            };
-            source::read_file_observed(file, read, &mut on_line)
+            source::read_file_observed(file, |n| progress.read(n), &mut on_line)
         };
         if entries.broken > 0 {
             eprintln!(
@@ -206,10 +199,7 @@ pub fn run(global: &Global, args: CheckArgs) -> u8 {
                 summary.bytes += reached.1;
                 summary.truncated += reached.2;
                 eprintln!("authban: {e} (after line {} of {name})", reached.0);
-                code = match e {
-                    SourceError::NotFound { .. } | SourceError::Open { .. } => exit::NOINPUT,
-                    _ => exit::IOERR,
-                };
+                code = super::source_exit(&e);
             }
         }
         if let Some(e) = out.error.take() {

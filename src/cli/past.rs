@@ -40,7 +40,7 @@ pub struct ExplainArgs {
 }
 
 /// The store of the configuration, if it exists (`None`: nothing happened yet).
-fn open(config: &Config) -> Result<Option<Store>, String> {
+pub(super) fn open(config: &Config) -> Result<Option<Store>, String> {
     let dir = &config.paths.state_dir;
     if !dir.join(store::DB_FILE).exists() {
         return Ok(None);

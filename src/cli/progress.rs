@@ -19,6 +19,8 @@ pub struct Progress {
     total: Option<u64>,
     /// Bytes of the files already finished.
     before: u64,
+    /// Bytes of the current file read so far.
+    current: u64,
     started: Instant,
     last: Option<Instant>,
     drawn: bool,
@@ -52,6 +54,7 @@ impl Progress {
             on,
             total,
             before: 0,
+            current: 0,
             started: Instant::now(),
             last: None,
             drawn: false,
@@ -60,9 +63,9 @@ impl Progress {
         }
     }
 
-    /// The next file begins; `done` is the size of the one before (now read).
-    pub fn file(&mut self, name: &Path, done: u64) {
-        self.before += done;
+    /// The next file begins (the one before is read).
+    pub fn file(&mut self, name: &Path) {
+        self.before += std::mem::take(&mut self.current);
         self.name = name.file_name().map_or_else(
             || name.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -71,6 +74,7 @@ impl Progress {
 
     /// `read` bytes of the current file are read.
     pub fn read(&mut self, read: u64) {
+        self.current = read;
         if !self.on {
             return;
         }
@@ -86,7 +90,7 @@ impl Progress {
             return;
         }
         self.last = Some(now);
-        let line = self.line(self.before + read, now.duration_since(self.started));
+        let line = self.line(self.before + self.current, now.duration_since(self.started));
         let mut err = std::io::stderr().lock();
         let _ = write!(err, "\r{line}\x1b[K");
         let _ = err.flush();
@@ -153,7 +157,7 @@ mod tests {
         let a = dir.path().join("auth.log.2.gz");
         std::fs::write(&a, vec![0u8; 3_000_000]).unwrap();
         let mut p = Progress::with(&[&a], true);
-        p.file(&a, 0);
+        p.file(&a);
         assert_eq!(
             p.line(1_000_000, Duration::from_secs(2)),
             " 33% 1.0 of 3.0 MB, 0.5 MB/s, 4s left  auth.log.2.gz"

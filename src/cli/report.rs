@@ -21,7 +21,6 @@ use crate::event::Kind;
 use crate::host::{self, local_zone, reference_time};
 use crate::parse::Parser;
 use crate::source::{self, FileEntries};
-use crate::store::{self, Store};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -108,15 +107,13 @@ pub fn run(global: &Global, args: ReportArgs) -> u8 {
 }
 
 fn from_store(config: &Config, since_ms: i64, now_ms: i64) -> Result<Findings, (u8, String)> {
-    let dir = &config.paths.state_dir;
     let mut f = Findings {
-        origin: format!("the store in {}", dir.display()),
+        origin: format!("the store in {}", config.paths.state_dir.display()),
         ..Findings::default()
     };
-    if !dir.join(store::DB_FILE).exists() {
+    let Some(store) = super::past::open(config).map_err(|e| (exit::FAILURE, e))? else {
         return Ok(f);
-    }
-    let store = Store::open(dir).map_err(|e| (exit::FAILURE, e.to_string()))?;
+    };
     let past = store
         .past_bans(
             now_ms.div_euclid(1000),
@@ -171,9 +168,8 @@ fn from_logs(config: &Config, files: &[PathBuf], since_ms: i64) -> Result<Findin
     let read_ms = host::now_ms();
     let mut expired_at = i64::MIN;
     let mut progress = super::progress::Progress::new(files);
-    let mut file_bytes = 0;
     for file in files {
-        progress.file(file, std::mem::take(&mut file_bytes));
+        progress.file(file);
         let stdin = file.as_os_str() == "-";
         let mut parser = Parser::new(
             tz.clone(),
@@ -233,22 +229,10 @@ fn from_logs(config: &Config, files: &[PathBuf], since_ms: i64) -> Result<Findin
         let result = if stdin {
             source::read_lines(std::io::stdin().lock(), &mut on_line)
         } else {
-            let progress = &mut progress;
-            let file_bytes = &mut file_bytes;
-            let read = |n| {
-                *file_bytes = n;
-                progress.read(n);
-            };
-            source::read_file_observed(file, read, &mut on_line)
+            source::read_file_observed(file, |n| progress.read(n), &mut on_line)
         };
         if let Err(e) = result {
-            let code = match e {
-                source::SourceError::NotFound { .. } | source::SourceError::Open { .. } => {
-                    exit::NOINPUT
-                }
-                _ => exit::IOERR,
-            };
-            return Err((code, e.to_string()));
+            return Err((super::source_exit(&e), e.to_string()));
         }
     }
     f.events.sort_by_key(|e| e.at_ms);

@@ -173,9 +173,8 @@ impl<'c> Scan<'c> {
         let trust = self.config.policy.trust_logins;
         let tz = local_zone();
         let mut progress = super::progress::Progress::new(&inputs.files);
-        let mut file_bytes = 0;
         for log in &inputs.files {
-            progress.file(log, std::mem::take(&mut file_bytes));
+            progress.file(log);
             // A live log is followed by its byte offset; a compressed file named here would
             // be read as garbage (its rotated `.gz` siblings are found and read whole).
             if source::is_gzip(log) {
@@ -201,7 +200,6 @@ impl<'c> Scan<'c> {
             let mut broken = 0u64;
             let result = source::read_since(log, cursor.as_ref(), |origin, line| {
                 if first && origin == log.as_path() {
-                    file_bytes = line.end;
                     progress.read(line.end);
                 }
                 // Each file gets the reference time of its own mtime for year inference,
