@@ -237,9 +237,12 @@ fn script(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
-fn json(cursor: &str, comm: &str, msg: &str) -> String {
+/// One entry as `journalctl -o export` prints it, without the empty line that ends it
+/// (the fake's `printf '%s\n'` adds it).
+fn export(cursor: &str, comm: &str, msg: &str) -> String {
     format!(
-        r#"{{"__CURSOR":"{cursor}","__REALTIME_TIMESTAMP":"1795520101120001","_TRANSPORT":"syslog","_COMM":"{comm}","_PID":"7201","_HOSTNAME":"gw4","MESSAGE":"{msg}"}}"#
+        "__CURSOR={cursor}\n__REALTIME_TIMESTAMP=1795520101120001\n_TRANSPORT=syslog\n\
+         _COMM={comm}\n_PID=7201\n_HOSTNAME=gw4\nMESSAGE={msg}\n"
     )
 }
 
@@ -259,17 +262,17 @@ fi
 printf '%s\n' '{c}'
 exec sleep 30"#,
         argv = argv.display(),
-        a = json(
+        a = export(
             "c1",
             "sshd",
             "Failed password for root from 203.0.113.9 port 1 ssh2"
         ),
-        b = json(
+        b = export(
             "c2",
             "logger",
             "Failed password for root from 198.51.100.1 port 1 ssh2"
         ),
-        c = json(
+        c = export(
             "c3",
             "sshd-session",
             "Failed password for root from 203.0.113.10 port 2 ssh2"
