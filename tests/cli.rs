@@ -513,12 +513,12 @@ fn config_check_prints_the_effective_configuration() {
     );
 }
 
-/// A stand-in for `journalctl -o json` (the program is configurable, as on systems where
+/// A stand-in for `journalctl -o export` (the program is configurable, as on systems where
 /// it lives elsewhere): prints sshd entries, or only those after `--after-cursor=c4`.
 /// CI has no running journald; real journal files are read in tests/journal.rs.
 const FAKE_JOURNALCTL: &str = r#"#!/bin/sh
 entry() {
-  printf '{"__CURSOR":"%s","__REALTIME_TIMESTAMP":"1795518000%06d","_COMM":"%s","_PID":"4242","_TRANSPORT":"%s","_HOSTNAME":"gw","MESSAGE":"Failed password for root from %s port 4%04d ssh2"}\n' "$1" "$2" "$3" "$4" "$5" "$2"
+  printf '__CURSOR=%s\n__REALTIME_TIMESTAMP=1795518000%06d\n_COMM=%s\n_PID=4242\n_TRANSPORT=%s\n_HOSTNAME=gw\nMESSAGE=Failed password for root from %s port 4%04d ssh2\n\n' "$1" "$2" "$3" "$4" "$5" "$2"
 }
 for a in "$@"; do
   case "$a" in
