@@ -713,17 +713,22 @@ impl Config {
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .unwrap_or_default();
         let dropped = p.dropped_rules.iter().cloned();
-        let exposed = self
-            .metrics
-            .listen
-            .as_ref()
-            .filter(|l| !l.is_local())
-            .map(|l| {
-                format!(
-                    "metrics.listen = {l}: anyone who reaches this port reads the counters \
-                     (no addresses); firewall it, or listen on 127.0.0.1 or a socket path"
-                )
-            });
+        let exposed = self.metrics.listen.as_ref().and_then(|l| match l {
+            crate::metrics::Listen::Tcp(a) if a.port() < 1024 => Some(format!(
+                "metrics.listen = {l}: a port below 1024 needs CAP_NET_BIND_SERVICE, which \
+                 authban's unit does not give; pick a port above 1023"
+            )),
+            crate::metrics::Listen::Tcp(_) if !l.is_local() => Some(format!(
+                "metrics.listen = {l}: anyone who reaches this port reads the counters \
+                 (no addresses); firewall it, or listen on 127.0.0.1 or a socket path"
+            )),
+            crate::metrics::Listen::Unix(p) if !p.starts_with("/run/authban") => Some(format!(
+                "metrics.listen = {l}: authban's unit lets the daemon write only /run/authban \
+                 and its state directory; add the socket's directory with systemctl edit \
+                 authban (ReadWritePaths=), or listen in /run/authban"
+            )),
+            _ => None,
+        });
         named
             .filter(|(_, v)| *v >= threshold)
             .map(|(key, v)| {

@@ -580,6 +580,15 @@ impl Server {
         let listener = match listen {
             Listen::Tcp(a) => Listener::Tcp(TcpListener::bind(a).map_err(fail)?),
             Listen::Unix(path) => {
+                // As for the control socket: the runtime directory may not exist yet.
+                if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+                    use std::os::unix::fs::DirBuilderExt;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o755)
+                        .create(parent)
+                        .map_err(fail)?;
+                }
                 if UnixStream::connect(path).is_ok() {
                     return Err(fail(io::Error::new(
                         io::ErrorKind::AddrInUse,

@@ -610,6 +610,18 @@ fn metrics_listen_takes_an_address_or_a_socket_and_says_when_it_is_exposed() {
         "{:?}",
         c.policy_notes()
     );
+    let c = parse("[metrics]\nlisten = \"127.0.0.1:80\"\n", origin()).unwrap();
+    assert!(
+        c.policy_notes()[0].contains("CAP_NET_BIND_SERVICE"),
+        "{:?}",
+        c.policy_notes()
+    );
+    let c = parse("[metrics]\nlisten = \"/var/run/m.sock\"\n", origin()).unwrap();
+    assert!(
+        c.policy_notes()[0].contains("ReadWritePaths"),
+        "{:?}",
+        c.policy_notes()
+    );
     for bad in ["localhost:9877", "9877", "127.0.0.1:0"] {
         let err = parse(&format!("[metrics]\nlisten = \"{bad}\"\n"), origin())
             .unwrap_err()

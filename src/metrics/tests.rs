@@ -103,7 +103,8 @@ fn the_histogram_is_cumulative_and_labels_are_escaped() {
 #[test]
 fn the_server_answers_get_metrics_and_refuses_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("metrics.sock");
+    // Its directory is made, as the runtime directory may not exist yet.
+    let path = dir.path().join("run/metrics.sock");
     let board = Arc::new(Board::default());
     board.publish(sample());
     let server = Server::start(&Listen::Unix(path.clone()), Arc::clone(&board)).unwrap();
