@@ -1538,6 +1538,9 @@ fn completions_and_the_manual_page_name_every_command() {
         "ban",
         "unban",
         "reload",
+        "history",
+        "explain",
+        "report",
         "install",
         "uninstall",
         "config",
@@ -1589,4 +1592,39 @@ fn completions_and_the_manual_page_name_every_command() {
         "an unknown shell is refused: {}",
         text(&out)
     );
+}
+
+/// Issue 16: on a system like Raspberry Pi OS 12 or Debian 12 (no syslog daemon, no
+/// auth.log) the daemon reads the journal; on an older one, auth.log. `install` says which,
+/// as the daemon will decide it, for the image it writes.
+#[test]
+fn install_says_the_daemon_reads_the_journal_where_there_is_no_auth_log() {
+    let env = Env::new();
+    let bin = env!("CARGO_BIN_EXE_authban");
+    for (root, log, want) in [
+        (
+            "pi-os-12",
+            None,
+            "the daemon will read the systemd journal: there is no /var/log/auth.log or /var/log/secure",
+        ),
+        (
+            "pi-os-11",
+            Some("var/log/auth.log"),
+            "the daemon will read /var/log/auth.log",
+        ),
+        (
+            "rhel",
+            Some("var/log/secure"),
+            "the daemon will read /var/log/secure",
+        ),
+    ] {
+        let root = env.path(root);
+        fs::create_dir_all(root.join("var/log")).unwrap();
+        if let Some(log) = log {
+            fs::write(root.join(log), "").unwrap();
+        }
+        let out = env.authban(&["install", "--root", root.to_str().unwrap(), "--exec", bin]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(stdout(&out).contains(want), "{}", stdout(&out));
+    }
 }

@@ -76,6 +76,7 @@ pub fn install(global: &Global, args: InstallArgs) -> u8 {
         Err(e) => return install_failed(&e),
     };
     print_report(&report);
+    println!("the daemon will read {}", source_of(&target, &args.root));
     let config = args.root.join(install::CONFIG_PATH);
     match &hosts_deny {
         Some(file) => println!(
@@ -137,6 +138,39 @@ pub fn uninstall(global: &Global, args: UninstallArgs) -> u8 {
 /// The configuration the installed daemon will run with (its backends decide the unit's
 /// capabilities, its hosts.deny what the unit may write): `--config`, else the one being
 /// installed below `root` if it exists, else the defaults it will be written with.
+/// What the daemon of the system at `root` will read, as it decides at start: the
+/// configured logs, else the first of the usual auth logs that exists there, else the
+/// journal (`daemon.journal = "auto"`).
+fn source_of(config: &crate::config::Config, root: &Path) -> String {
+    use crate::config::JournalMode;
+    if !config.paths.logs.is_empty() {
+        let logs: Vec<String> = config
+            .paths
+            .logs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        return format!("the configured logs: {}", logs.join(", "));
+    }
+    let found = crate::source::DEFAULT_LOGS
+        .iter()
+        .find(|l| root.join(l.trim_start_matches('/')).exists());
+    match (found, config.daemon.journal) {
+        (Some(log), JournalMode::Always) => format!("{log} and the systemd journal"),
+        (Some(log), _) => (*log).to_owned(),
+        (None, JournalMode::Never) => format!(
+            "nothing: there is no {} and daemon.journal = \"never\"; set paths.logs or \
+             daemon.journal",
+            crate::source::DEFAULT_LOGS.join(" or ")
+        ),
+        (None, _) => format!(
+            "the systemd journal: there is no {} (Debian 12 and Raspberry Pi OS 12 install \
+             no syslog daemon; sshd logs only to the journal)",
+            crate::source::DEFAULT_LOGS.join(" or ")
+        ),
+    }
+}
+
 fn target_config(global: &Global, root: &Path) -> Result<crate::config::Config, u8> {
     let in_root = root.join(install::CONFIG_PATH);
     let config = global
