@@ -356,14 +356,9 @@ fn next_failure(core: &mut Core, addr: IpAddr, now: i64, now_ms: i64) -> String 
     let mut orders = Orders::default();
     core.observe(&ev, now_ms, now, &mut orders);
     if let Some(b) = orders.bans.first() {
-        let how = b.expires_at.map_or_else(
+        let how = b.length().map_or_else(
             || "permanently".to_owned(),
-            |t| {
-                format!(
-                    "for {}",
-                    config::Duration::from_secs((t - b.banned_at).unsigned_abs())
-                )
-            },
+            |l| format!("for {}", config::Duration::from_secs(l)),
         );
         return format!(
             "bans {} {how} (offence {}): {}",
@@ -385,6 +380,16 @@ fn next_failure(core: &mut Core, addr: IpAddr, now: i64, now_ms: i64) -> String 
     )
 }
 
+/// One indented line per event: its time, kind and points.
+fn push_events(out: &mut String, events: &[EventView]) {
+    for e in events {
+        out.push_str(&format!(
+            "      {}  {:12}  +{:.1}\n",
+            e.time, e.kind, e.points
+        ));
+    }
+}
+
 fn render(x: &Explanation) -> String {
     let mut out = format!("{}\n", x.target);
     if x.bans.is_empty() {
@@ -404,12 +409,7 @@ fn render(x: &Explanation) -> String {
         if !b.target.eq(&x.target) {
             out.push_str(&format!("      (a ban of the network {})\n", b.target));
         }
-        for e in &b.events {
-            out.push_str(&format!(
-                "      {}  {:12}  +{:.1}\n",
-                e.time, e.kind, e.points
-            ));
-        }
+        push_events(&mut out, &b.events);
     }
     if let Some(w) = &x.window {
         out.push_str(&format!(
@@ -420,12 +420,7 @@ fn render(x: &Explanation) -> String {
             w.events.len(),
             if w.events.len() == 1 { "" } else { "s" }
         ));
-        for e in &w.events {
-            out.push_str(&format!(
-                "      {}  {:12}  +{:.1}\n",
-                e.time, e.kind, e.points
-            ));
-        }
+        push_events(&mut out, &w.events);
         for (window, level, threshold) in &w.slow {
             out.push_str(&format!(
                 "  Slow rule {threshold:.1} in {window}: {level:.1}\n"
