@@ -292,7 +292,7 @@ impl Nftables {
                 .iter()
                 .filter(|o| set_of(&o.target) == set)
                 .map(|o| match o.remaining(now) {
-                    Some(secs) => format!("{} timeout {secs}s", o.target),
+                    Some(secs) => format!("{} timeout {}", o.target, nft_time(secs)),
                     None => o.target.to_string(),
                 })
                 .collect();
@@ -557,6 +557,17 @@ impl Nftables {
 
 fn argv(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// A timeout as nft's scripts take it. nft (1.0.6, Debian 12's) refuses a number of more
+/// than eight digits in a time ("value too large"), so `3153600000s`, a 100-year ban, must
+/// be written `36500d`: seconds below 10^8 (3 years), days and seconds above.
+fn nft_time(secs: u64) -> String {
+    if secs < 100_000_000 {
+        format!("{secs}s")
+    } else {
+        format!("{}d{}s", secs / 86_400, secs % 86_400)
+    }
 }
 
 /// Whether nft failed because the element, set or table is not there (ENOENT), as opposed to
