@@ -7,6 +7,9 @@
 //! Without root or a tool the tests print "skipped: …" and pass, except when `CI` is set:
 //! there a missing prerequisite fails, so CI can never pass by skipping.
 
+#[path = "support/emulation.rs"]
+mod emulation;
+
 use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::Path;
@@ -319,6 +322,9 @@ fn nftables_in(ns: &Netns) -> Nftables {
     Nftables::new(ns.runner(), "nft".into(), "authban", vec![22]).unwrap()
 }
 
+/// 5,200 weeks in seconds: `config::Duration`'s longest span.
+const LONGEST: u64 = 5_200 * 7 * 86_400;
+
 #[test]
 fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
     if !prerequisites_met(
@@ -343,6 +349,9 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
             order("198.51.100.7", None, t),
             order("2001:db8::7", Some(600), t),
             order("2001:db8:1:2::/64", None, t),
+            // The longest ban config accepts (5200 weeks), past 2038 and past an i32 of
+            // seconds: the kernel holds it as it was given, on 32-bit builds too.
+            order("192.0.2.100", Some(LONGEST as i64), t),
         ],
         t,
     )
@@ -351,7 +360,15 @@ fn nftables_bans_unbans_restores_and_tears_down_only_its_table() {
     let v4 = nft_set(&ns, "ban4");
     let v6 = nft_set(&ns, "ban6");
     let n6 = nft_set(&ns, "net6");
-    assert_eq!(targets(&v4), sorted(&["203.0.113.5", "198.51.100.7"]));
+    assert_eq!(
+        targets(&v4),
+        sorted(&["203.0.113.5", "198.51.100.7", "192.0.2.100"])
+    );
+    assert!(
+        expiry_of(&v4, "192.0.2.100").is_some_and(|s| (LONGEST - 10..=LONGEST).contains(&s)),
+        "{v4:?}"
+    );
+    nft.unban(&[cidr("192.0.2.100")]).unwrap();
     assert_eq!(targets(&v6), sorted(&["2001:db8::7"]));
     assert_eq!(targets(&n6), sorted(&["2001:db8:1:2::/64"]));
     assert!(expiry_of(&v4, "203.0.113.5").is_some_and(|s| (3590..=3600).contains(&s)));
@@ -571,6 +588,10 @@ fn nftables_takes_ten_thousand_bans_in_chunks() {
 
 #[test]
 fn nftables_reports_a_missing_nft_clearly() {
+    let test = "nftables_reports_a_missing_nft_clearly";
+    if emulation::skipped_under_emulation(test, emulation::SPAWN_ERRORS) {
+        return;
+    }
     let mut nft = Nftables::new(
         Box::new(SystemRunner),
         "/nonexistent/authban/nft".into(),

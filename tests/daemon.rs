@@ -6,6 +6,9 @@
 //!
 //! The firewall backends and a real sshd are exercised by the root-only tests.
 
+#[path = "support/emulation.rs"]
+mod emulation;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
@@ -599,6 +602,10 @@ fn an_entry_a_backend_refuses_holds_up_no_other_ban_and_is_retried() {
 /// the bounded queues, a 324,000-line backlog took the daemon to 235 MB.
 #[test]
 fn a_backlog_after_a_crash_is_read_in_bounded_memory() {
+    let test = "a_backlog_after_a_crash_is_read_in_bounded_memory";
+    if emulation::skipped_under_emulation(test, emulation::RESIDENT_MEMORY) {
+        return;
+    }
     const LINES: usize = 400_000;
     let env = Env::new("1h");
     let mut d = env.start();

@@ -2,6 +2,9 @@
 //! `systemd-journal-remote` (no journald needed), and a fake journalctl for the
 //! follower's process management.
 
+#[path = "support/emulation.rs"]
+mod emulation;
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -199,6 +202,10 @@ fn trusted_sshd_entries_become_parser_lines_and_resume_after_the_cursor() {
 
 #[test]
 fn missing_journalctl_is_a_clear_error() {
+    let test = "missing_journalctl_is_a_clear_error";
+    if emulation::skipped_under_emulation(test, emulation::SPAWN_ERRORS) {
+        return;
+    }
     let opts = JournalOptions {
         journalctl: "/nonexistent/journalctl".into(),
         ..JournalOptions::default()
@@ -342,6 +349,10 @@ exec sleep 30"#,
 
 #[test]
 fn follower_without_journalctl_reports_and_keeps_trying() {
+    let test = "follower_without_journalctl_reports_and_keeps_trying";
+    if emulation::skipped_under_emulation(test, emulation::SPAWN_ERRORS) {
+        return;
+    }
     let (tx, rx) = mpsc::sync_channel(1024);
     let stop = Stop::new();
     let opts = JournalOptions {

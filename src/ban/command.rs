@@ -366,6 +366,9 @@ mod tests {
 
     #[test]
     fn missing_program_is_reported_per_address() {
+        if crate::ban::fixtures::spawn_errors_are_lost("missing_program_is_reported_per_address") {
+            return;
+        }
         let mut cmd = Command::new(
             argv("/nonexistent/authban-fw {addr}"),
             argv("/nonexistent/authban-fw {addr}"),

@@ -475,6 +475,24 @@ pub(crate) mod fixtures {
             expires_at: secs.map(|d| NOW + d),
         }
     }
+
+    /// Whether `test`, which expects a spawn error, must skip: under qemu-user
+    /// (`packaging/cross.sh test`) posix_spawn's exec error is lost and a missing program
+    /// shows as exit status 127 (tests/support/emulation.rs has the list).
+    pub(crate) fn spawn_errors_are_lost(test: &str) -> bool {
+        let Some(emulator) = std::env::var_os("AUTHBAN_TEST_EMULATOR") else {
+            return false;
+        };
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!(
+                "skipped under {}: {test}: spawn errors are lost\n",
+                emulator.display()
+            )
+            .as_bytes(),
+        );
+        true
+    }
 }
 
 #[cfg(test)]
