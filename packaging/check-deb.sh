@@ -3,19 +3,42 @@
 # root, and checks it: every file in place with its mode, the configuration a conffile
 # that `config check` accepts, the binary running, the service neither enabled nor started,
 # and remove/purge leaving nothing behind.
-#   packaging/check-deb.sh target/debian/authban_0.1.0_amd64.deb [--run-with qemu-aarch64-static]
+#   packaging/check-deb.sh DEB [--run-with qemu-aarch64-static] [--same-files-as OTHER.deb]
+# A package for another architecture (packaging/cross.sh deb) is installed into a tree whose
+# dpkg takes that architecture; its binary runs here under qemu, through binfmt_misc
+# (packaging/cross.sh setup) or --run-with. --same-files-as compares the two packages'
+# contents: every path, with its mode and owner.
 set -euo pipefail
 
 deb=$1
 shift
 run_with=()
-if [[ ${1:-} == --run-with ]]; then run_with=("$2"); fi
+same_as=""
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --run-with) run_with=("$2"); shift 2 ;;
+        --same-files-as) same_as=$2; shift 2 ;;
+        *) echo "check-deb.sh: unknown option $1" >&2; exit 64 ;;
+    esac
+done
 fail() { echo "check-deb.sh: $*" >&2; exit 1; }
+
+# Mode, owner and path of every entry of a package (sizes differ between architectures).
+contents() { dpkg-deb -c "$1" | awk '{print $1, $2, $6}' | sort -k3; }
+if [[ -n $same_as ]]; then
+    if ! diff <(contents "$same_as") <(contents "$deb"); then
+        fail "$(basename "$deb") does not carry the files of $(basename "$same_as") (diff above)"
+    fi
+fi
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" "$root/var/log"
 touch "$root/var/lib/dpkg/status"
+arch=$(dpkg-deb -f "$deb" Architecture)
+if [[ $arch != "$(dpkg --print-architecture)" ]]; then
+    dpkg --root="$root" --add-architecture "$arch"
+fi
 # The maintainer scripts run here, not chrooted (the tree has no shell): they see
 # DPKG_ROOT and must touch nothing outside it.
 dpkg --root="$root" --force-script-chrootless --log="$root/var/log/dpkg.log" -i "$deb" >"$root/install.out"
