@@ -1628,3 +1628,36 @@ fn install_says_the_daemon_reads_the_journal_where_there_is_no_auth_log() {
         assert!(stdout(&out).contains(want), "{}", stdout(&out));
     }
 }
+
+/// Times past 2038 (the end of a signed 32-bit `time_t`, still the default of 32-bit
+/// Raspberry Pi OS's C library) are kept: a log line written after it reads with its date,
+/// and a ban that ends after it (a 100-year ban, the longest accepted) stays in force
+/// across scans and is listed with its year. `packaging/cross.sh test armhf` runs this on
+/// the 32-bit target.
+#[test]
+fn times_past_2038_are_read_kept_and_listed() {
+    let env = Env::new();
+    fs::write(
+        env.path("auth.log"),
+        "2040-02-29T06:07:08.000000+00:00 gw sshd[4242]: Failed password for root from \
+         203.0.113.38 port 50000 ssh2\n",
+    )
+    .unwrap();
+    let out = env.authban(&["check", "--json", env.path("auth.log").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let event: serde_json::Value =
+        serde_json::from_slice(stdout(&out).lines().next().unwrap().as_bytes()).unwrap();
+    assert_eq!(event["time"], "2040-02-29T06:07:08+00:00", "{event}");
+
+    let out = env.authban(&["ban", "192.0.2.38", "--for", "5200w"]);
+    assert!(out.status.success(), "{}", text(&out));
+    env.scan("auth.log");
+    assert_eq!(count_lines_with(&env.hosts_deny(), "ALL: 192.0.2.38"), 1);
+    let out = env.authban(&["list", "--json"]);
+    let bans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ban = &bans.as_array().unwrap()[0];
+    assert_eq!(ban["addr"], "192.0.2.38", "{bans}");
+    let until: jiff::Timestamp = ban["expires_at"].as_str().unwrap().parse().unwrap();
+    let years = (until.as_second() - jiff::Timestamp::now().as_second()) / (365 * 86_400);
+    assert!((99..=100).contains(&years), "{ban}");
+}

@@ -692,3 +692,49 @@ fn a_stop_wakes_a_waiting_follower_at_once() {
     }
     handle.join().unwrap();
 }
+
+/// Offsets are `u64` everywhere, so a log that has grown past 4 GiB (a year of a busy
+/// server's auth.log, on a 32-bit Raspberry Pi OS too) resumes at its cursor: a `usize`
+/// or `u32` on the way would wrap the offset to the start of the file on armhf
+/// (`packaging/cross.sh test armhf` runs this there). The file is sparse: 5 GiB of
+/// which only the lines take disk.
+#[test]
+fn a_log_past_4_gib_resumes_at_its_cursor_when_read_and_when_followed() {
+    const FIVE_GIB: u64 = 5 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "line 1, before the gigabytes\n").unwrap();
+    let (mut cursor, _) = authban::source::read_since(&path, None, |_, _| {}).unwrap();
+    // The hole reads as NUL bytes; the cursor says they were consumed up to its newline.
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(FIVE_GIB - 1).unwrap();
+    drop(f);
+    append(&path, b"\nline 3, past 5 GiB\nline 4\n");
+    cursor.offset = FIVE_GIB;
+    cursor.line = 2;
+
+    let mut read = Vec::new();
+    let (after, _) = authban::source::read_since(&path, Some(&cursor), |_, l| {
+        let text = String::from_utf8_lossy(l.bytes).into_owned();
+        read.push((l.number, l.offset, text));
+    })
+    .unwrap();
+    assert_eq!(
+        read,
+        [
+            (3, FIVE_GIB, "line 3, past 5 GiB".to_owned()),
+            (4, FIVE_GIB + 19, "line 4".to_owned())
+        ]
+    );
+    assert_eq!(after.offset, FIVE_GIB + 26, "{after:?}");
+    assert_eq!(after.line, 4);
+
+    // The daemon's follower, from the cursor `scan` saved.
+    let mut f = Followed::at(dir, path, Some(after), SLOW_POLL);
+    f.wait_state(|s| matches!(s, SourceState::Following { .. }));
+    append(&f.path, b"line 5\n");
+    assert_eq!(f.lines(1), ["line 5"]);
+    assert_eq!(f.last_cursor().offset, FIVE_GIB + 33);
+    assert_eq!(f.batches.last().unwrap().first_line, 5);
+    f.finish();
+}
