@@ -30,7 +30,7 @@ usage() {
 
 # The packages `setup` installs; the :ARCH ones need `dpkg --add-architecture ARCH`.
 packages() {
-    echo rustc-web cargo-web qemu-user-static
+    echo rustc-web cargo-web qemu-user-static qemu-user
     echo libstd-rust-web-dev:arm64 gcc-aarch64-linux-gnu libc6-dev-arm64-cross binutils-aarch64-linux-gnu
     echo libstd-rust-web-dev:armhf gcc-arm-linux-gnueabihf libc6-dev-armhf-cross binutils-arm-linux-gnueabihf
 }
@@ -107,6 +107,17 @@ build() {
     if readelf -lW "$bin" | grep -q INTERP; then
         echo "cross.sh: $bin is dynamically linked" >&2
         exit 1
+    fi
+    # The Raspberry Pi 5's kernel uses 16 KiB pages: a segment aligned to less cannot be
+    # mapped there (GNU ld aligns aarch64 to 64 KiB; this keeps it so).
+    if [[ $arch == arm64 ]]; then
+        local align
+        for align in $(readelf -lW "$bin" | awk '$1 == "LOAD" { print $NF }'); do
+            if ((align < 16384)); then
+                echo "cross.sh: $bin has a LOAD segment aligned to $align, less than 16 KiB" >&2
+                exit 1
+            fi
+        done
     fi
     echo "$bin"
 }
