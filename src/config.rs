@@ -80,8 +80,8 @@ pub struct Paths {
     /// Where the state database lives.
     pub state_dir: PathBuf,
     pub hosts_deny: PathBuf,
-    /// Logs to read; empty means whichever of `/var/log/auth.log` and `/var/log/secure`
-    /// exists.
+    /// Logs to read; empty means the first of `/var/log/auth.log` and `/var/log/secure`
+    /// that exists, else the journal (`source::default_log`).
     pub logs: Vec<PathBuf>,
 }
 

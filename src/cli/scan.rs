@@ -8,7 +8,7 @@
 //! dies before the transaction, the next run re-reads the same lines.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -83,11 +83,9 @@ fn pick_inputs(args: &[PathBuf], config: &Config) -> Result<Inputs, String> {
             journal: always,
         });
     }
-    let files: Vec<PathBuf> = DEFAULT_LOGS
-        .iter()
+    let files: Vec<PathBuf> = source::default_log(Path::new("/"))
         .map(PathBuf::from)
-        .filter(|p| p.exists())
-        .take(1)
+        .into_iter()
         .collect();
     let journal = always || (files.is_empty() && config.daemon.journal == JournalMode::Auto);
     if files.is_empty() && !journal {

@@ -152,12 +152,9 @@ fn source_of(config: &crate::config::Config, root: &Path) -> String {
             .collect();
         return format!("the configured logs: {}", logs.join(", "));
     }
-    let found = crate::source::DEFAULT_LOGS
-        .iter()
-        .find(|l| root.join(l.trim_start_matches('/')).exists());
-    match (found, config.daemon.journal) {
+    match (crate::source::default_log(root), config.daemon.journal) {
         (Some(log), JournalMode::Always) => format!("{log} and the systemd journal"),
-        (Some(log), _) => (*log).to_owned(),
+        (Some(log), _) => log.to_owned(),
         (None, JournalMode::Never) => format!(
             "nothing: there is no {} and daemon.journal = \"never\"; set paths.logs or \
              daemon.journal",

@@ -2,7 +2,7 @@
 //! each, resuming at the positions saved in the store; and what each last said of itself,
 //! for `status`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{DaemonError, Engine, warn};
 use crate::config::JournalMode;
@@ -14,7 +14,10 @@ impl Engine {
         let mut files: Vec<PathBuf> = Vec::new();
         let mut stdin = false;
         let configured = if self.config.paths.logs.is_empty() {
-            source::DEFAULT_LOGS.iter().map(PathBuf::from).collect()
+            source::default_log(Path::new("/"))
+                .map(PathBuf::from)
+                .into_iter()
+                .collect()
         } else {
             self.config.paths.logs.clone()
         };

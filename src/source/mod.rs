@@ -39,6 +39,17 @@ use split::{Splitter, Tail};
 /// configured.
 pub const DEFAULT_LOGS: [&str; 2] = ["/var/log/auth.log", "/var/log/secure"];
 
+/// The auth log read when none is configured, by `scan`, the daemon and what `install`
+/// says of them: the first of [`DEFAULT_LOGS`] that exists on the system whose root is
+/// `root` (`/`, or `install --root`'s). One, not each: a system writing both would have
+/// every attempt counted twice. `None` where sshd logs only to the journal (Debian 12 and
+/// Raspberry Pi OS 12 install no syslog daemon), which is then read (`daemon.journal`).
+pub fn default_log(root: &Path) -> Option<&'static str> {
+    DEFAULT_LOGS
+        .into_iter()
+        .find(|log| root.join(log.trim_start_matches('/')).exists())
+}
+
 pub use follow::{
     Batch, Feed, FollowOptions, Position, SourceState, Stop, follow_file, follow_stdin,
 };

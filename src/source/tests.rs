@@ -745,3 +745,41 @@ fn fingerprint_grows_only_while_the_beginning_is_unchanged() {
     fs::write(&path, "").unwrap();
     assert_eq!(longer_head(&file, &seg).unwrap(), None);
 }
+
+/// The log read when none is configured, on systems laid out as each release lays out
+/// /var/log: Raspberry Pi OS 12 and Debian 12 (the journal only), Raspberry Pi OS 11 and
+/// older (rsyslog's auth.log), RHEL (secure), and one with both (auth.log alone, so that
+/// no attempt counts twice).
+#[test]
+fn the_default_log_is_the_first_usual_one_that_exists_else_the_journal() {
+    let systems: [(&str, &[&str], Option<&str>); 5] = [
+        ("pi-os-12", &["var/log/journal/0123/system.journal"], None),
+        (
+            "pi-os-11",
+            &["var/log/auth.log", "var/log/syslog"],
+            Some("/var/log/auth.log"),
+        ),
+        (
+            "rhel-9",
+            &["var/log/secure", "var/log/messages"],
+            Some("/var/log/secure"),
+        ),
+        (
+            "both",
+            &["var/log/secure", "var/log/auth.log"],
+            Some("/var/log/auth.log"),
+        ),
+        ("empty", &[], None),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, files, want) in systems {
+        let root = dir.path().join(name);
+        fs::create_dir_all(root.join("var/log")).unwrap();
+        for f in files {
+            let path = root.join(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "").unwrap();
+        }
+        assert_eq!(super::default_log(&root), want, "{name}");
+    }
+}
