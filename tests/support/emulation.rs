@@ -21,7 +21,7 @@ pub const NO_NETFILTER_NETLINK: &str =
 /// The resident set of an emulated process is qemu's, with its translated code.
 pub const RESIDENT_MEMORY: &str = "the resident set measured is qemu's, not authban's";
 
-/// A test whose steps are timed for native speed: emulated, the daemon is 10-30× slower.
+/// A test whose steps are timed for native speed: emulated, authban runs several times slower.
 pub const NATIVE_TIMING: &str = "its steps are timed for native speed";
 
 /// The emulator the suite runs under, if any.
