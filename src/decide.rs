@@ -13,7 +13,7 @@
 //! Changes that must be saved first are split in two: `plan_*` says what the change is
 //! without making it, and [`Core::impose`] or [`Core::lift`] make it once it is recorded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -194,6 +194,41 @@ impl std::fmt::Display for Refusal {
                 "{t} is not banned by itself but as part of {net}: unban {net} to lift it"
             ),
         }
+    }
+}
+
+/// What importing a blocklist did, entry by entry: counted, and each refusal said.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImportTally {
+    /// Entries banned anew.
+    pub banned: usize,
+    /// Entries banned already, for less long: their ban now lasts the import's length.
+    pub extended: usize,
+    /// Entries banned already for at least as long.
+    pub kept: usize,
+    /// Entries listed more than once.
+    pub duplicates: usize,
+    /// Why each refused entry was refused ("refusing to ban 10.0.0.0/8: it holds …").
+    pub refused: Vec<String>,
+}
+
+impl ImportTally {
+    /// Adds what another part of the same import did.
+    pub fn add(&mut self, other: ImportTally) {
+        self.banned += other.banned;
+        self.extended += other.extended;
+        self.kept += other.kept;
+        self.duplicates += other.duplicates;
+        self.refused.extend(other.refused);
+    }
+}
+
+/// Whether a ban ending at `have` lasts at least until `want` (`None`: never ends).
+fn outlasts(have: Option<i64>, want: Option<i64>) -> bool {
+    match (have, want) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(h), Some(w)) => h >= w,
     }
 }
 
@@ -392,6 +427,19 @@ impl Core {
         local: &[IpAddr],
         now_s: i64,
     ) -> Result<BanRecord, Refusal> {
+        self.refuse_protected(target, local)?;
+        let offences = self.next_offence(&target);
+        let length = match length {
+            Length::Policy => self.ban.length(offences),
+            Length::Seconds(s) => Some(s),
+            Length::Permanent => None,
+        };
+        Ok(self.new_ban(target, offences, length, now_s, "banned by hand".into()))
+    }
+
+    /// Why `target` may not be banned, if it is or holds an address never banned (see
+    /// [`Core::plan_ban_by_hand`]).
+    fn refuse_protected(&self, target: Cidr, local: &[IpAddr]) -> Result<(), Refusal> {
         if let Some(a) = local.iter().find(|a| target.contains(**a)) {
             let why = if target.is_host() {
                 Exemption::LocalAddress
@@ -400,16 +448,62 @@ impl Core {
             };
             return Err(Refusal::Protected(target, why));
         }
-        if let Some(why) = self.detector.protected(&target, None) {
-            return Err(Refusal::Protected(target, why));
+        match self.detector.protected(&target, None) {
+            Some(why) => Err(Refusal::Protected(target, why)),
+            None => Ok(()),
         }
-        let offences = self.next_offence(&target);
-        let length = match length {
-            Length::Policy => self.ban.length(offences),
-            Length::Seconds(s) => Some(s),
-            Length::Permanent => None,
-        };
-        Ok(self.new_ban(target, offences, length, now_s, "banned by hand".into()))
+    }
+
+    /// The bans importing `targets` from the blocklist `list` makes, each for `length`
+    /// seconds (`None`: permanent), and what became of every target. Protected targets are
+    /// refused as by hand. A target banned already keeps its ban if that lasts as long,
+    /// and has it extended if not: the same ban, so a list imported again every day is
+    /// one ban per entry in the history, not one per import. Not yet in force:
+    /// [`Core::impose`] the records once saved.
+    pub fn plan_import(
+        &self,
+        targets: &[Cidr],
+        length: Option<u64>,
+        list: &str,
+        local: &[IpAddr],
+        now_s: i64,
+    ) -> (Vec<BanRecord>, ImportTally) {
+        let until = length.map(|l| now_s.saturating_add(i64::try_from(l).unwrap_or(i64::MAX)));
+        let mut records: Vec<BanRecord> = Vec::new();
+        let mut tally = ImportTally::default();
+        let mut seen: HashSet<Cidr> = HashSet::new();
+        let reason: Arc<str> = format!("imported from {list}").into();
+        for &target in targets {
+            if !seen.insert(target) {
+                tally.duplicates += 1;
+                continue;
+            }
+            if let Err(refusal) = self.refuse_protected(target, local) {
+                tally.refused.push(refusal.to_string());
+                continue;
+            }
+            match self.active.get(&target) {
+                Some(rec) if outlasts(rec.expires_at, until) => tally.kept += 1,
+                Some(rec) => {
+                    tally.extended += 1;
+                    records.push(BanRecord {
+                        expires_at: until,
+                        ..rec.clone()
+                    });
+                }
+                None => {
+                    tally.banned += 1;
+                    records.push(BanRecord {
+                        target,
+                        banned_at: now_s,
+                        expires_at: until,
+                        offences: self.next_offence(&target),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        (records, tally)
     }
 
     /// Bans for what a backend holds that no record, in force or expired, explains: the

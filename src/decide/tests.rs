@@ -504,3 +504,73 @@ fn what_a_backend_holds_without_a_record_is_adopted_and_an_expired_ban_is_not() 
     // Known now: adopting again adds nothing.
     assert!(c.adopt(&held, NOW + 1, "nftables").is_empty());
 }
+
+/// A blocklist imported: new entries banned with the list's name, protected ones refused
+/// as by hand, duplicates counted once; imported again, a ban that already lasts as long is
+/// kept, a shorter one extended as the same ban, and none is ever shortened.
+#[test]
+fn an_import_bans_new_entries_extends_shorter_bans_and_shortens_none() {
+    let local = [ip("192.0.2.1")];
+    let policy = Policy {
+        allowlist: crate::addr::Allowlist::new([cidr("10.1.0.0/16")]),
+        ..Policy::default()
+    };
+    let mut c = Core::new(policy, BanPolicy::default(), Vec::new(), NOW);
+    // A detected ban, for the policy's day.
+    let detected = attack(&mut c, ip("203.0.113.9"), NOW * 1000, NOW).bans;
+    c.impose(detected[0].clone());
+    let list = [
+        "203.0.113.9",
+        "198.51.100.0/24",
+        "10.1.2.3",
+        "192.0.2.0/24",
+        "198.51.100.0/24",
+    ]
+    .map(cidr);
+
+    let (records, tally) = c.plan_import(&list, Some(3600), "drop.txt", &local, NOW + 10);
+    assert_eq!(
+        tally,
+        ImportTally {
+            banned: 1,
+            extended: 0,
+            kept: 1,
+            duplicates: 1,
+            refused: vec![
+                "refusing to ban 10.1.2.3: allowlisted by 10.1.0.0/16".into(),
+                "refusing to ban 192.0.2.0/24: it holds 192.0.2.1 (an address of this host)".into(),
+            ],
+        }
+    );
+    assert_eq!(records.len(), 1);
+    let net = &records[0];
+    assert_eq!(net.target, cidr("198.51.100.0/24"));
+    assert_eq!(net.expires_at, Some(NOW + 10 + 3600));
+    assert_eq!(&*net.reason, "imported from drop.txt");
+    for r in records {
+        c.impose(r);
+    }
+
+    // A day later, for two days: both extended, each keeping its start and reason.
+    let later = NOW + 10 + 86_400;
+    let (records, tally) = c.plan_import(&list[..2], Some(2 * 86_400), "drop.txt", &local, later);
+    assert_eq!((tally.banned, tally.extended, tally.kept), (0, 2, 0));
+    for r in &records {
+        assert_eq!(r.expires_at, Some(later + 2 * 86_400));
+    }
+    let old = records
+        .iter()
+        .find(|r| r.target == cidr("203.0.113.9"))
+        .unwrap();
+    assert_eq!(old.banned_at, detected[0].banned_at);
+    assert_eq!(old.reason, detected[0].reason);
+    for r in records {
+        c.impose(r);
+    }
+    // For an hour: nothing to do. Permanently: extended to no end.
+    let (records, tally) = c.plan_import(&list[..2], Some(3600), "drop.txt", &local, later + 1);
+    assert_eq!((records.len(), tally.kept), (0, 2));
+    let (records, tally) = c.plan_import(&list[..2], None, "drop.txt", &local, later + 2);
+    assert_eq!(tally.extended, 2);
+    assert!(records.iter().all(|r| r.expires_at.is_none()));
+}
