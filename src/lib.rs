@@ -10,6 +10,7 @@
 
 pub mod addr;
 pub mod ban;
+pub mod blocklist;
 pub mod bytes;
 pub mod cli;
 pub mod config;

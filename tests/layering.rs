@@ -13,6 +13,7 @@ const RANKS: &[(&str, u8)] = &[
     ("log", 0),
     ("addr", 1),
     ("event", 2),
+    ("blocklist", 2),
     ("parse", 3),
     ("detect", 4),
     ("host", 5),
