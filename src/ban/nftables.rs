@@ -247,64 +247,12 @@ impl Nftables {
         }
     }
 
-    /// The statements that make the table, sets and chain what they should be. Sets are
-    /// only added (an existing set keeps its elements); the chain is flushed and refilled,
-    /// inside the same transaction, so the rules change without a moment unprotected.
     fn setup_script(&self) -> String {
-        let t = &self.table;
-        let ports = if self.ports.is_empty() {
-            String::new()
-        } else {
-            let list: Vec<String> = self.ports.iter().map(u16::to_string).collect();
-            format!("tcp dport {{ {} }} ", list.join(", "))
-        };
-        // `filter - 10` runs before the usual filter-priority chains, so an accept rule
-        // elsewhere (ssh open to the world) cannot let a banned address through first.
-        let mut script = format!("add table inet {t}\n");
-        for (set, v4, interval) in SETS {
-            let ty = if v4 { "ipv4_addr" } else { "ipv6_addr" };
-            let flags = if interval {
-                "interval, timeout"
-            } else {
-                "timeout"
-            };
-            script.push_str(&format!(
-                "add set inet {t} {set} {{ type {ty}; flags {flags}; }}\n"
-            ));
-        }
-        script.push_str(&format!(
-            "add chain inet {t} {CHAIN} {{ type filter hook input priority filter - 10; policy accept; }}\n\
-             flush chain inet {t} {CHAIN}\n"
-        ));
-        for (set, v4, _) in SETS {
-            let field = if v4 { "ip" } else { "ip6" };
-            script.push_str(&format!(
-                "add rule inet {t} {CHAIN} {field} saddr @{set} {ports}counter drop\n"
-            ));
-        }
-        script
+        setup_script(&self.table, &self.ports)
     }
 
     fn add_script(&self, orders: &[BanOrder], now: i64) -> String {
-        let mut script = String::new();
-        for (set, ..) in SETS {
-            let items: Vec<String> = orders
-                .iter()
-                .filter(|o| set_of(&o.target) == set)
-                .map(|o| match o.remaining(now) {
-                    Some(secs) => format!("{} timeout {}", o.target, nft_time(secs)),
-                    None => o.target.to_string(),
-                })
-                .collect();
-            if !items.is_empty() {
-                script.push_str(&format!(
-                    "add element inet {} {set} {{ {} }}\n",
-                    self.table,
-                    items.join(", ")
-                ));
-            }
-        }
-        script
+        add_script(&self.table, orders, now)
     }
 
     fn delete_script(&self, targets: &[Cidr]) -> String {
@@ -557,6 +505,78 @@ impl Nftables {
 
 fn argv(args: &[&str]) -> Vec<String> {
     args.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// The statements that make the table, sets and chain what they should be. Sets are
+/// only added (an existing set keeps its elements); the chain is flushed and refilled,
+/// inside the same transaction, so the rules change without a moment unprotected.
+fn setup_script(t: &str, ports: &[u16]) -> String {
+    let ports = if ports.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+        format!("tcp dport {{ {} }} ", list.join(", "))
+    };
+    // `filter - 10` runs before the usual filter-priority chains, so an accept rule
+    // elsewhere (ssh open to the world) cannot let a banned address through first.
+    let mut script = format!("add table inet {t}\n");
+    for (set, v4, interval) in SETS {
+        let ty = if v4 { "ipv4_addr" } else { "ipv6_addr" };
+        let flags = if interval {
+            "interval, timeout"
+        } else {
+            "timeout"
+        };
+        script.push_str(&format!(
+            "add set inet {t} {set} {{ type {ty}; flags {flags}; }}\n"
+        ));
+    }
+    script.push_str(&format!(
+        "add chain inet {t} {CHAIN} {{ type filter hook input priority filter - 10; policy accept; }}\n\
+         flush chain inet {t} {CHAIN}\n"
+    ));
+    for (set, v4, _) in SETS {
+        let field = if v4 { "ip" } else { "ip6" };
+        script.push_str(&format!(
+            "add rule inet {t} {CHAIN} {field} saddr @{set} {ports}counter drop\n"
+        ));
+    }
+    script
+}
+
+fn add_script(table: &str, orders: &[BanOrder], now: i64) -> String {
+    let mut script = String::new();
+    for (set, ..) in SETS {
+        let items: Vec<String> = orders
+            .iter()
+            .filter(|o| set_of(&o.target) == set)
+            .map(|o| match o.remaining(now) {
+                Some(secs) => format!("{} timeout {}", o.target, nft_time(secs)),
+                None => o.target.to_string(),
+            })
+            .collect();
+        if !items.is_empty() {
+            script.push_str(&format!(
+                "add element inet {} {set} {{ {} }}\n",
+                table,
+                items.join(", ")
+            ));
+        }
+    }
+    script
+}
+
+/// A script for `nft -f` that makes the table `table` hold exactly `orders` (timeouts as
+/// what remains at `now`), in the layout of authban's own table and dropping the same
+/// ports: for `authban export --format nft`, to carry bans to another firewall. Loading it
+/// twice gives the same table.
+pub fn ruleset_script(table: &str, ports: &[u16], orders: &[BanOrder], now: i64) -> String {
+    // `add` first, so the `delete` finds a table the first time too.
+    format!(
+        "add table inet {table}\ndelete table inet {table}\n{}{}",
+        setup_script(table, ports),
+        add_script(table, orders, now)
+    )
 }
 
 /// A timeout as nft's scripts take it. nft (1.0.6, Debian 12's) refuses a number of more
