@@ -115,6 +115,18 @@ pub enum Command {
         authban unban 192.0.2.7\n  \
         authban unban 198.51.100.0/24")]
     Unban(ctl::UnbanArgs),
+    /// Ban every address and network of a blocklist (Spamhaus DROP, FireHOL, plain), for a
+    /// time or permanently (needs root)
+    #[command(after_help = "Examples:\n  \
+        authban import examples/blocklist.txt --for 1d\n  \
+        authban import examples/blocklist.txt --permanent --name example-drop")]
+    Import(ctl::ImportArgs),
+    /// Print the bans in force as a blocklist, JSON, or an nft script for another firewall
+    #[command(after_help = "Examples:\n  \
+        authban export\n  \
+        authban export --format json\n  \
+        authban export --format nft")]
+    Export(ctl::ExportArgs),
     /// Make the daemon read its configuration again (needs root)
     #[command(after_help = "Examples:\n  \
         authban reload")]
@@ -215,6 +227,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Ban(args) => ctl::ban(&global, args),
         Command::Unban(args) => ctl::unban(&global, args),
         Command::Reload(args) => ctl::reload(&global, args),
+        Command::Import(args) => ctl::import(&global, args),
+        Command::Export(args) => ctl::export(&global, args),
         Command::History(args) => past::history(&global, args),
         Command::Explain(args) => past::explain(&global, args),
         Command::Report(args) => report::run(&global, args),

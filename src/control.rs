@@ -58,6 +58,15 @@ pub enum Request {
     Unban { addr: String },
     /// Read the configuration again.
     Reload,
+    /// Ban the entries of the blocklist `list` (its name, for the bans' reason), each for
+    /// `duration` ("0": permanently). A long list comes in several requests, each under
+    /// the socket's request size.
+    Import {
+        targets: Vec<String>,
+        #[serde(rename = "for")]
+        duration: String,
+        list: String,
+    },
 }
 
 /// How a [`Request`] is read. Serde lets unit variants of an internally tagged enum
@@ -77,6 +86,12 @@ enum WireRequest {
         addr: String,
     },
     Reload {},
+    Import {
+        targets: Vec<String>,
+        #[serde(rename = "for")]
+        duration: String,
+        list: String,
+    },
 }
 
 impl From<WireRequest> for Request {
@@ -87,6 +102,15 @@ impl From<WireRequest> for Request {
             WireRequest::Ban { addr, duration } => Request::Ban { addr, duration },
             WireRequest::Unban { addr } => Request::Unban { addr },
             WireRequest::Reload {} => Request::Reload,
+            WireRequest::Import {
+                targets,
+                duration,
+                list,
+            } => Request::Import {
+                targets,
+                duration,
+                list,
+            },
         }
     }
 }
@@ -96,7 +120,10 @@ impl Request {
     /// peers may send these.
     pub fn mutates(&self) -> bool {
         match self {
-            Request::Ban { .. } | Request::Unban { .. } | Request::Reload => true,
+            Request::Ban { .. }
+            | Request::Unban { .. }
+            | Request::Reload
+            | Request::Import { .. } => true,
             Request::Status | Request::List => false,
         }
     }
@@ -109,6 +136,7 @@ impl Request {
             Request::Ban { .. } => "ban",
             Request::Unban { .. } => "unban",
             Request::Reload => "reload",
+            Request::Import { .. } => "import",
         }
     }
 }
@@ -127,6 +155,9 @@ pub struct Response {
     /// Shared: the daemon answers every `list` of one moment with the same list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bans: Option<std::sync::Arc<Vec<BanInfo>>>,
+    /// What an `import` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<crate::decide::ImportTally>,
 }
 
 impl Response {

@@ -249,9 +249,13 @@ fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duratio
 
 /// Elements of `inet authban <set>`: target → seconds left (None: permanent).
 fn nft_set(ns: &Netns, set: &str) -> Vec<(Cidr, Option<u64>)> {
+    nft_set_of(ns, "authban", set)
+}
+
+/// The elements of `set` in the table `inet TABLE`, with the seconds left of each.
+fn nft_set_of(ns: &Netns, table: &str, set: &str) -> Vec<(Cidr, Option<u64>)> {
     let json: Value =
-        serde_json::from_str(&ns.must(&["nft", "-j", "list", "set", "inet", "authban", set]))
-            .unwrap();
+        serde_json::from_str(&ns.must(&["nft", "-j", "list", "set", "inet", table, set])).unwrap();
     let mut out = Vec::new();
     for item in json["nftables"].as_array().unwrap() {
         let Some(elems) = item["set"]["elem"].as_array() else {
@@ -1182,4 +1186,76 @@ fn the_units_capabilities_are_enough_for_the_ipset_backend_and_no_more() {
     .unwrap();
     let err = short.setup().unwrap_err().to_string();
     assert!(err.contains("iptables"), "{err}");
+}
+
+/// `authban export --format nft` carries the bans in force to another firewall: the
+/// script loads with `nft -f` into a table of its own (twice: it replaces itself), holds
+/// every ban in the right set with what remains of its time, and drops the banned peers'
+/// SSH, as authban's own table does.
+#[test]
+fn an_nft_export_loads_into_another_firewall_with_every_ban_and_its_time() {
+    let test = "an_nft_export_loads_into_another_firewall_with_every_ban_and_its_time";
+    if !prerequisites_met(test, &["nft"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("authban.toml");
+    std::fs::write(&config, "").unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(
+        &list,
+        "203.0.113.5\n198.51.100.0/24\n2001:db8::7\n2001:db8:1::/48\n",
+    )
+    .unwrap();
+    let authban = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_authban"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--hosts-deny")
+            .arg(dir.path().join("hosts.deny"))
+            .args(args)
+            .args(["--socket", dir.path().join("none.sock").to_str().unwrap()])
+            .env_remove("SSH_CONNECTION")
+            .env_remove("SSH_CLIENT")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        out.stdout
+    };
+    authban(&["import", list.to_str().unwrap(), "--for", "2h"]);
+    authban(&["ban", "192.0.2.99", "--permanent"]);
+    let script = dir.path().join("bans.nft");
+    std::fs::write(&script, authban(&["export", "--format", "nft"])).unwrap();
+
+    let ns = Netns::new();
+    for _ in 0..2 {
+        ns.must(&["nft", "-f", script.to_str().unwrap()]);
+    }
+    let v4 = nft_set_of(&ns, "authban_export", "ban4");
+    assert_eq!(targets(&v4), sorted(&["192.0.2.99", "203.0.113.5"]));
+    assert_eq!(expiry_of(&v4, "192.0.2.99"), None);
+    assert!(
+        expiry_of(&v4, "203.0.113.5").is_some_and(|s| (7000..=7200).contains(&s)),
+        "{v4:?}"
+    );
+    let n4 = nft_set_of(&ns, "authban_export", "net4");
+    assert_eq!(targets(&n4), sorted(&["198.51.100.0/24"]));
+    assert_eq!(
+        targets(&nft_set_of(&ns, "authban_export", "ban6")),
+        sorted(&["2001:db8::7"])
+    );
+    assert_eq!(
+        targets(&nft_set_of(&ns, "authban_export", "net6")),
+        sorted(&["2001:db8:1::/48"])
+    );
+    let chain = ns.must(&["nft", "list", "chain", "inet", "authban_export", "input"]);
+    assert_eq!(
+        chain
+            .matches("tcp dport 22 counter packets 0 bytes 0 drop")
+            .count(),
+        4,
+        "{chain}"
+    );
 }

@@ -1661,3 +1661,127 @@ fn times_past_2038_are_read_kept_and_listed() {
     let years = (until.as_second() - jiff::Timestamp::now().as_second()) / (365 * 86_400);
     assert!((99..=100).contains(&years), "{ban}");
 }
+
+/// `authban import` in the cron mode: a DROP-style list banned in the store and
+/// hosts.deny, and listed with its name; a broken download imports nothing and names its
+/// lines; `--skip-invalid` takes the good ones; a second import extends, never shortens,
+/// and leaves one ban per entry in the history. `export` gives back a list that imports
+/// into another system as the same bans.
+#[test]
+fn import_bans_a_blocklist_and_export_gives_it_back() {
+    let env = Env::new();
+    let list = env.path("drop.txt");
+    fs::write(
+        &list,
+        "; Spamhaus-style header\n198.51.100.0/24 ; SBL1\n203.0.113.7\n2001:db8:bad::/48 # x\n",
+    )
+    .unwrap();
+    let out = env.authban(&["import", list.to_str().unwrap(), "--for", "1d"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).starts_with("imported drop.txt (3 entries) for 1d: 3 banned\n"),
+        "{}",
+        text(&out)
+    );
+    let deny = env.hosts_deny();
+    for line in [
+        "ALL: 198.51.100.0/255.255.255.0",
+        "ALL: 203.0.113.7",
+        "ALL: [2001:db8:bad::]/48",
+    ] {
+        assert_eq!(count_lines_with(&deny, line), 1, "{deny}");
+    }
+    let listed = stdout(&env.authban(&["list"]));
+    assert_eq!(
+        listed.matches("imported from drop.txt").count(),
+        3,
+        "{listed}"
+    );
+
+    // A broken download: nothing imported, each bad line named, exit 65.
+    let broken = env.path("broken.txt");
+    fs::write(&broken, "192.0.2.77\n<html>\x1b[2J\n0.0.0.0/0\n").unwrap();
+    let out = env.authban(&["import", broken.to_str().unwrap(), "--permanent"]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.txt: line 2: \"<html>\\x1b[2J\": not an address or network"),
+        "{err}"
+    );
+    assert!(
+        err.contains("broken.txt: line 3: 0.0.0.0/0 is wider than /8"),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported"), "{err}");
+    assert!(!env.hosts_deny().contains("192.0.2.77"));
+    let out = env.authban(&[
+        "import",
+        broken.to_str().unwrap(),
+        "--permanent",
+        "--skip-invalid",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(count_lines_with(&env.hosts_deny(), "ALL: 192.0.2.77"), 1);
+    // An empty file (a download cut at its start) is an error too.
+    fs::write(env.path("empty.txt"), "; only a header\n").unwrap();
+    let out = env.authban(&[
+        "import",
+        env.path("empty.txt").to_str().unwrap(),
+        "--for",
+        "1d",
+    ]);
+    assert_eq!(out.status.code(), Some(65), "{}", text(&out));
+
+    // Again, for an hour: each ban already lasts longer. For a week: extended.
+    let out = env.authban(&["import", list.to_str().unwrap(), "--for", "1h"]);
+    assert!(
+        stdout(&out).contains("0 banned, 3 banned already for as long"),
+        "{}",
+        text(&out)
+    );
+    let out = env.authban(&["import", list.to_str().unwrap(), "--for", "7d"]);
+    assert!(
+        stdout(&out).contains("0 banned, 3 extended"),
+        "{}",
+        text(&out)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&env.authban(&["list", "--json"]).stdout).unwrap();
+    let week = jiff::Timestamp::now().as_second() + 7 * 86_400;
+    for b in json.as_array().unwrap() {
+        if b["reason"] == "imported from drop.txt" {
+            let until: jiff::Timestamp = b["expires_at"].as_str().unwrap().parse().unwrap();
+            assert!((until.as_second() - week).abs() < 60, "{b}");
+        }
+    }
+    let history = stdout(&env.authban(&["history"]));
+    assert_eq!(history.matches("203.0.113.7").count(), 1, "{history}");
+
+    // Export, and import the export elsewhere: the same targets.
+    let out = env.authban(&["export"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let exported = stdout(&out);
+    assert!(
+        exported.starts_with("# authban export: 4 bans in force at "),
+        "{exported}"
+    );
+    let other = Env::new();
+    let file = other.path("from-gw.txt");
+    fs::write(&file, &exported).unwrap();
+    let out = other.authban(&["import", file.to_str().unwrap(), "--for", "1d"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let targets = |e: &Env| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&e.authban(&["export", "--format", "json"]).stdout).unwrap();
+        let mut t: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["addr"].as_str().unwrap().to_owned())
+            .collect();
+        t.sort();
+        t
+    };
+    assert_eq!(targets(&env), targets(&other));
+    assert_eq!(targets(&env).len(), 4);
+}

@@ -1176,3 +1176,81 @@ fn history_and_explain_tell_expired_and_lifted_bans_with_and_without_the_daemon(
     drop(d);
     check("without a daemon");
 }
+
+/// `authban import` of a list longer than one request (2,500 entries: three parts under
+/// the socket's size limit) while the daemon runs: every entry is denied at once, listed
+/// with its list's name, counted as imported in the metrics, and an allowlisted entry is
+/// refused by the daemon's decision core. `export --format json` reads them back.
+#[test]
+fn the_daemon_imports_a_long_blocklist_in_parts_and_refuses_allowlisted_entries() {
+    let env = Env::new("1h");
+    let metrics = env.path("metrics.sock");
+    let mut cfg = fs::read_to_string(env.path("authban.toml")).unwrap();
+    cfg = cfg.replace("[policy]\n", "[policy]\nallowlist = [\"198.18.0.200\"]\n");
+    cfg.push_str(&format!("[metrics]\nlisten = \"{}\"\n", metrics.display()));
+    fs::write(env.path("authban.toml"), &cfg).unwrap();
+    let _d = env.start_logging();
+    let mut list = String::from("; a long list\n");
+    for i in 0..2_500u32 {
+        list.push_str(&format!("198.18.{}.{} ; entry {i}\n", i / 250, i % 250 + 1));
+    }
+    let file = env.path("long.txt");
+    fs::write(&file, &list).unwrap();
+    let socket = env.socket();
+    let (code, out, err) = authban(
+        &env,
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--for",
+            "2h",
+            "--socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        out,
+        "imported long.txt (2500 entries) for 2h: 2499 banned, 1 refused:\n  \
+         refusing to ban 198.18.0.200: allowlisted by 198.18.0.200\n",
+        "{err}"
+    );
+    let deny = env.hosts_deny();
+    assert!(denies(&deny, "198.18.0.1") && denies(&deny, "198.18.9.250"));
+    assert!(!denies(&deny, "198.18.0.200"));
+    let (code, json, err) = authban(
+        &env,
+        &[
+            "export",
+            "--format",
+            "json",
+            "--socket",
+            socket.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let bans: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let bans = bans.as_array().unwrap();
+    assert_eq!(bans.len(), 2_499);
+    assert!(bans.iter().all(|b| b["reason"] == "imported from long.txt"));
+    let mut m = scrape(&metrics);
+    wait_until("the import in the metrics", Duration::from_secs(2), || {
+        m = scrape(&metrics);
+        m["authban_bans_imposed_total{reason=\"imported\"}"] == 2_499.0
+    });
+    assert_eq!(m["authban_control_requests_total{command=\"import\"}"], 3.0);
+    assert_eq!(m["authban_bans_in_force{family=\"ipv4\"}"], 2_499.0);
+    // One line per part, and the refusal said.
+    let log = env.daemon_log();
+    for part in [
+        "999 banned, 0 extended, 0 banned already for as long, 1 refused",
+        "1000 banned",
+        "500 banned",
+    ] {
+        assert!(log.contains(&format!("imported long.txt: {part}")), "{log}");
+    }
+    assert!(
+        log.contains("import of long.txt: refusing to ban 198.18.0.200"),
+        "{log}"
+    );
+}

@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_authban");
 
 /// Every command, as `authban --help` lists them (checked below, so a new one is not
 /// forgotten).
-const COMMANDS: [&[&str]; 17] = [
+const COMMANDS: [&[&str]; 19] = [
     &["check"],
     &["scan"],
     &["run"],
@@ -24,6 +24,8 @@ const COMMANDS: [&[&str]; 17] = [
     &["ban"],
     &["unban"],
     &["reload"],
+    &["import"],
+    &["export"],
     &["history"],
     &["explain"],
     &["report"],
@@ -220,11 +222,24 @@ fn every_help_example_works_as_written() {
         .unwrap();
     wait_for_daemon(&m, &mut daemon);
     ran += 1;
-    for ex in of(&["status"]).iter().chain(&of(&["list"])) {
+    for ex in of(&["status"])
+        .iter()
+        .chain(&of(&["list"]))
+        .chain(&of(&["export"]))
+    {
         m.run(ex);
         ran += 1;
     }
     if is_root() {
+        for ex in of(&["import"]) {
+            m.run(&ex);
+            ran += 1;
+        }
+        let listed = String::from_utf8(m.run(&["list".to_owned()]).stdout).unwrap();
+        assert!(
+            listed.contains("imported from blocklist.txt"),
+            "the import examples banned nothing:\n{listed}"
+        );
         for ex in of(&["ban"]) {
             m.run(&ex);
             ran += 1;
@@ -244,9 +259,9 @@ fn every_help_example_works_as_written() {
         let history = String::from_utf8(m.run(&["history".to_owned()]).stdout).unwrap();
         assert!(history.contains("lifted   192.0.2.7"), "{history}");
     } else if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-        panic!("the ban, unban and reload examples need root, and CI runs as root");
+        panic!("the import, ban, unban and reload examples need root, and CI runs as root");
     } else {
-        eprintln!("skipped: the ban, unban and reload examples: they need root");
+        eprintln!("skipped: the import, ban, unban and reload examples: they need root");
     }
     for ex in of(&["history"])
         .iter()

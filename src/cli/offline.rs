@@ -14,7 +14,7 @@ use crate::ban::Remaining;
 use crate::ban::hosts_deny::{Applied, HostsDeny};
 use crate::config::Config;
 use crate::control::{self, BanInfo};
-use crate::decide::{BanRecord, Core, Length};
+use crate::decide::{BanRecord, Core, ImportTally, Length};
 use crate::detect::Exemption;
 use crate::host;
 use crate::store::{self, InstanceLock, LockError, LockRole, Store, Update};
@@ -140,6 +140,43 @@ impl<'c> Offline<'c> {
         Ok(self.report(format!(
             "banned {target} {how} (no daemon is running: saved in the store, {place})"
         )))
+    }
+
+    /// Bans the entries of the blocklist `list` for `length` seconds (`None`: permanently);
+    /// returns what became of them.
+    pub(super) fn import(
+        mut self,
+        targets: &[Cidr],
+        length: Option<u64>,
+        list: &str,
+    ) -> Result<(ImportTally, String), Failure> {
+        let (records, tally) =
+            self.core
+                .plan_import(targets, length, list, &host::local_addresses(), self.now_s);
+        let mut bans = std::mem::take(&mut self.pending);
+        bans.extend(records.iter().cloned());
+        self.store
+            .save(&Update {
+                bans: &bans,
+                ..Update::default()
+            })
+            .map_err(|e| {
+                (
+                    exit::FAILURE,
+                    format!("cannot record the imported bans: {e}"),
+                )
+            })?;
+        for rec in records {
+            self.core.impose(rec);
+        }
+        self.write()?;
+        let file = self.config.paths.hosts_deny.display().to_string();
+        Ok((
+            tally,
+            self.report(format!(
+                "no daemon is running: saved in the store, and {file} denies them"
+            )),
+        ))
     }
 
     /// Lifts the ban of `target` by hand; returns what to print.

@@ -18,9 +18,17 @@ pub(super) enum Imposed {
     Manual,
     Restored,
     Adopted,
+    Imported,
 }
 
-const IMPOSED: [&str; 5] = ["detected", "escalated", "manual", "restored", "adopted"];
+const IMPOSED: [&str; 6] = [
+    "detected",
+    "escalated",
+    "manual",
+    "restored",
+    "adopted",
+    "imported",
+];
 
 /// Why bans are lifted.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +40,7 @@ pub(super) enum Lifted {
 
 const LIFTED: [&str; 3] = ["expired", "manual", "protected"];
 
-const COMMANDS: [&str; 5] = ["status", "list", "ban", "unban", "reload"];
+const COMMANDS: [&str; 6] = ["status", "list", "ban", "unban", "reload", "import"];
 
 /// How often a metrics listener that could not bind is tried again.
 const RETRY: Duration = Duration::from_secs(10);

@@ -53,6 +53,11 @@ impl Engine {
             Request::List => Response::with_bans(self.ban_list().infos()),
             Request::Ban { addr, duration } => self.manual_ban(&addr, duration.as_deref()),
             Request::Unban { addr } => self.manual_unban(&addr),
+            Request::Import {
+                targets,
+                duration,
+                list,
+            } => self.import(&targets, &duration, &list),
             Request::Reload => match self.reload() {
                 Ok(()) => Response::message("configuration reloaded"),
                 Err(e) => Response::error(format!(
@@ -94,6 +99,59 @@ impl Engine {
         self.counters.imposed(Imposed::Manual, 1);
         log(&format!("banned {addr} {how} by hand"));
         Response::message(format!("banned {addr} {how}"))
+    }
+
+    /// Bans a part of a blocklist: every entry checked first (the CLI sends what it
+    /// parsed, so a bad one is a bad client), then all saved in one transaction and sent
+    /// to the backends in one batch.
+    fn import(&mut self, targets: &[String], duration: &str, list: &str) -> Response {
+        // The name goes into the log and the store: one line of printable text.
+        let list: String = list.chars().filter(|c| !c.is_control()).take(200).collect();
+        let list = list.as_str();
+        let parsed: Result<Vec<Cidr>, _> = targets.iter().map(|t| Cidr::from_str(t)).collect();
+        let parsed = match parsed {
+            Ok(p) => p,
+            Err(e) => return Response::error(e.to_string()),
+        };
+        let length = match config::Duration::from_str(duration) {
+            Ok(d) if d.is_zero() => None,
+            Ok(d) => Some(d.0.as_secs()),
+            Err(e) => return Response::error(e.to_string()),
+        };
+        let (records, tally) = self.core.plan_import(
+            &parsed,
+            length,
+            list,
+            &host::local_addresses(),
+            host::now_s(),
+        );
+        if let Err(e) = self.store.save(&Update {
+            bans: &records,
+            ..Update::default()
+        }) {
+            self.counters.store_failures += 1;
+            return Response::error(format!("cannot record the imported bans: {e}"));
+        }
+        self.enforce(&ban_orders(&records));
+        for rec in records {
+            self.core.impose(rec);
+        }
+        self.counters.imposed(Imposed::Imported, tally.banned);
+        log(&format!(
+            "imported {list}: {} banned, {} extended, {} banned already for as long, {} refused",
+            tally.banned,
+            tally.extended,
+            tally.kept,
+            tally.refused.len()
+        ));
+        for why in &tally.refused {
+            log(&format!("import of {list}: {why}"));
+        }
+        Response {
+            ok: true,
+            import: Some(tally),
+            ..Response::default()
+        }
     }
 
     fn manual_unban(&mut self, text: &str) -> Response {

@@ -8,7 +8,10 @@
 //! daemon cannot be reached (and runs, or the command needs it); 74 the conversation
 //! broke; 76 the daemon's answer is not the protocol; 78 the configuration is invalid.
 
+mod lists;
 pub(super) mod render;
+
+pub use lists::{ExportArgs, ImportArgs, export, import};
 #[cfg(test)]
 mod tests;
 
@@ -181,42 +184,40 @@ pub fn status(global: &Global, args: StatusArgs) -> u8 {
 }
 
 pub fn list(global: &Global, args: ListArgs) -> u8 {
-    let socket = match args.socket.resolve(global) {
-        Ok(s) => s,
+    let bans = match bans_in_force(global, &args.socket) {
+        Ok(b) => b,
         Err(code) => return code,
-    };
-    let bans = match ask_daemon(&socket, &Request::List) {
-        Ok(response) => match response.bans {
-            Some(bans) => bans.to_vec(),
-            None => return no_field("bans"),
-        },
-        Err(Unanswered::Failed(code)) => return code,
-        Err(Unanswered::NoDaemon(why)) => {
-            let config = match super::load_config(global) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            match offline::list(&config) {
-                Ok(bans) => {
-                    eprintln!(
-                        "authban: {why}\nauthban: no daemon is running: these are the bans \
-                         the store in {} records",
-                        config.paths.state_dir.display()
-                    );
-                    bans
-                }
-                Err((code, msg)) => {
-                    eprintln!("authban: {msg}");
-                    return code;
-                }
-            }
-        }
     };
     if args.json {
         return print_json(&with_times(&bans, &["banned_at", "expires_at"]));
     }
     print!("{}", render_bans(&bans, &local_zone()));
     exit::OK
+}
+
+/// The bans in force: the daemon's, or without a daemon the store's (saying so on stderr).
+fn bans_in_force(global: &Global, socket: &SocketArg) -> Result<Vec<control::BanInfo>, u8> {
+    let socket = socket.resolve(global)?;
+    match ask_daemon(&socket, &Request::List) {
+        Ok(response) => match response.bans {
+            Some(bans) => Ok(bans.to_vec()),
+            None => Err(no_field("bans")),
+        },
+        Err(Unanswered::Failed(code)) => Err(code),
+        Err(Unanswered::NoDaemon(why)) => {
+            let config = super::load_config(global)?;
+            let bans = offline::list(&config).map_err(|(code, msg)| {
+                eprintln!("authban: {msg}");
+                code
+            })?;
+            eprintln!(
+                "authban: {why}\nauthban: no daemon is running: these are the bans the store \
+                 in {} records",
+                config.paths.state_dir.display()
+            );
+            Ok(bans)
+        }
+    }
 }
 
 pub fn ban(global: &Global, args: BanArgs) -> u8 {
