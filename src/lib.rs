@@ -19,6 +19,7 @@ pub mod decide;
 pub mod detect;
 pub mod engine;
 pub mod event;
+pub mod fleet;
 pub mod host;
 pub mod install;
 pub mod log;

@@ -21,6 +21,7 @@ const RANKS: &[(&str, u8)] = &[
     ("ban", 5),
     ("print", 5),
     ("metrics", 5),
+    ("fleet", 5),
     ("decide", 6),
     ("store", 7),
     ("config", 8),
