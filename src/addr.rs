@@ -173,6 +173,15 @@ impl Cidr {
             .map(|n| Cidr(n.trunc()))
     }
 
+    /// The shortest prefix a ban from outside may have, if this is wider: /8 for IPv4,
+    /// /16 for IPv6. No blocklist entry and no other node's ban is that wide; one that is
+    /// is a mistake or an attack (half the Internet), and `authban ban` remains for an
+    /// admin who means it.
+    pub fn wider_than_outside_bans(&self) -> Option<u8> {
+        let min = if self.0.addr().is_ipv4() { 8 } else { 16 };
+        (self.0.prefix_len() < min).then_some(min)
+    }
+
     /// Whether this is one address (a /32 or /128), not a network.
     pub fn is_host(&self) -> bool {
         self.0.prefix_len() == self.0.max_prefix_len()

@@ -23,10 +23,6 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 /// The longest line read as an entry: an IPv6 network with a comment fits many times.
 const MAX_LINE: usize = 4096;
 
-/// The narrowest prefix accepted per family.
-const MIN_PREFIX_V4: u8 = 8;
-const MIN_PREFIX_V6: u8 = 16;
-
 /// A line that is not an entry: its number (1-based) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadLine {
@@ -90,12 +86,7 @@ fn entry(text: &[u8]) -> Result<Cidr, String> {
     };
     let target =
         Cidr::from_str(s).map_err(|_| format!("{}: not an address or network", quoted(text)))?;
-    let min = if target.net().addr().is_ipv4() {
-        MIN_PREFIX_V4
-    } else {
-        MIN_PREFIX_V6
-    };
-    if target.net().prefix_len() < min {
+    if let Some(min) = target.wider_than_outside_bans() {
         return Err(format!(
             "{target} is wider than /{min}, wider than any blocklist entry; ban it by hand \
              (`authban ban {target}`) if that is meant"

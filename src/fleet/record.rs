@@ -18,9 +18,6 @@ pub const VERSION: &str = "1";
 const MAX_REASON: usize = 200;
 /// The longest node name.
 const MAX_NODE: usize = 64;
-/// The narrowest prefixes a record may carry, as for blocklists.
-const MIN_PREFIX_V4: u8 = 8;
-const MIN_PREFIX_V6: u8 = 16;
 
 /// What the record does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,12 +150,7 @@ impl Record {
                 cut(target_text)
             ))
         })?;
-        let min = if target.net().addr().is_ipv4() {
-            MIN_PREFIX_V4
-        } else {
-            MIN_PREFIX_V6
-        };
-        if target.net().prefix_len() < min {
+        if let Some(min) = target.wider_than_outside_bans() {
             return Err(BadRecord(format!("target {target} is wider than /{min}")));
         }
         let number = |name: &str| -> Result<i64, BadRecord> {
