@@ -93,6 +93,18 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE UNIQUE INDEX ban_log_addr ON ban_log (addr, banned_at);
     CREATE INDEX ban_log_end ON ban_log (coalesce(ended_at, until));",
+    // 5: the fleet's outbox: what this node decided, until Redis has it (see `outbox`).
+    "CREATE TABLE fleet_outbox (
+        id      INTEGER PRIMARY KEY,
+        op      TEXT NOT NULL CHECK (op IN ('ban', 'unban')),
+        target  TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        until   INTEGER CHECK (until IS NULL OR until >= at),
+        offence INTEGER NOT NULL CHECK (offence >= 0),
+        origin  TEXT NOT NULL,
+        node    TEXT NOT NULL,
+        reason  TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this build writes.
@@ -137,6 +149,9 @@ pub struct Update<'a> {
     /// Why bans of `bans` that end now ended ("unbanned by hand"); one not named here
     /// is recorded as "lifted".
     pub endings: &'a [(Cidr, String)],
+    /// Appended to the fleet's outbox, to publish: the records of the bans and unbans
+    /// of `bans` that this node shares.
+    pub outbox: &'a [crate::fleet::record::Record],
 }
 
 #[derive(Debug)]
@@ -570,6 +585,7 @@ impl Store {
                 .map_err(|e| keyed(ctx, &key, e))?;
             }
             history::record(&tx, update, now, self.limits)?;
+            outbox::record(&tx, update)?;
 
             if let Some(history) = update.history {
                 tx.execute_batch("DELETE FROM history; DELETE FROM slow;")
@@ -673,6 +689,7 @@ fn read_version(conn: &Connection) -> rusqlite::Result<u32> {
 
 mod history;
 mod lock;
+mod outbox;
 #[cfg(test)]
 mod tests;
 

@@ -34,7 +34,7 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
 fn migrations_from_empty_create_every_table() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     assert_eq!(store.cursor("/var/log/auth.log").unwrap(), None);
     assert!(store.bans().unwrap().is_empty());
     assert!(store.history().unwrap().is_empty());
@@ -823,4 +823,71 @@ fn the_history_is_pruned_by_age_and_count_but_keeps_bans_in_force() {
             }]
         );
     }
+}
+
+fn record(target: &str, op: crate::fleet::record::Op, at: i64) -> crate::fleet::record::Record {
+    crate::fleet::record::Record {
+        op,
+        target: target.parse().unwrap(),
+        at,
+        until: (op == crate::fleet::record::Op::Ban).then_some(at + 3600),
+        offence: 1,
+        origin: crate::fleet::record::Origin::Detected,
+        node: "web-1".into(),
+        reason: "score 6.0 within 600s".into(),
+    }
+}
+
+/// The outbox is written with the ban, in its transaction: a save that fails writes
+/// neither. Its records wait across a restart, in order, until published.
+#[test]
+fn the_fleet_outbox_is_saved_with_its_bans_and_kept_until_published() {
+    use crate::fleet::record::Op;
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let first = [
+        record("203.0.113.5", Op::Ban, 1_000),
+        record("2001:db8::/48", Op::Ban, 1_001),
+    ];
+    store
+        .save(&Update {
+            bans: &[ban("203.0.113.5", 1_000, Some(4_600), 1)],
+            outbox: &first,
+            ..Update::default()
+        })
+        .unwrap();
+    // A record that cannot be stored (an end before its start) fails the whole save,
+    // the ban with it.
+    let mut bad = record("198.51.100.7", Op::Ban, 2_000);
+    bad.until = Some(1_999);
+    assert!(
+        store
+            .save(&Update {
+                bans: &[ban("198.51.100.7", 2_000, Some(5_600), 1)],
+                outbox: &[bad],
+                ..Update::default()
+            })
+            .is_err()
+    );
+    assert_eq!(store.bans().unwrap().len(), 1);
+    store
+        .save(&Update {
+            outbox: &[record("203.0.113.5", Op::Unban, 3_000)],
+            ..Update::default()
+        })
+        .unwrap();
+    drop(store);
+
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.outbox_len().unwrap(), 3);
+    let waiting = store.outbox(2).unwrap();
+    assert_eq!(
+        waiting.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(),
+        first
+    );
+    store.published(waiting[1].0).unwrap();
+    let rest = store.outbox(10).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].1, record("203.0.113.5", Op::Unban, 3_000));
+    assert!(rest[0].0 > waiting[1].0);
 }
