@@ -1784,4 +1784,26 @@ fn import_bans_a_blocklist_and_export_gives_it_back() {
     };
     assert_eq!(targets(&env), targets(&other));
     assert_eq!(targets(&env).len(), 4);
+
+    // The list's name is printable text wherever it goes.
+    fs::write(env.path("one.txt"), "192.0.2.88\n").unwrap();
+    let one = env.path("one.txt");
+    let out = env.authban(&[
+        "import",
+        one.to_str().unwrap(),
+        "--for",
+        "1h",
+        "--name",
+        "a\nfake: line\x1b[2J",
+    ]);
+    assert!(
+        stdout(&out).starts_with("imported afake: line[2J (1 entries)"),
+        "{}",
+        text(&out)
+    );
+    let listed = stdout(&env.authban(&["list"]));
+    assert!(
+        listed.contains("imported from afake: line[2J\n"),
+        "{listed}"
+    );
 }
