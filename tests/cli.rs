@@ -1797,7 +1797,7 @@ fn import_bans_a_blocklist_and_export_gives_it_back() {
         "a\nfake: line\x1b[2J",
     ]);
     assert!(
-        stdout(&out).starts_with("imported afake: line[2J (1 entries)"),
+        stdout(&out).starts_with("imported afake: line[2J (1 entry)"),
         "{}",
         text(&out)
     );

@@ -277,8 +277,9 @@ fn summary(name: &str, how: &str, entries: usize, t: &ImportTally) -> String {
     } else {
         format!(" {how}")
     };
+    let noun = if entries == 1 { "entry" } else { "entries" };
     format!(
-        "imported {name} ({entries} entries){how}: {}",
+        "imported {name} ({entries} {noun}){how}: {}",
         parts.join(", ")
     )
 }
