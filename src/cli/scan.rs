@@ -35,7 +35,7 @@ pub struct ScanArgs {
     /// matters); errors and warnings still go to stderr
     #[arg(long, short)]
     pub quiet: bool,
-    /// Auth logs to read [default: the configured logs, else whichever of /var/log/auth.log and /var/log/secure exists, else the systemd journal (daemon.journal)]
+    /// Auth logs to read [default: the configured logs, else the first of /var/log/auth.log and /var/log/secure that exists, else the systemd journal (daemon.journal)]
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }
