@@ -456,7 +456,7 @@ impl Core {
 
     /// The bans importing `targets` from the blocklist `list` makes, each for `length`
     /// seconds (`None`: permanent), and what became of every target. Protected targets are
-    /// refused as by hand. A target banned already keeps its ban if that lasts as long,
+    /// refused as by hand, and so are networks wider than a list holds. A target banned already keeps its ban if that lasts as long,
     /// and has it extended if not: the same ban, so a list imported again every day is
     /// one ban per entry in the history, not one per import. Not yet in force:
     /// [`Core::impose`] the records once saved.
@@ -480,6 +480,13 @@ impl Core {
             }
             if let Err(refusal) = self.refuse_protected(target, local) {
                 tally.refused.push(refusal.to_string());
+                continue;
+            }
+            // The blocklist reader refuses these first; a client of the daemon may not.
+            if let Some(min) = target.wider_than_outside_bans() {
+                tally
+                    .refused
+                    .push(format!("refusing to ban {target}: wider than /{min}"));
                 continue;
             }
             match self.active.get(&target) {

@@ -525,6 +525,7 @@ fn an_import_bans_new_entries_extends_shorter_bans_and_shortens_none() {
         "10.1.2.3",
         "192.0.2.0/24",
         "198.51.100.0/24",
+        "100.0.0.0/6",
     ]
     .map(cidr);
 
@@ -539,6 +540,7 @@ fn an_import_bans_new_entries_extends_shorter_bans_and_shortens_none() {
             refused: vec![
                 "refusing to ban 10.1.2.3: allowlisted by 10.1.0.0/16".into(),
                 "refusing to ban 192.0.2.0/24: it holds 192.0.2.1 (an address of this host)".into(),
+                "refusing to ban 100.0.0.0/6: wider than /8".into(),
             ],
         }
     );
