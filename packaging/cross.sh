@@ -45,8 +45,9 @@ setup() {
     register_binfmt
 }
 
-# The tests start authban itself as a child, and so does `authban` (e.g. `authban install`
-# running `systemctl`): the kernel must hand ARM executables to qemu. Installing
+# The integration tests start the ARM authban as a child (and `check-deb.sh`, the CI's
+# comparison and the README run it directly): the kernel must hand ARM executables to
+# qemu. Installing
 # qemu-user-static registers that at boot through systemd-binfmt; on a machine without
 # systemd as init (a container, a CI runner) it is done here, from the same files.
 register_binfmt() {
