@@ -574,8 +574,18 @@ exec /usr/sbin/sshd -D -f "$1/sshd_config"
         const SCRIPT: &str = r#"exec 3<>"/dev/tcp/$1/$2" || exit 97
 head -n 1 <&3"#;
         let mut cmd = from.command("timeout");
-        cmd.args(["10", "bash", "-c", SCRIPT, "probe", server_addr])
-            .arg(SSH_PORT.to_string());
+        // --kill-after: a probe deaf to TERM still ends (137), failing with what it said
+        // rather than hanging until run_bounded gives up.
+        cmd.args([
+            "--kill-after=2",
+            "10",
+            "bash",
+            "-c",
+            SCRIPT,
+            "probe",
+            server_addr,
+        ])
+        .arg(SSH_PORT.to_string());
         let done = run_bounded(&mut cmd, Duration::from_secs(20));
         match done.status.code() {
             Some(0) if done.stdout.is_empty() => Probe::ClosedWithoutBanner,
