@@ -118,6 +118,7 @@ pub enum Command {
     /// Ban every address and network of a blocklist (Spamhaus DROP, FireHOL, plain), for a
     /// time or permanently (needs root)
     #[command(after_help = "Examples:\n  \
+        authban import examples/blocklist.txt --for 1d --dry-run\n  \
         authban import examples/blocklist.txt --for 1d\n  \
         authban import examples/blocklist.txt --permanent --name example-drop")]
     Import(ctl::ImportArgs),

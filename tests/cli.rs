@@ -1676,6 +1676,15 @@ fn import_bans_a_blocklist_and_export_gives_it_back() {
         "; Spamhaus-style header\n198.51.100.0/24 ; SBL1\n203.0.113.7\n2001:db8:bad::/48 # x\n",
     )
     .unwrap();
+    // A dry run says what would be done, and does nothing.
+    let out = env.authban(&["import", list.to_str().unwrap(), "--for", "1d", "--dry-run"]);
+    assert_eq!(
+        stdout(&out),
+        "would import drop.txt (3 entries) for 1d, in a dry run that bans nothing: 3 banned\n",
+        "{}",
+        text(&out)
+    );
+    assert!(!env.hosts_deny().contains("ALL: "));
     let out = env.authban(&["import", list.to_str().unwrap(), "--for", "1d"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -1736,6 +1745,12 @@ fn import_bans_a_blocklist_and_export_gives_it_back() {
     let out = env.authban(&["import", list.to_str().unwrap(), "--for", "1h"]);
     assert!(
         stdout(&out).contains("0 banned, 3 banned already for as long"),
+        "{}",
+        text(&out)
+    );
+    let out = env.authban(&["import", list.to_str().unwrap(), "--for", "7d", "--dry-run"]);
+    assert!(
+        stdout(&out).starts_with("would import drop.txt (3 entries) for 1w, in a dry run that bans nothing: 0 banned, 3 extended"),
         "{}",
         text(&out)
     );

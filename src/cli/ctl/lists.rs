@@ -58,6 +58,10 @@ pub struct ImportArgs {
     /// Import the entries of a list that also has lines that are not, naming those
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Check the list and say what importing it would do, from the bans the store
+    /// records; nothing is banned
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub socket: SocketArg,
 }
@@ -147,9 +151,28 @@ pub fn import(global: &Global, args: ImportArgs) -> u8 {
         None => "permanently".to_owned(),
         Some(d) => format!("for {d}"),
     };
+    if args.dry_run {
+        return match dry_run(global, &parsed.entries, length, &name) {
+            Ok(tally) => {
+                let how = format!("{how}, in a dry run that bans nothing");
+                println!(
+                    "would import {}",
+                    summary(&name, &how, parsed.entries.len(), &tally)
+                );
+                for why in &tally.refused {
+                    println!("  {why}");
+                }
+                exit::OK
+            }
+            Err(code) => code,
+        };
+    }
     match send_or_alone(global, &args.socket, &parsed.entries, length, &name) {
         Ok((tally, said)) => {
-            println!("{}", summary(&name, &how, parsed.entries.len(), &tally));
+            println!(
+                "imported {}",
+                summary(&name, &how, parsed.entries.len(), &tally)
+            );
             for why in &tally.refused {
                 println!("  {why}");
             }
@@ -227,8 +250,8 @@ fn send_or_alone(
                 return Err((
                     code,
                     format!(
-                        "the import of {name} stopped after {} of {} entries: {}; importing \
-                         it again completes it",
+                        "the import of {name} stopped after {} of {} entries (so far {}); \
+                         importing it again completes it",
                         i * PER_REQUEST,
                         entries.len(),
                         summary(name, "", i * PER_REQUEST, &tally)
@@ -257,7 +280,39 @@ fn send_or_alone(
     Ok((tally, None))
 }
 
-/// `imported drop.txt (1,500 entries) for 1d: 1,480 banned, 12 extended, …`.
+/// What importing `entries` would do, planned by the configured decision core on the bans
+/// the store records (the daemon's, saved as it decides), without the lock or a change.
+fn dry_run(
+    global: &Global,
+    entries: &[Cidr],
+    length: Option<crate::config::Duration>,
+    name: &str,
+) -> Result<ImportTally, u8> {
+    let config = super::super::load_config(global)?;
+    let known = match super::super::past::open(&config) {
+        Ok(Some(store)) => store.bans().map_err(|e| {
+            eprintln!("authban: {e}");
+            exit::FAILURE
+        })?,
+        Ok(None) => Vec::new(),
+        Err(msg) => {
+            eprintln!("authban: {msg}");
+            return Err(exit::FAILURE);
+        }
+    };
+    let now = crate::host::now_s();
+    let local = crate::host::local_addresses();
+    let core = crate::decide::Core::new(
+        config.detect_policy(local.clone(), crate::host::session_client()),
+        config.ban_policy(),
+        known,
+        now,
+    );
+    let (_, tally) = core.plan_import(entries, length.map(|d| d.0.as_secs()), name, &local, now);
+    Ok(tally)
+}
+
+/// `drop.txt (1,500 entries) for 1d: 1,480 banned, 12 extended, …`.
 fn summary(name: &str, how: &str, entries: usize, t: &ImportTally) -> String {
     let mut parts = vec![format!("{} banned", t.banned)];
     if t.extended > 0 {
@@ -278,10 +333,7 @@ fn summary(name: &str, how: &str, entries: usize, t: &ImportTally) -> String {
         format!(" {how}")
     };
     let noun = if entries == 1 { "entry" } else { "entries" };
-    format!(
-        "imported {name} ({entries} {noun}){how}: {}",
-        parts.join(", ")
-    )
+    format!("{name} ({entries} {noun}){how}: {}", parts.join(", "))
 }
 
 pub fn export(global: &Global, args: ExportArgs) -> u8 {
