@@ -78,6 +78,13 @@ fn write(priority: Priority, msg: &str) {
 }
 
 /// Writes one line for the journal (or the terminal): what happened.
+/// `text` from outside (another node's reason, a list's name) as one printable line of at
+/// most `max` characters, for a log line or a stored reason: control characters, line
+/// ends and terminal escapes among them, are dropped.
+pub fn one_line(text: &str, max: usize) -> String {
+    text.chars().filter(|c| !c.is_control()).take(max).collect()
+}
+
 pub fn info(msg: &str) {
     write(Priority::Info, msg);
 }

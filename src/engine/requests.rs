@@ -106,7 +106,7 @@ impl Engine {
     /// to the backends in one batch.
     fn import(&mut self, targets: &[String], duration: &str, list: &str) -> Response {
         // The name goes into the log and the store: one line of printable text.
-        let list: String = list.chars().filter(|c| !c.is_control()).take(200).collect();
+        let list = crate::log::one_line(list, 200);
         let list = list.as_str();
         let parsed: Result<Vec<Cidr>, _> = targets.iter().map(|t| Cidr::from_str(t)).collect();
         let parsed = match parsed {

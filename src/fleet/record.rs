@@ -182,11 +182,7 @@ impl Record {
                 cut(node)
             )));
         }
-        let reason: String = get("reason")?
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_REASON)
-            .collect();
+        let reason = crate::log::one_line(get("reason")?, MAX_REASON);
         Ok(Record {
             op,
             target,

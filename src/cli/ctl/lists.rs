@@ -100,7 +100,7 @@ pub fn import(global: &Global, args: ImportArgs) -> u8 {
         }
     });
     // The name goes into every ban's reason, the log and `list`: printable text only.
-    let name: String = name.chars().filter(|c| !c.is_control()).take(200).collect();
+    let name = crate::log::one_line(&name, 200);
     let length = match (&args.duration, args.permanent) {
         (_, true) => None,
         (Some(d), false) => match super::parse_duration(d) {
