@@ -657,6 +657,7 @@ fn main() {
                     expires_at: Some(now + 3600 + (i % 600) as i64),
                     offences: 1,
                     reason: "3 failures in 10m".into(),
+                    node: None,
                 })
                 .collect();
             store

@@ -9,7 +9,10 @@
 //! deserialize is recorded and left out, and the rest is still built and validated.
 
 mod duration;
+mod fleet;
 mod read;
+
+pub use fleet::{Accept, Fleet, Share};
 
 use std::fmt;
 use std::fs;
@@ -42,6 +45,9 @@ pub struct Config {
     pub daemon: Daemon,
     pub metrics: Metrics,
     pub history: History,
+    /// Off when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<Fleet>,
 }
 
 /// `[history]`: how much of the past the store keeps for `history`, `explain` and
@@ -986,6 +992,9 @@ impl Config {
                     ),
                 ));
             }
+        }
+        if let Some(f) = &self.fleet {
+            f.validate(&mut problems);
         }
         problems
     }

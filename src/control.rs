@@ -298,6 +298,9 @@ pub struct BanInfo {
     pub expires_at: Option<i64>,
     pub offences: u32,
     pub reason: String,
+    /// The fleet node this ban came from; absent: decided on this node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// What can go wrong with the control socket.

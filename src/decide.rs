@@ -99,6 +99,9 @@ pub struct BanRecord {
     pub offences: u32,
     /// Shared: the daemon hands snapshots of 100,000 bans to other threads.
     pub reason: Arc<str>,
+    /// The fleet node whose ban this is, applied here; `None`: decided on this node. Only
+    /// that node's unban lifts it (a remote node never lifts a ban of this one).
+    pub node: Option<Arc<str>>,
 }
 
 impl BanRecord {
@@ -412,6 +415,7 @@ impl Core {
             expires_at,
             offences,
             reason: reason.into(),
+            node: None,
         }
     }
 
@@ -506,6 +510,7 @@ impl Core {
                         expires_at: until,
                         offences: self.next_offence(&target),
                         reason: reason.clone(),
+                        node: None,
                     });
                 }
             }

@@ -29,6 +29,13 @@ pub fn now_s() -> i64 {
 }
 
 /// The wall clock, in unix milliseconds.
+/// This host's name (the kernel's), as a fleet node's default name; empty if unknown.
+pub fn name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|n| n.trim_end().to_owned())
+        .unwrap_or_default()
+}
+
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }

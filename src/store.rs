@@ -105,6 +105,8 @@ const MIGRATIONS: &[&str] = &[
         node    TEXT NOT NULL,
         reason  TEXT NOT NULL
     ) STRICT;",
+    // 6: the fleet node a ban came from (NULL: decided here), so only its unban lifts it.
+    "ALTER TABLE bans ADD COLUMN node TEXT;",
 ];
 
 /// The schema version this build writes.
@@ -411,7 +413,7 @@ impl Store {
 
     pub fn bans(&self) -> Result<Vec<BanRecord>, StoreError> {
         self.query_bans(
-            "SELECT addr, banned_at, expires_at, offences, reason FROM bans ORDER BY addr",
+            "SELECT addr, banned_at, expires_at, offences, reason, node FROM bans ORDER BY addr",
             None,
         )
     }
@@ -419,7 +421,7 @@ impl Store {
     /// Bans in force at `now_unix` (seconds): permanent, or expiring later.
     pub fn active_bans(&self, now_unix: i64) -> Result<Vec<BanRecord>, StoreError> {
         self.query_bans(
-            "SELECT addr, banned_at, expires_at, offences, reason FROM bans
+            "SELECT addr, banned_at, expires_at, offences, reason, node FROM bans
              WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY addr",
             Some(now_unix),
         )
@@ -435,16 +437,19 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(sql("reading bans"))? {
             let text: String = r.get(0).map_err(sql("reading bans"))?;
-            let read = || -> rusqlite::Result<(i64, Option<i64>, u32, String)> {
-                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            type Row = (i64, Option<i64>, u32, String, Option<String>);
+            let read = || -> rusqlite::Result<Row> {
+                Ok((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
             };
-            let (banned_at, expires_at, offences, reason) = read().map_err(sql("reading bans"))?;
+            let (banned_at, expires_at, offences, reason, node) =
+                read().map_err(sql("reading bans"))?;
             out.push(BanRecord {
                 target: parse_target("bans", text)?,
                 banned_at,
                 expires_at,
                 offences,
                 reason: reason.into(),
+                node: node.map(Into::into),
             });
         }
         Ok(out)
@@ -566,11 +571,11 @@ impl Store {
             let ctx = "saving a ban";
             let mut stmt = tx
                 .prepare_cached(
-                    "INSERT INTO bans (addr, banned_at, expires_at, offences, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO bans (addr, banned_at, expires_at, offences, reason, node)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (addr) DO UPDATE SET banned_at = excluded.banned_at,
                        expires_at = excluded.expires_at, offences = excluded.offences,
-                       reason = excluded.reason",
+                       reason = excluded.reason, node = excluded.node",
                 )
                 .map_err(sql(ctx))?;
             for b in update.bans {
@@ -580,7 +585,8 @@ impl Store {
                     b.banned_at,
                     b.expires_at,
                     b.offences,
-                    b.reason
+                    b.reason,
+                    b.node
                 ])
                 .map_err(|e| keyed(ctx, &key, e))?;
             }

@@ -630,3 +630,69 @@ fn metrics_listen_takes_an_address_or_a_socket_and_says_when_it_is_exposed() {
     }
     assert!(parse("", origin()).unwrap().metrics.listen.is_none());
 }
+
+#[test]
+fn fleet_is_off_when_absent_and_every_key_of_it_is_checked() {
+    assert!(parse("", origin()).unwrap().fleet.is_none());
+    let c = parse(
+        "[fleet]\nurl = \"redis://node1:s3cret@10.0.0.5:6380\"\nnode = \"web-1\"\n\
+         accept = { quorum = 2 }\nshare = [\"detected\", \"imported\"]\n",
+        origin(),
+    )
+    .unwrap();
+    let f = c.fleet.as_ref().unwrap();
+    assert_eq!(f.accept, Accept::Quorum(2));
+    assert_eq!(f.node_name(), "web-1");
+    assert!(f.shares(crate::fleet::record::Origin::Imported));
+    assert!(!f.shares(crate::fleet::record::Origin::Manual));
+    assert_eq!(f.max_remote_time, Duration::from_secs(WEEK));
+    // The printed configuration does not show the password.
+    let text = c.to_toml();
+    assert!(
+        !text.contains("s3cret") && text.contains("node1:***@"),
+        "{text}"
+    );
+    assert_eq!(
+        parse(
+            "[fleet]\nurl = \"unix:///run/redis.sock\"\naccept = \"all\"\n",
+            origin()
+        )
+        .unwrap()
+        .fleet
+        .unwrap()
+        .accept,
+        Accept::All
+    );
+    let keys = keys_lines(
+        "[fleet]\nurl = \"rediss://r:6379\"\naccept = { quorum = 0 }\nnode = \"a b\"\n\
+         key-prefix = \"x y\"\nmax-remote-time = \"0s\"\nstream-length = 10\n\
+         password-file = \"pw\"\n",
+    );
+    let keys: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+    for k in [
+        "fleet.url",
+        "fleet.accept",
+        "fleet.node",
+        "fleet.key-prefix",
+        "fleet.max-remote-time",
+        "fleet.stream-length",
+        "fleet.password-file",
+    ] {
+        assert!(keys.contains(&k), "{k} not in {keys:?}");
+    }
+    for (text, want) in [
+        ("[fleet]\n", "must be set"),
+        (
+            "[fleet]\nurl = \"redis://h\"\naccept = \"most\"\n",
+            "\"all\" or { quorum = N }",
+        ),
+        ("[fleet]\nurl = \"redis://h\"\nshare = [\"all\"]\n", "share"),
+        (
+            "[fleet]\nurl = \"redis://:pw@h\"\npassword-file = \"/etc/authban/pw\"\n",
+            "one place",
+        ),
+    ] {
+        let err = parse(text, origin()).unwrap_err().to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+}

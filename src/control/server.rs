@@ -73,6 +73,7 @@ impl BanSnapshot {
                 expires_at: b.expires_at,
                 offences: b.offences,
                 reason: b.reason.to_string(),
+                node: b.node.as_deref().map(str::to_owned),
             })
             .collect()
     }

@@ -137,6 +137,7 @@ pub(crate) fn sample_ban() -> BanInfo {
         expires_at: Some(1_700_086_400),
         offences: 2,
         reason: "6 failures in 10m".into(),
+        node: None,
     }
 }
 

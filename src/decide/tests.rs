@@ -128,6 +128,7 @@ fn known_bans_count_as_offences_and_those_in_force_are_not_banned_again() {
             expires_at: Some(NOW + 100),
             offences: 1,
             reason: "".into(),
+            node: None,
         },
         BanRecord {
             target: Cidr::host(b),
@@ -135,6 +136,7 @@ fn known_bans_count_as_offences_and_those_in_force_are_not_banned_again() {
             expires_at: Some(NOW - DAY as i64),
             offences: 3,
             reason: "".into(),
+            node: None,
         },
     ];
     let mut c = Core::new(Policy::default(), BanPolicy::default(), known, NOW);
@@ -461,6 +463,7 @@ fn what_a_backend_holds_without_a_record_is_adopted_and_an_expired_ban_is_not() 
         expires_at: Some(NOW - 9 * DAY as i64),
         offences: 1,
         reason: "old".into(),
+        node: None,
     };
     let mut c = Core::new(
         Policy {

@@ -136,8 +136,11 @@ impl fmt::Display for Url {
         match &self.place {
             Place::Tcp { host, port } => {
                 write!(f, "redis://")?;
-                if let Some(u) = &self.user {
-                    write!(f, "{u}@")?;
+                match (&self.user, &self.password) {
+                    (Some(u), Some(_)) => write!(f, "{u}:***@")?,
+                    (None, Some(_)) => write!(f, ":***@")?,
+                    (Some(u), None) => write!(f, "{u}@")?,
+                    (None, None) => {}
                 }
                 if host.contains(':') {
                     write!(f, "[{host}]:{port}/{}", self.db)

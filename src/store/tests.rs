@@ -27,6 +27,7 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
         expires_at,
         offences,
         reason: format!("{offences} offences").into(),
+        node: None,
     }
 }
 
@@ -34,11 +35,29 @@ fn ban(addr: &str, banned_at: i64, expires_at: Option<i64>, offences: u32) -> Ba
 fn migrations_from_empty_create_every_table() {
     let store = Store::open_in_memory().unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(store.cursor("/var/log/auth.log").unwrap(), None);
     assert!(store.bans().unwrap().is_empty());
     assert!(store.history().unwrap().is_empty());
     assert!(store.trusted().unwrap().is_empty());
+}
+
+#[test]
+fn a_fleet_ban_keeps_its_node_and_a_local_one_has_none() {
+    let mut store = Store::open_in_memory().unwrap();
+    let remote = BanRecord {
+        node: Some("web-2".into()),
+        ..ban("203.0.113.9", 1, Some(100), 1)
+    };
+    store
+        .save(&Update {
+            bans: &[remote.clone(), ban("192.0.2.7", 1, None, 1)],
+            ..Update::default()
+        })
+        .unwrap();
+    let bans = store.bans().unwrap();
+    assert_eq!(bans[0].node, None, "{bans:?}");
+    assert_eq!(bans[1], remote);
 }
 
 #[test]

@@ -243,6 +243,7 @@ fn the_ban_table_has_local_rfc3339_times_and_never() {
             expires_at: Some(1_700_086_400),
             offences: 2,
             reason: "6 failures in 10m".into(),
+            node: None,
         },
         BanInfo {
             addr: "2001:db8::/64".into(),
@@ -250,6 +251,7 @@ fn the_ban_table_has_local_rfc3339_times_and_never() {
             expires_at: None,
             offences: 12,
             reason: "banned by root".into(),
+            node: None,
         },
     ];
     let tz = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));

@@ -96,7 +96,7 @@ fn urls_as_operators_write_them() {
         (Some("node1"), Some("s@cret"), 2)
     );
     // Shown without the password.
-    assert_eq!(u.to_string(), "redis://node1@redis.example:6380/2");
+    assert_eq!(u.to_string(), "redis://node1:***@redis.example:6380/2");
     assert!(!format!("{u:?}").contains("s@cret"));
 
     let u: Url = "redis://:pw@[2001:db8::1]".parse().unwrap();
