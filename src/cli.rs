@@ -113,7 +113,8 @@ pub enum Command {
     /// Lift a ban now (needs root)
     #[command(after_help = "Examples:\n  \
         authban unban 192.0.2.7\n  \
-        authban unban 198.51.100.0/24")]
+        authban unban 198.51.100.0/24\n  \
+        authban unban 192.0.2.7 --fleet")]
     Unban(ctl::UnbanArgs),
     /// Ban every address and network of a blocklist (Spamhaus DROP, FireHOL, plain), for a
     /// time or permanently (needs root)
@@ -128,6 +129,9 @@ pub enum Command {
         authban export --format json\n  \
         authban export --format nft")]
     Export(ctl::ExportArgs),
+    /// The fleet this server shares its bans with through Redis
+    #[command(subcommand)]
+    Fleet(ctl::FleetCommand),
     /// Make the daemon read its configuration again (needs root)
     #[command(after_help = "Examples:\n  \
         authban reload")]
@@ -230,6 +234,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Reload(args) => ctl::reload(&global, args),
         Command::Import(args) => ctl::import(&global, args),
         Command::Export(args) => ctl::export(&global, args),
+        Command::Fleet(command) => ctl::fleet(&global, command),
         Command::History(args) => past::history(&global, args),
         Command::Explain(args) => past::explain(&global, args),
         Command::Report(args) => report::run(&global, args),

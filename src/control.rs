@@ -54,8 +54,12 @@ pub enum Request {
         #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
         duration: Option<String>,
     },
-    /// Lift a ban now.
-    Unban { addr: String },
+    /// Lift a ban now; with `fleet`, every fleet node's ban of it too.
+    Unban {
+        addr: String,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        fleet: bool,
+    },
     /// Read the configuration again.
     Reload,
     /// Ban the entries of the blocklist `list` (its name, for the bans' reason), each for
@@ -84,6 +88,8 @@ enum WireRequest {
     },
     Unban {
         addr: String,
+        #[serde(default)]
+        fleet: bool,
     },
     Reload {},
     Import {
@@ -100,7 +106,7 @@ impl From<WireRequest> for Request {
             WireRequest::Status {} => Request::Status,
             WireRequest::List {} => Request::List,
             WireRequest::Ban { addr, duration } => Request::Ban { addr, duration },
-            WireRequest::Unban { addr } => Request::Unban { addr },
+            WireRequest::Unban { addr, fleet } => Request::Unban { addr, fleet },
             WireRequest::Reload {} => Request::Reload,
             WireRequest::Import {
                 targets,
@@ -231,6 +237,41 @@ pub struct Status {
     /// The metrics listener, when configured: "serving on 127.0.0.1:9877" or "error: …".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// The fleet link, when `[fleet]` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetInfo>,
+}
+
+/// The fleet link as `status` and `fleet status` show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FleetInfo {
+    /// This node's name.
+    pub node: String,
+    /// Redis, without its password.
+    pub url: String,
+    /// The follower's connection is up (reading other nodes' records).
+    pub following: bool,
+    /// The publisher's connection is up (sending this node's).
+    pub publishing: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The last stream entry read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_id: Option<String>,
+    /// Records of this node waiting to be published.
+    pub outbox: u64,
+    /// Other nodes' records read since the start.
+    pub received: u64,
+    /// This node's records published since the start.
+    pub published: u64,
+    /// Stream entries that were not records this version reads.
+    pub bad_entries: u64,
+    /// Remote bans refused here (protected targets).
+    pub refused: u64,
+    /// Targets reported by fewer nodes than the quorum, waiting for more.
+    pub awaiting_quorum: u64,
+    pub reconnects: u64,
 }
 
 /// A log source (a file, the journal).

@@ -21,6 +21,7 @@ use crate::addr::Cidr;
 use crate::ban::{BanOrder, Remaining};
 use crate::detect::{self, Decision, Detector, Exemption};
 use crate::event::{Event, Kind};
+use crate::fleet::record::{Op, Origin, Record};
 
 /// How long bans last.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +115,20 @@ impl BanRecord {
     pub fn length(&self) -> Option<u64> {
         self.expires_at
             .map(|t| u64::try_from(t - self.banned_at).unwrap_or(0))
+    }
+
+    /// The fleet's record of this ban, decided on this node, as `node` shares it.
+    pub fn to_fleet(&self, origin: Origin, node: &str) -> Record {
+        Record {
+            op: Op::Ban,
+            target: self.target,
+            at: self.banned_at,
+            until: self.expires_at,
+            offence: self.offences,
+            origin,
+            node: node.to_owned(),
+            reason: crate::log::one_line(&self.reason, crate::fleet::record::MAX_REASON),
+        }
     }
 
     /// What the backends must hold for it.
@@ -223,6 +238,23 @@ impl ImportTally {
         self.kept += other.kept;
         self.duplicates += other.duplicates;
         self.refused.extend(other.refused);
+    }
+}
+
+/// Another fleet node's ban, as [`Core::plan_remote`] weighs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote<'a> {
+    pub target: Cidr,
+    /// When the origin's ban ends; `None`: never.
+    pub until: Option<i64>,
+    pub node: &'a str,
+    /// The origin's reason, already cut to one printable line.
+    pub reason: &'a str,
+}
+
+impl Remote<'_> {
+    fn reason(&self) -> Arc<str> {
+        format!("fleet: {}: {}", self.node, self.reason).into()
     }
 }
 
@@ -516,6 +548,66 @@ impl Core {
             }
         }
         (records, tally)
+    }
+
+    /// The ban that another fleet node's ban of `target` makes here, if any: `Ok(None)`
+    /// when this node holds a ban of it already that lasts as long, or one it decided
+    /// itself (a remote ban never replaces a local one, so no remote unban can lift it).
+    /// Protected targets are refused as by hand: the allowlist, this host and the SSH
+    /// session's client always win. The ban ends when the origin's does, at most
+    /// `max_s` from now; a remote ban counts as an offence here, as a ban by hand does.
+    /// Not yet in force: [`Core::impose`] it once saved.
+    pub fn plan_remote(
+        &self,
+        remote: &Remote<'_>,
+        max_s: u64,
+        local: &[IpAddr],
+        now_s: i64,
+    ) -> Result<Option<BanRecord>, Refusal> {
+        let target = remote.target;
+        self.refuse_protected(target, local)?;
+        let cap = now_s.saturating_add(i64::try_from(max_s).unwrap_or(i64::MAX));
+        let until = Some(remote.until.map_or(cap, |u| u.min(cap)));
+        if until.is_some_and(|u| u <= now_s) {
+            return Ok(None);
+        }
+        match self.active.get(&target) {
+            Some(rec) if rec.node.is_none() || outlasts(rec.expires_at, until) => Ok(None),
+            Some(rec) => Ok(Some(BanRecord {
+                expires_at: until,
+                node: Some(remote.node.into()),
+                reason: remote.reason(),
+                ..rec.clone()
+            })),
+            None => Ok(Some(BanRecord {
+                target,
+                banned_at: now_s,
+                expires_at: until,
+                offences: self.next_offence(&target),
+                reason: remote.reason(),
+                node: Some(remote.node.into()),
+            })),
+        }
+    }
+
+    /// The record that a remote unban of `target` saves here, if it lifts a ban: one
+    /// applied from `node` (or, when `any_node`, an admin's fleet-wide unban, from any
+    /// node). A ban this node decided itself is never lifted from outside.
+    pub fn plan_remote_unban(
+        &self,
+        target: Cidr,
+        node: &str,
+        any_node: bool,
+        now_s: i64,
+    ) -> Option<BanRecord> {
+        let rec = self.active.get(&target)?;
+        let from = rec.node.as_deref()?;
+        if !any_node && from != node {
+            return None;
+        }
+        let mut rec = rec.clone();
+        rec.expires_at = Some(now_s.max(rec.banned_at));
+        Some(rec)
     }
 
     /// Bans for what a backend holds that no record, in force or expired, explains: the

@@ -1,7 +1,8 @@
-//! fleet: bans shared between servers through Redis (issue 11). What is here so far is
-//! the connection it talks over ([`resp`]) and the form a ban or unban takes on the
-//! stream ([`record`]); the outbox, the daemon's fleet thread and the `[fleet]`
-//! configuration build on them.
+//! fleet: bans shared between servers through Redis. [`resp`] is the connection,
+//! [`record`] the form a ban or unban takes on the stream. The outbox is in the store
+//! (`store::outbox`); the daemon's threads that publish this node's decisions and follow
+//! the others' are `engine::link`, and applying remote records is `engine::fleet`,
+//! through the decision core.
 
 pub mod record;
 pub mod resp;

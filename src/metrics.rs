@@ -175,6 +175,20 @@ pub struct Snapshot {
     pub unsaved_bans: u64,
     /// Control requests the engine answered, by command.
     pub control: Vec<(&'static str, u64)>,
+    /// The fleet link, when `[fleet]` is set.
+    pub fleet: Option<FleetSample>,
+}
+
+/// The fleet link's numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetSample {
+    pub following: bool,
+    pub publishing: bool,
+    pub outbox: u64,
+    pub received: u64,
+    pub published: u64,
+    pub bad_entries: u64,
+    pub refused: u64,
 }
 
 /// Where the engine leaves its latest snapshot for the server.
@@ -387,7 +401,56 @@ pub fn render(s: &Snapshot) -> String {
     for (command, n) in &s.control {
         out.sample("authban_control_requests_total", &[("command", command)], n);
     }
+    if let Some(f) = &s.fleet {
+        fleet(&mut out, f);
+    }
     out.text
+}
+
+fn fleet(out: &mut Exposition, f: &FleetSample) {
+    out.family(
+        "authban_fleet_up",
+        "gauge",
+        "1 while the fleet link's connection is up, by side: follow reads other nodes' \
+         records, publish sends this node's.",
+    );
+    out.sample("authban_fleet_up", &[("side", "follow")], f.following);
+    out.sample("authban_fleet_up", &[("side", "publish")], f.publishing);
+    for (name, kind, help, value) in [
+        (
+            "authban_fleet_outbox",
+            "gauge",
+            "This node's records waiting to be published (they go out on reconnect).",
+            f.outbox,
+        ),
+        (
+            "authban_fleet_received_total",
+            "counter",
+            "Other nodes' records read from the stream.",
+            f.received,
+        ),
+        (
+            "authban_fleet_published_total",
+            "counter",
+            "This node's records published.",
+            f.published,
+        ),
+        (
+            "authban_fleet_bad_entries_total",
+            "counter",
+            "Stream entries skipped: not records this version reads.",
+            f.bad_entries,
+        ),
+        (
+            "authban_fleet_refused_total",
+            "counter",
+            "Remote bans refused here: the target is protected.",
+            f.refused,
+        ),
+    ] {
+        out.family(name, kind, help);
+        out.sample(name, &[], value);
+    }
 }
 
 const FAMILIES: [&str; 2] = ["ipv4", "ipv6"];

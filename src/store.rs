@@ -105,8 +105,23 @@ const MIGRATIONS: &[&str] = &[
         node    TEXT NOT NULL,
         reason  TEXT NOT NULL
     ) STRICT;",
-    // 6: the fleet node a ban came from (NULL: decided here), so only its unban lifts it.
-    "ALTER TABLE bans ADD COLUMN node TEXT;",
+    // 6: the fleet node a ban came from (NULL: decided here), so only its unban lifts it;
+    // the outbox learns the fleet-wide unban (a CHECK is changed by copying the table).
+    "ALTER TABLE bans ADD COLUMN node TEXT;
+    CREATE TABLE fleet_outbox_6 (
+        id      INTEGER PRIMARY KEY,
+        op      TEXT NOT NULL CHECK (op IN ('ban', 'unban', 'unban-all')),
+        target  TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        until   INTEGER CHECK (until IS NULL OR until >= at),
+        offence INTEGER NOT NULL CHECK (offence >= 0),
+        origin  TEXT NOT NULL,
+        node    TEXT NOT NULL,
+        reason  TEXT NOT NULL
+    ) STRICT;
+    INSERT INTO fleet_outbox_6 SELECT * FROM fleet_outbox;
+    DROP TABLE fleet_outbox;
+    ALTER TABLE fleet_outbox_6 RENAME TO fleet_outbox;",
 ];
 
 /// The schema version this build writes.

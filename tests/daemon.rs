@@ -6,180 +6,20 @@
 //!
 //! The firewall backends and a real sshd are exercised by the root-only tests.
 
+#[path = "support/daemon.rs"]
+mod daemon_support;
 #[path = "support/emulation.rs"]
 mod emulation;
 
+use daemon_support::*;
+
 use std::fs;
 use std::io::Write;
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use authban::control::{self, Request, Response};
-use tempfile::TempDir;
-
-const BIN: &str = env!("CARGO_BIN_EXE_authban");
-
-struct Daemon {
-    child: Child,
-    notify: UnixDatagram,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Env {
-    dir: TempDir,
-}
-
-impl Env {
-    fn new(ban_time: &str) -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let config = format!(
-            "[paths]\nlogs = [\"{log}\"]\n\
-             [policy]\nthreshold = 3.0\n\
-             [ban]\ntime = \"{ban_time}\"\nbackends = [\"hosts-deny\"]\n\
-             [daemon]\njournal = \"never\"\n",
-            log = env.path("auth.log").display()
-        );
-        fs::write(env.path("authban.toml"), config).unwrap();
-        fs::write(env.path("auth.log"), "").unwrap();
-        env
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.path("authban.sock")
-    }
-
-    fn start(&self) -> Daemon {
-        self.start_with(Stdio::inherit())
-    }
-
-    /// Starts the daemon with its log in `daemon.log`.
-    fn start_logging(&self) -> Daemon {
-        let log = fs::File::create(self.path("daemon.log")).unwrap();
-        self.start_with(Stdio::from(log))
-    }
-
-    fn daemon_log(&self) -> String {
-        fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
-    }
-
-    fn start_with(&self, stderr: Stdio) -> Daemon {
-        self.start_env(stderr, &[], &[])
-    }
-
-    /// Starts the daemon with more environment and more arguments to `run`.
-    fn start_env(&self, stderr: Stdio, env: &[(&str, &str)], args: &[&str]) -> Daemon {
-        let notify_path = self.path(&format!("notify-{}", rand_suffix()));
-        let notify = UnixDatagram::bind(&notify_path).unwrap();
-        notify
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let child = Command::new(BIN)
-            .arg("--config")
-            .arg(self.path("authban.toml"))
-            .arg("--state-dir")
-            .arg(self.path("state"))
-            .arg("--hosts-deny")
-            .arg(self.path("hosts.deny"))
-            .arg("run")
-            .arg("--socket")
-            .arg(self.socket())
-            .args(args)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .env("TZ", "UTC")
-            .env_remove("SSH_CONNECTION")
-            .env_remove("SSH_CLIENT")
-            .env_remove("JOURNAL_STREAM")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let d = Daemon { child, notify };
-        let mut buf = [0u8; 256];
-        let n = d
-            .notify
-            .recv(&mut buf)
-            .expect("READY=1 from the daemon within 10 s");
-        let msg = String::from_utf8_lossy(&buf[..n]);
-        assert!(msg.contains("READY=1"), "{msg}");
-        d
-    }
-
-    fn append(&self, lines: &[String]) {
-        let mut f = fs::OpenOptions::new()
-            .append(true)
-            .open(self.path("auth.log"))
-            .unwrap();
-        for l in lines {
-            writeln!(f, "{l}").unwrap();
-        }
-        f.flush().unwrap();
-    }
-
-    fn hosts_deny(&self) -> String {
-        fs::read_to_string(self.path("hosts.deny")).unwrap_or_default()
-    }
-
-    fn ask(&self, req: Request) -> Response {
-        control::request(&self.socket(), &req, Duration::from_secs(5)).expect("the daemon answers")
-    }
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-/// `n` failed password attempts from `addr`, logged now (the daemon's window is in log
-/// time, and expiry in wall time).
-fn failures(addr: &str, n: u32, port0: u32) -> Vec<String> {
-    let now = jiff::Timestamp::now();
-    (0..n)
-        .map(|i| {
-            format!(
-                "{now} gw sshd[{}]: Failed password for alice from {addr} port {} ssh2",
-                7000 + port0 + i,
-                40000 + port0 + i
-            )
-        })
-        .collect()
-}
-
-fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    start.elapsed()
-}
-
-fn denies(deny: &str, addr: &str) -> bool {
-    deny.lines().any(|l| l.trim_end() == format!("ALL: {addr}"))
-}
-
-fn signal(d: &Daemon, sig: nix::sys::signal::Signal) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.child.id() as i32), sig).unwrap();
-}
+use authban::control::Request;
 
 #[test]
 fn daemon_bans_within_milliseconds_expires_and_answers_control() {
@@ -238,11 +78,13 @@ fn daemon_bans_within_milliseconds_expires_and_answers_control() {
     assert!(denies(&env.hosts_deny(), "198.51.100.30"));
     let r = env.ask(Request::Unban {
         addr: "198.51.100.30".into(),
+        fleet: false,
     });
     assert!(r.ok, "{r:?}");
     assert!(!denies(&env.hosts_deny(), "198.51.100.30"));
     let r = env.ask(Request::Unban {
         addr: "198.51.100.30".into(),
+        fleet: false,
     });
     assert!(!r.ok, "unbanning twice says it is not banned: {r:?}");
 
@@ -413,6 +255,7 @@ fn the_command_backend_runs_the_users_program_on_ban_and_unban() {
     });
     let r = env.ask(Request::Unban {
         addr: "2001:db8::77".into(),
+        fleet: false,
     });
     assert!(r.ok, "{r:?}");
     wait_until("the unban command", Duration::from_secs(2), || {
@@ -988,7 +831,8 @@ fn metrics_count_what_the_daemon_did_and_a_taken_address_stops_no_ban() {
     );
     assert!(
         env.ask(Request::Unban {
-            addr: "2001:db8::7".into()
+            addr: "2001:db8::7".into(),
+            fleet: false,
         })
         .ok
     );
@@ -1097,7 +941,8 @@ fn history_and_explain_tell_expired_and_lifted_bans_with_and_without_the_daemon(
     );
     assert!(
         env.ask(Request::Unban {
-            addr: "198.51.100.60".into()
+            addr: "198.51.100.60".into(),
+            fleet: false,
         })
         .ok
     );

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use authban::control::{self, BanInfo, Request, Response, Status};
 use netns::{
-    ATTACKER, FRIEND, Lab, Netns, Probe, SERVER_ATTACKER_SIDE, SERVER_FRIEND_SIDE, SSH_PORT,
+    ATTACKER, FRIEND, Lab, Netns, Probe, SERVER_ATTACKER_SIDE, SERVER_FRIEND_SIDE, SSH_PORT, link,
     prerequisites_met, run_bounded,
 };
 use serde_json::Value;
@@ -1587,4 +1587,205 @@ fn e2e_daemon_a_forged_login_shields_nobody_and_a_real_one_protects_its_owner() 
     );
     let _ = session.kill();
     let _ = session.wait();
+}
+
+/// Debian's redis-server inside a namespace of its own, with its append-only file, killed
+/// on drop.
+struct NsRedis {
+    child: Child,
+    netns: String,
+    conf: PathBuf,
+}
+
+impl NsRedis {
+    fn start(ns: &Netns, dir: &Path) -> NsRedis {
+        let conf = dir.join("redis.conf");
+        fs::write(
+            &conf,
+            format!(
+                "port 6379\nbind 0.0.0.0\nprotected-mode no\ndir {}\nsave \"\"\n\
+                 appendonly yes\nappendfsync always\n\
+                 user default off\n\
+                 user node on >fleet-pw ~authban:* resetchannels -@all +ping +select +xadd \
+                 +xread +xrange +xrevrange +xlen +hset +hget +hdel +hscan +hgetall +zadd +zrem \
+                 +zrangebyscore\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let mut r = NsRedis {
+            child: Command::new("true").spawn().unwrap(),
+            netns: ns.name.clone(),
+            conf,
+        };
+        r.restart();
+        r
+    }
+
+    fn restart(&mut self) {
+        let _ = self.child.wait();
+        self.child = Command::new("ip")
+            .args(["netns", "exec", &self.netns, "redis-server"])
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let up = poll(Duration::from_secs(10), || {
+            Command::new("ip")
+                .args(["netns", "exec", &self.netns, "redis-cli", "--user", "node"])
+                .args(["--pass", "fleet-pw", "--no-auth-warning", "PING"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("PONG"))
+        });
+        assert!(up.is_some(), "redis-server did not start in {}", self.netns);
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NsRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Three servers in three namespaces share their bans through Redis in a fourth, over
+/// veth links: a real sshd attacked on one is banned in the kernel of all three
+/// (nftables); a node stopped during the attack enforces it when it starts; Redis killed
+/// and restarted from its append-only file loses nothing; an address one node allowlists
+/// stays open there.
+#[test]
+fn e2e_fleet_an_attack_on_one_server_is_dropped_by_all_three() {
+    let test = "e2e_fleet_an_attack_on_one_server_is_dropped_by_all_three";
+    if !can_run(test, &["nft", "redis-server", "redis-cli"]) {
+        return;
+    }
+    let lab = Lab::start("fleet");
+    greeted_before(&lab);
+    let base = lab.server.name.replace("-srv", "");
+    let redis_ns = Netns::add(format!("{base}-rds"));
+    let web2 = Netns::add(format!("{base}-w2"));
+    let web3_ns = Netns::add(format!("{base}-w3"));
+    link(
+        (&redis_ns, "to-web1", "10.198.1.1"),
+        (&lab.server, "to-redis", "10.198.1.2"),
+    );
+    link(
+        (&redis_ns, "to-web2", "10.198.2.1"),
+        (&web2, "to-redis", "10.198.2.2"),
+    );
+    link(
+        (&redis_ns, "to-web3", "10.198.3.1"),
+        (&web3_ns, "to-redis", "10.198.3.2"),
+    );
+    let rdir = lab.path("redis");
+    fs::create_dir_all(&rdir).unwrap();
+    let mut redis = NsRedis::start(&redis_ns, &rdir);
+    fs::write(lab.path("fleet.pw"), "fleet-pw\n").unwrap();
+    let fleet = |name: &str, at: &str, more: &str| {
+        format!(
+            "[fleet]\nurl = \"redis://node@{at}:6379\"\npassword-file = \"{}\"\nnode = \"{name}\"\n{more}",
+            lab.path("fleet.pw").display()
+        )
+    };
+    let node = |name: &str, ns: &Netns, at: &str, more: &str, allow: &str| -> Setup {
+        let dir = lab.path(name);
+        fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("auth.log");
+        fs::write(&log, "").unwrap();
+        let text = config(&log, "1h", "\"nftables\"", &fleet(name, at, more)).replace(
+            "threshold = 3.0",
+            &format!("threshold = 3.0\nallowlist = [{allow}]"),
+        );
+        Setup::new(&dir, Some(ns), &text, &dir.join("hosts.deny"))
+    };
+    let web1_setup = Setup::new(
+        lab.dir.path(),
+        Some(&lab.server),
+        &config(
+            &lab.auth_log(),
+            "1h",
+            "\"nftables\"",
+            &fleet("web1", "10.198.1.1", ""),
+        ),
+        &lab.hosts_deny(),
+    );
+    let web2_setup = node("web2", &web2, "10.198.2.1", "", "");
+    let web3_setup = node(
+        "web3",
+        &web3_ns,
+        "10.198.3.1",
+        "",
+        &format!("\"{ATTACKER}\""),
+    );
+    let connected = |d: &Daemon| {
+        poll(Duration::from_secs(10), || {
+            d.status()
+                .fleet
+                .is_some_and(|f| f.following && f.publishing)
+        })
+        .is_some()
+    };
+    let web1 = web1_setup.start();
+    let web3 = web3_setup.start();
+    assert!(connected(&web1), "{}", web1_setup.stderr());
+    assert!(connected(&web3), "{}", web3_setup.stderr());
+
+    // web2 is down during the attack.
+    let in_set = || nft_ban4(&lab.server).contains(&ATTACKER.to_owned());
+    attack_until_dropped(&lab, &web1, in_set);
+    let web2_daemon = web2_setup.start();
+    let caught_up = poll(Duration::from_secs(10), || {
+        nft_ban4(&web2).contains(&ATTACKER.to_owned())
+    });
+    assert!(
+        caught_up.is_some(),
+        "web2 did not catch up:\n{}",
+        web2_setup.stderr()
+    );
+    let b = web2_daemon.bans();
+    assert_eq!(b.len(), 1, "{b:?}");
+    assert_eq!(b[0].node.as_deref(), Some("web1"));
+    // web3 allowlists the attacker: it stays open there, and says why.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(nft_ban4(&web3_ns).is_empty(), "{:?}", nft_ban4(&web3_ns));
+    assert_eq!(web3.status().fleet.unwrap().refused, 1);
+
+    // Redis dies while web1 bans by hand; comes back from its append-only file.
+    redis.kill();
+    let gone = poll(Duration::from_secs(10), || {
+        web1.status().fleet.is_some_and(|f| f.error.is_some())
+    });
+    assert!(gone.is_some());
+    let r = web1.ask(&Request::Ban {
+        addr: "192.0.2.66".into(),
+        duration: Some("2h".into()),
+    });
+    assert!(r.ok, "{r:?}");
+    assert_eq!(web1.status().fleet.unwrap().outbox, 1);
+    redis.restart();
+    for ns in [&web2, &web3_ns] {
+        let got = poll(Duration::from_secs(15), || {
+            nft_ban4(ns).contains(&"192.0.2.66".to_owned())
+        });
+        assert!(
+            got.is_some(),
+            "{} lacks the ban made while Redis was down",
+            ns.name
+        );
+    }
+    assert!(nft_ban4(&web2).contains(&ATTACKER.to_owned()));
+    // A node joining now finds the ban of before the kill in the bans in force.
+    drop(web2_daemon);
+    let _ = fs::remove_dir_all(web2_setup.state());
+    let _web2_again = web2_setup.start();
+    let rejoined = poll(Duration::from_secs(10), || {
+        let set = nft_ban4(&web2);
+        set.contains(&ATTACKER.to_owned()) && set.contains(&"192.0.2.66".to_owned())
+    });
+    assert!(rejoined.is_some(), "{}", web2_setup.stderr());
 }

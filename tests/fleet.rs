@@ -4,93 +4,21 @@
 //! skipped, except under CI, which installs it.
 
 use std::fs;
-use std::io::Write;
-use std::process::{Child, Command, Stdio};
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+#[path = "support/daemon.rs"]
+mod daemon_support;
+#[path = "support/redis.rs"]
+mod redis;
+
+use authban::control::{BanInfo, FleetInfo, Request};
 use authban::fleet::resp::{Conn, Reply, RespError, Url};
+use daemon_support::{Daemon, Env, denies, failures, wait_until};
+use redis::Redis;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-/// A redis-server of the test's own, killed on drop.
-struct Redis {
-    child: Child,
-    _dir: tempfile::TempDir,
-    port: u16,
-    socket: std::path::PathBuf,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Redis {
-    /// Starts redis-server with `config` lines added; `None` (after saying why) when it
-    /// is not installed outside CI.
-    fn start(test: &str, config: &str) -> Option<Redis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            assert!(
-                std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-                "{test}: CI must install redis-server"
-            );
-            let _ = writeln!(std::io::stderr(), "skipped: {test}: no redis-server");
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let socket = dir.path().join("redis.sock");
-        let conf = dir.path().join("redis.conf");
-        fs::write(
-            &conf,
-            format!(
-                "port {port}\nbind 127.0.0.1\nunixsocket {}\nunixsocketperm 700\n\
-                 dir {}\nsave \"\"\nappendonly no\n{config}\n",
-                socket.display(),
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("redis-server")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let redis = Redis {
-            child,
-            _dir: dir,
-            port,
-            socket,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !redis.socket.exists() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(redis)
-    }
-
-    fn url(&self, auth: &str) -> Url {
-        format!("redis://{auth}127.0.0.1:{}", self.port)
-            .parse()
-            .unwrap()
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn call(conn: &mut Conn, args: &[&str]) -> Result<Reply, RespError> {
     let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
@@ -100,7 +28,7 @@ fn call(conn: &mut Conn, args: &[&str]) -> Result<Reply, RespError> {
 /// The ACL user of the README: the fleet's keys and the few commands it uses, nothing
 /// else; the default user off.
 const ACL: &str = "user default off\n\
-    user node1 on >s3cret ~authban:* resetchannels -@all +ping +select +xadd +xread +xrange +xtrim +zadd +zrangebyscore +zremrangebyscore +hset +hgetall +eval\n";
+    user node1 on >s3cret ~authban:* resetchannels -@all +ping +select +xadd +xread +xrange +xrevrange +xlen +hset +hget +hdel +hscan +hgetall +zadd +zrem +zrangebyscore\n";
 
 #[test]
 fn an_acl_user_authenticates_and_a_blocking_read_gets_an_entry_as_it_is_added() {
@@ -227,4 +155,347 @@ fn a_pipeline_is_one_round_trip_and_a_killed_server_is_a_fatal_error() {
     let err = call(&mut conn, &["PING"]).unwrap_err();
     assert!(err.is_fatal(), "{err}");
     assert!(Conn::connect(&url, TIMEOUT).is_err());
+}
+
+/// A node of a fleet: a daemon of its own (its log, store, hosts.deny) whose `[fleet]`
+/// points at `redis`, logging to its own file.
+struct Node {
+    env: Env,
+    daemon: Option<Daemon>,
+}
+
+impl Node {
+    fn new(redis: &Redis, name: &str, more: &str) -> Node {
+        let env = Env::with(
+            "1h",
+            &format!(
+                "[fleet]\nurl = \"{}\"\nnode = \"{name}\"\n{more}",
+                redis.url_text()
+            ),
+        );
+        let mut node = Node { env, daemon: None };
+        node.start();
+        node
+    }
+
+    fn start(&mut self) {
+        self.daemon = Some(self.env.start_logging());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !fleet(&self.env).is_some_and(|f| f.following && f.publishing) {
+            assert!(
+                Instant::now() < deadline,
+                "no fleet link after 10 s: {:?}\n{}",
+                fleet(&self.env),
+                self.env.daemon_log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn stop(&mut self) {
+        self.daemon = None;
+    }
+
+    fn bans(&self) -> Vec<BanInfo> {
+        self.env
+            .ask(Request::List)
+            .bans
+            .unwrap_or_default()
+            .to_vec()
+    }
+
+    fn ban_of(&self, addr: &str) -> Option<BanInfo> {
+        self.bans().into_iter().find(|b| b.addr == addr)
+    }
+
+    fn wait_ban(&self, addr: &str) -> Duration {
+        wait_until(&format!("{addr} denied"), Duration::from_secs(10), || {
+            denies(&self.env.hosts_deny(), addr)
+        })
+    }
+
+    fn authban(&self, args: &[&str]) -> std::process::Output {
+        Command::new(daemon_support::BIN)
+            .arg("--config")
+            .arg(self.env.path("authban.toml"))
+            .arg("--state-dir")
+            .arg(self.env.path("state"))
+            .arg("--hosts-deny")
+            .arg(self.env.path("hosts.deny"))
+            .args(args)
+            .arg("--socket")
+            .arg(self.env.socket())
+            .env("TZ", "UTC")
+            .output()
+            .unwrap()
+    }
+}
+
+fn fleet(env: &Env) -> Option<FleetInfo> {
+    authban::control::request(&env.socket(), &Request::Status, Duration::from_secs(5))
+        .ok()?
+        .status?
+        .fleet
+}
+
+fn ok(out: &std::process::Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn an_attack_on_one_node_bans_on_the_other_and_unbans_follow_their_origin() {
+    let test = "an_attack_on_one_node_bans_on_the_other_and_unbans_follow_their_origin";
+    let Some(redis) = Redis::start(test, ACL) else {
+        return;
+    };
+    let a = Node::new(&redis, "web-1", "");
+    let b = Node::new(
+        &redis,
+        "web-2",
+        "share = [\"detected\", \"manual\", \"imported\"]\n",
+    );
+    // Detected on web-1: in web-2's hosts.deny, tagged with its origin.
+    a.env.append(&failures("203.0.113.20", 3, 0));
+    let took = b.wait_ban("203.0.113.20");
+    eprintln!("from web-1's log line to web-2's hosts.deny: {took:?}");
+    a.wait_ban("203.0.113.20");
+    let remote = b.ban_of("203.0.113.20").unwrap();
+    assert_eq!(remote.node.as_deref(), Some("web-1"));
+    assert!(
+        remote.reason.starts_with("fleet: web-1: score 3.0"),
+        "{remote:?}"
+    );
+    assert_eq!(a.ban_of("203.0.113.20").unwrap().node, None);
+    let list = ok(&b.authban(&["list"]));
+    assert!(list.contains("fleet: web-1:"), "{list}");
+
+    // web-1 lifts its ban: web-2 lifts the ban it had from web-1.
+    ok(&a.authban(&["unban", "203.0.113.20"]));
+    wait_until("the unban on web-2", Duration::from_secs(10), || {
+        b.ban_of("203.0.113.20").is_none()
+    });
+
+    // web-2's own ban reaches web-1; web-1 lifting it there does not lift it on web-2,
+    // and even a fleet-wide unban leaves a ban web-2 decided itself.
+    ok(&b.authban(&["ban", "192.0.2.50", "--for", "2h"]));
+    a.wait_ban("192.0.2.50");
+    let text = ok(&a.authban(&["unban", "192.0.2.50", "--fleet"]));
+    assert!(text.contains("on every fleet node"), "{text}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(a.ban_of("192.0.2.50").is_none());
+    let kept = b.ban_of("192.0.2.50").expect("web-2 keeps its own ban");
+    assert_eq!(kept.node, None);
+
+    // A ban of a third node (written here as any node writes it) reaches both; an
+    // admin's fleet-wide unban on web-2 lifts it on web-1 too.
+    let mut conn = Conn::connect(&redis.url("node1:s3cret@"), TIMEOUT).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (at, until) = (now.to_string(), (now + 3600).to_string());
+    call(
+        &mut conn,
+        &[
+            "XADD",
+            "authban:stream",
+            "*",
+            "v",
+            "1",
+            "op",
+            "ban",
+            "target",
+            "198.51.100.7",
+            "at",
+            &at,
+            "until",
+            &until,
+            "offence",
+            "1",
+            "origin",
+            "detected",
+            "node",
+            "web-9",
+            "reason",
+            "seen on web-9",
+        ],
+    )
+    .unwrap();
+    a.wait_ban("198.51.100.7");
+    b.wait_ban("198.51.100.7");
+    assert_eq!(
+        a.ban_of("198.51.100.7").unwrap().node.as_deref(),
+        Some("web-9")
+    );
+    ok(&b.authban(&["unban", "198.51.100.7", "--fleet"]));
+    wait_until(
+        "the fleet-wide unban on web-1",
+        Duration::from_secs(10),
+        || a.ban_of("198.51.100.7").is_none(),
+    );
+
+    // An import on web-2, which shares imports, reaches web-1.
+    let list = b.env.path("drop.txt");
+    fs::write(&list, "198.51.100.0/24 ; SBL1\n203.0.113.128/25\n").unwrap();
+    ok(&b.authban(&["import", list.to_str().unwrap(), "--for", "1d"]));
+    wait_until(
+        "the imported bans on web-1",
+        Duration::from_secs(10),
+        || a.ban_of("198.51.100.0/24").is_some() && a.ban_of("203.0.113.128/25").is_some(),
+    );
+
+    let status = ok(&b.authban(&["fleet", "status"]));
+    for want in [
+        "Node:        web-2 on redis://node1:***@",
+        "Following:   connected",
+        "Lag:         0 entries",
+        "web-1",
+        "Outbox:      0 records",
+    ] {
+        assert!(status.contains(want), "{want} not in\n{status}");
+    }
+    assert!(!status.contains("s3cret"), "{status}");
+    let st = ok(&b.authban(&["status"]));
+    assert!(st.contains("Fleet:             node web-2 on"), "{st}");
+}
+
+#[test]
+fn the_allowlist_wins_and_a_quorum_of_two_ignores_a_single_reporter() {
+    let test = "the_allowlist_wins_and_a_quorum_of_two_ignores_a_single_reporter";
+    let Some(redis) = Redis::start(test, ACL) else {
+        return;
+    };
+    // Every node waits for two reporters, so each still detects on its own.
+    let a = Node::new(&redis, "a", "");
+    let b = Node::new(&redis, "b", "accept = { quorum = 2 }\n");
+    let allow = Env::with(
+        "1h",
+        &format!(
+            "[fleet]\nurl = \"{}\"\nnode = \"c\"\naccept = {{ quorum = 2 }}\n",
+            redis.url_text()
+        ),
+    );
+    // c also allowlists 192.0.2.99.
+    let config = fs::read_to_string(allow.path("authban.toml"))
+        .unwrap()
+        .replace(
+            "threshold = 3.0",
+            "threshold = 3.0\nallowlist = [\"192.0.2.99\"]",
+        );
+    fs::write(allow.path("authban.toml"), config).unwrap();
+    let mut c = Node {
+        env: allow,
+        daemon: None,
+    };
+    c.start();
+
+    ok(&a.authban(&["ban", "203.0.113.77"]));
+    // One reporter: b and c wait for a second.
+    wait_until("the report on c", Duration::from_secs(10), || {
+        fleet(&c.env).is_some_and(|f| f.awaiting_quorum == 1)
+    });
+    assert!(c.ban_of("203.0.113.77").is_none());
+    assert!(b.ban_of("203.0.113.77").is_none());
+    // b detects it too: the quorum is reached on c.
+    b.env.append(&failures("203.0.113.77", 3, 0));
+    wait_until("b's own ban", Duration::from_secs(10), || {
+        b.ban_of("203.0.113.77").is_some_and(|x| x.node.is_none())
+    });
+    c.wait_ban("203.0.113.77");
+
+    // Two nodes report an address c allowlists: c stays open to it, and says so.
+    ok(&a.authban(&["ban", "192.0.2.99"]));
+    ok(&b.authban(&["ban", "192.0.2.99"]));
+    wait_until("c's refusal", Duration::from_secs(10), || {
+        fleet(&c.env).is_some_and(|f| f.refused == 1)
+    });
+    assert!(c.ban_of("192.0.2.99").is_none());
+    assert!(!denies(&c.env.hosts_deny(), "192.0.2.99"));
+    let log = c.env.daemon_log();
+    assert!(
+        log.contains("fleet: not banning: refusing to ban 192.0.2.99")
+            && log.contains("(from node "),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_node_away_catches_up_and_redis_killed_and_restarted_loses_nothing() {
+    let test = "a_node_away_catches_up_and_redis_killed_and_restarted_loses_nothing";
+    let Some(mut redis) = Redis::start(test, &format!("{ACL}appendonly yes\nappendfsync always\n"))
+    else {
+        return;
+    };
+    let a = Node::new(
+        &redis,
+        "a",
+        "share = [\"detected\", \"manual\", \"imported\"]\n",
+    );
+    let list = a.env.path("list.txt");
+    let first: Vec<String> = (1..=50).map(|i| format!("198.51.100.{i}")).collect();
+    fs::write(&list, first.join("\n")).unwrap();
+    ok(&a.authban(&["import", list.to_str().unwrap(), "--for", "1d"]));
+
+    // A node that was never in the fleet reads the bans in force.
+    let mut b = Node::new(&redis, "b", "");
+    wait_until("the bans in force on b", Duration::from_secs(10), || {
+        b.bans().len() == 50
+    });
+    assert!(
+        b.env
+            .daemon_log()
+            .contains("50 bans in force read (first start in this fleet)")
+    );
+
+    // Away while more bans are made: it resumes from the stream where it stopped.
+    b.stop();
+    let more: Vec<String> = (51..=60).map(|i| format!("198.51.100.{i}")).collect();
+    fs::write(&list, more.join("\n")).unwrap();
+    ok(&a.authban(&["import", list.to_str().unwrap(), "--for", "1d"]));
+    b.start();
+    wait_until("the catch-up on b", Duration::from_secs(10), || {
+        b.bans().len() == 60
+    });
+    assert!(!b.env.daemon_log().contains("60 bans in force read"));
+
+    // Redis dies: a's bans wait in its outbox, shown in fleet status, and go out when
+    // Redis is back; what Redis had is still there (its append-only file).
+    redis.kill();
+    wait_until("a to see Redis gone", Duration::from_secs(10), || {
+        fleet(&a.env).is_some_and(|f| f.error.is_some())
+    });
+    for i in 1..=5 {
+        ok(&a.authban(&["ban", &format!("203.0.113.{i}")]));
+    }
+    let f = fleet(&a.env).unwrap();
+    assert_eq!(f.outbox, 5, "{f:?}");
+    let out = a.authban(&["fleet", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !out.status.success() && text.contains("5 records waiting"),
+        "{text}"
+    );
+    // Local protection goes on meanwhile.
+    a.env.append(&failures("203.0.113.200", 3, 0));
+    a.wait_ban("203.0.113.200");
+
+    redis.restart();
+    for i in 1..=5 {
+        b.wait_ban(&format!("203.0.113.{i}"));
+    }
+    b.wait_ban("203.0.113.200");
+    wait_until("a's outbox to empty", Duration::from_secs(10), || {
+        fleet(&a.env).is_some_and(|f| f.outbox == 0 && f.error.is_none())
+    });
+    // A node joining now finds every ban in force, the ones from before the kill too.
+    let c = Node::new(&redis, "c", "");
+    wait_until("the bans in force on c", Duration::from_secs(10), || {
+        c.bans().len() == 66
+    });
 }

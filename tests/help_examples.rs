@@ -6,6 +6,9 @@
 //! Banning needs root: without it those examples print `skipped: …` (in CI, where the
 //! tests run as root, they always run).
 
+#[path = "support/redis.rs"]
+mod redis;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -15,7 +18,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_authban");
 
 /// Every command, as `authban --help` lists them (checked below, so a new one is not
 /// forgotten).
-const COMMANDS: [&[&str]; 19] = [
+const COMMANDS: [&[&str]; 21] = [
     &["check"],
     &["scan"],
     &["run"],
@@ -26,6 +29,8 @@ const COMMANDS: [&[&str]; 19] = [
     &["reload"],
     &["import"],
     &["export"],
+    &["fleet"],
+    &["fleet", "status"],
     &["history"],
     &["explain"],
     &["report"],
@@ -39,16 +44,25 @@ const COMMANDS: [&[&str]; 19] = [
 
 struct Machine {
     dir: tempfile::TempDir,
+    /// The fleet's Redis, when redis-server is installed.
+    redis: Option<redis::Redis>,
 }
 
 impl Machine {
     fn new() -> Machine {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
+        let redis = redis::Redis::start("the fleet examples", "");
+        let fleet = redis.as_ref().map_or_else(String::new, |r| {
+            format!(
+                "[fleet]\nurl = \"redis://127.0.0.1:{}\"\nnode = \"web-1\"\n",
+                r.port
+            )
+        });
         let config = format!(
             "[paths]\nstate-dir = \"{state}\"\nhosts-deny = \"{deny}\"\nlogs = [\"{log}\"]\n\
              [ban]\nbackends = [\"hosts-deny\"]\n\
-             [daemon]\njournal = \"never\"\nsocket = \"{sock}\"\n",
+             [daemon]\njournal = \"never\"\nsocket = \"{sock}\"\n{fleet}",
             state = p.join("state").display(),
             deny = p.join("hosts.deny").display(),
             log = p.join("auth.log").display(),
@@ -64,7 +78,7 @@ impl Machine {
             })
             .collect();
         fs::write(p.join("auth.log"), attack).unwrap();
-        Machine { dir }
+        Machine { dir, redis }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -157,7 +171,7 @@ fn every_help_example_works_as_written() {
     let all: Vec<(&[&str], Vec<Vec<String>>)> =
         COMMANDS.iter().map(|c| (*c, examples(c))).collect();
     for (c, ex) in &all {
-        if *c != ["config"] {
+        if *c != ["config"] && *c != ["fleet"] {
             assert!(
                 !ex.is_empty(),
                 "`authban {} --help` shows no example",
@@ -230,6 +244,19 @@ fn every_help_example_works_as_written() {
         m.run(ex);
         ran += 1;
     }
+    if m.redis.is_some() {
+        for ex in of(&["fleet", "status"]) {
+            let out = m.run(&ex);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("Following:   connected") || text.contains("\"following\": true"),
+                "{text}"
+            );
+            ran += 1;
+        }
+    } else {
+        eprintln!("skipped: the fleet status examples: no redis-server");
+    }
     if is_root() {
         for ex in of(&["import"]) {
             m.run(&ex);
@@ -258,6 +285,12 @@ fn every_help_example_works_as_written() {
         // The history has the bans of the examples, and the lifts.
         let history = String::from_utf8(m.run(&["history".to_owned()]).stdout).unwrap();
         assert!(history.contains("lifted   192.0.2.7"), "{history}");
+        assert!(
+            m.redis.is_none()
+                || fs::read_to_string(m.path("daemon.log"))
+                    .unwrap()
+                    .contains("fleet: publishing"),
+        );
     } else if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
         panic!("the import, ban, unban and reload examples need root, and CI runs as root");
     } else {

@@ -12,10 +12,11 @@ use super::exit;
 use crate::addr::Cidr;
 use crate::ban::Remaining;
 use crate::ban::hosts_deny::{Applied, HostsDeny};
-use crate::config::Config;
+use crate::config::{self, Config};
 use crate::control::{self, BanInfo};
-use crate::decide::{BanRecord, Core, ImportTally, Length};
+use crate::decide::{BanRecord, Core, ImportTally, Length, Refusal};
 use crate::detect::Exemption;
+use crate::fleet::record::{Origin, Record};
 use crate::host;
 use crate::store::{self, InstanceLock, LockError, LockRole, Store, Update};
 
@@ -126,7 +127,8 @@ impl<'c> Offline<'c> {
             None => "permanently".to_owned(),
             Some(l) => format!("for {}", crate::config::Duration::from_secs(l)),
         };
-        self.save(ban.clone(), "ban")?;
+        let outbox = self.to_share(std::slice::from_ref(&ban), Origin::Manual);
+        self.save(Some(ban.clone()), "ban", &outbox)?;
         self.core.impose(ban);
         let applied = self.write()?;
         let file = self.config.paths.hosts_deny.display();
@@ -155,9 +157,11 @@ impl<'c> Offline<'c> {
                 .plan_import(targets, length, list, &host::local_addresses(), self.now_s);
         let mut bans = std::mem::take(&mut self.pending);
         bans.extend(records.iter().cloned());
+        let outbox = self.to_share(&records, Origin::Imported);
         self.store
             .save(&Update {
                 bans: &bans,
+                outbox: &outbox,
                 ..Update::default()
             })
             .map_err(|e| {
@@ -180,12 +184,36 @@ impl<'c> Offline<'c> {
     }
 
     /// Lifts the ban of `target` by hand; returns what to print.
-    pub(super) fn unban(mut self, target: Cidr) -> Result<String, Failure> {
-        let rec = self
-            .core
-            .plan_unban(target, self.now_s)
-            .map_err(|r| (exit::FAILURE, r.to_string()))?;
-        self.save(rec, "unban")?;
+    pub(super) fn unban(mut self, target: Cidr, fleet_wide: bool) -> Result<String, Failure> {
+        let node = self.config.fleet.as_ref().map(config::Fleet::node_name);
+        if fleet_wide && node.is_none() {
+            return Err((
+                exit::USAGE,
+                "--fleet: this host is in no fleet (no [fleet] is configured)".into(),
+            ));
+        }
+        let rec = match self.core.plan_unban(target, self.now_s) {
+            Ok(r) => Some(r),
+            Err(Refusal::NotBanned(_)) if fleet_wide => None,
+            Err(r) => return Err((exit::FAILURE, r.to_string())),
+        };
+        // Published by the daemon when it starts. A fleet ban lifted here only is this
+        // node's business: the others keep theirs.
+        let publish = fleet_wide || rec.as_ref().is_some_and(|r| r.node.is_none());
+        let outbox: Vec<Record> = match node {
+            Some(n) if publish => vec![Record::of_unban(target, fleet_wide, &n, self.now_s)],
+            _ => Vec::new(),
+        };
+        let lifted = rec.is_some();
+        self.save(rec, "unban", &outbox)?;
+        let fleet = if fleet_wide {
+            "; the fleet's nodes lift theirs when this node's daemon starts and publishes it"
+        } else {
+            ""
+        };
+        if !lifted {
+            return Ok(self.report(format!("{target} is not banned here{fleet}")));
+        }
         self.core.lift(&[target]);
         let applied = self.write()?;
         let file = self.config.paths.hosts_deny.display();
@@ -195,20 +223,40 @@ impl<'c> Offline<'c> {
             format!("{file} had no line of it")
         };
         Ok(self.report(format!(
-            "unbanned {target} (no daemon is running: saved in the store, {place})"
+            "unbanned {target} (no daemon is running: saved in the store, {place}){fleet}"
         )))
     }
 
+    /// The outbox records of bans by hand or imported here, if the fleet shares them.
+    fn to_share(&self, bans: &[BanRecord], origin: Origin) -> Vec<Record> {
+        match &self.config.fleet {
+            Some(f) if f.shares(origin) => {
+                let node = f.node_name();
+                bans.iter().map(|b| b.to_fleet(origin, &node)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Saves `change` with what opening found, in one transaction.
-    fn save(&mut self, change: BanRecord, what: &str) -> Result<(), Failure> {
+    fn save(
+        &mut self,
+        change: Option<BanRecord>,
+        what: &str,
+        outbox: &[Record],
+    ) -> Result<(), Failure> {
         let mut bans = std::mem::take(&mut self.pending);
         // Read as the ending's reason only where the record ends the ban.
-        let change_target = change.target;
-        bans.push(change);
+        let endings: Vec<(Cidr, String)> = change
+            .iter()
+            .map(|c| (c.target, "unbanned by hand".to_owned()))
+            .collect();
+        bans.extend(change);
         self.store
             .save(&Update {
                 bans: &bans,
-                endings: &[(change_target, "unbanned by hand".to_owned())],
+                endings: &endings,
+                outbox,
                 ..Update::default()
             })
             .map_err(|e| (exit::FAILURE, format!("cannot record the {what}: {e}")))

@@ -696,3 +696,23 @@ fn fleet_is_off_when_absent_and_every_key_of_it_is_checked() {
         assert!(err.contains(want), "{text}: {err}");
     }
 }
+
+#[test]
+fn the_example_fleet_section_uncommented_is_valid() {
+    let text = include_str!("../../examples/authban.toml");
+    let at = text.find("# [fleet]").expect("the example shows [fleet]");
+    let fleet: String = text[at..]
+        .lines()
+        .filter(|l| l.starts_with("# [fleet]") || l.starts_with("# ") && l.contains(" = "))
+        .map(|l| l.trim_start_matches("# "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = parse(&format!("{}{fleet}", &text[..at]), origin()).unwrap();
+    let f = c.fleet.unwrap();
+    assert_eq!(f.node_name(), "web-1");
+    assert_eq!(
+        f.password_file.as_deref(),
+        Some(Path::new("/etc/authban/fleet.password"))
+    );
+    assert_eq!(f.accept, Accept::All);
+}

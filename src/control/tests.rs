@@ -27,6 +27,7 @@ fn all_requests() -> Vec<Request> {
         },
         Request::Unban {
             addr: "192.0.2.7".into(),
+            fleet: false,
         },
         Request::Reload,
     ]
@@ -98,6 +99,7 @@ pub(crate) fn sample_status() -> Status {
         store_error: None,
         unsaved_bans: 0,
         metrics: None,
+        fleet: None,
         sources: vec![SourceInfo {
             name: "/var/log/auth.log".into(),
             state: "following".into(),

@@ -579,3 +579,98 @@ fn an_import_bans_new_entries_extends_shorter_bans_and_shortens_none() {
     assert_eq!(tally.extended, 2);
     assert!(records.iter().all(|r| r.expires_at.is_none()));
 }
+
+fn remote<'a>(target: &str, until: Option<i64>, node: &'a str) -> Remote<'a> {
+    Remote {
+        target: cidr(target),
+        until,
+        node,
+        reason: "score 6.0 within 10m",
+    }
+}
+
+#[test]
+fn a_remote_ban_is_capped_refused_when_protected_and_never_replaces_a_local_one() {
+    let allowed = ip("198.51.100.1");
+    let mut c = Core::new(
+        Policy {
+            allowlist: crate::addr::Allowlist::new([Cidr::host(allowed)]),
+            ..Policy::default()
+        },
+        BanPolicy::default(),
+        Vec::new(),
+        NOW,
+    );
+    let local = [ip("192.0.2.1")];
+    // Capped at max-remote-time, tagged with its node.
+    let b = c
+        .plan_remote(&remote("203.0.113.5", None, "web-2"), 3600, &local, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.expires_at, Some(NOW + 3600));
+    assert_eq!(b.node.as_deref(), Some("web-2"));
+    assert_eq!(&*b.reason, "fleet: web-2: score 6.0 within 10m");
+    c.impose(b);
+    // A shorter or equal one is kept; a longer one extends, up to the cap.
+    let again = remote("203.0.113.5", Some(NOW + 60), "web-3");
+    assert_eq!(c.plan_remote(&again, 3600, &local, NOW), Ok(None));
+    let longer = c
+        .plan_remote(&remote("203.0.113.5", None, "web-3"), 7200, &local, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (longer.expires_at, longer.offences, longer.node.as_deref()),
+        (Some(NOW + 7200), 1, Some("web-3"))
+    );
+    // The allowlist and this host win; an ended ban does nothing.
+    for (target, why) in [
+        ("198.51.100.1", "allowlisted"),
+        ("192.0.2.0/24", "this host"),
+    ] {
+        let err = c
+            .plan_remote(&remote(target, None, "web-2"), 3600, &local, NOW)
+            .unwrap_err();
+        assert!(err.to_string().contains(why), "{err}");
+    }
+    assert_eq!(
+        c.plan_remote(
+            &remote("203.0.113.9", Some(NOW), "web-2"),
+            3600,
+            &local,
+            NOW
+        ),
+        Ok(None)
+    );
+    // A ban decided here is not replaced, so no remote unban can reach it.
+    let mine = c
+        .plan_ban_by_hand(cidr("203.0.113.7"), Length::Seconds(60), &[], NOW)
+        .unwrap();
+    c.impose(mine);
+    assert_eq!(
+        c.plan_remote(&remote("203.0.113.7", None, "web-2"), 3600, &local, NOW),
+        Ok(None)
+    );
+    assert_eq!(
+        c.plan_remote_unban(cidr("203.0.113.7"), "web-2", true, NOW),
+        None
+    );
+}
+
+#[test]
+fn a_remote_unban_lifts_only_its_own_node_s_ban_unless_fleet_wide() {
+    let mut c = core(BanPolicy::default());
+    let b = c
+        .plan_remote(&remote("203.0.113.5", None, "web-2"), 3600, &[], NOW)
+        .unwrap()
+        .unwrap();
+    c.impose(b);
+    let t = cidr("203.0.113.5");
+    assert_eq!(c.plan_remote_unban(t, "web-3", false, NOW), None);
+    let lifted = c.plan_remote_unban(t, "web-2", false, NOW + 5).unwrap();
+    assert_eq!(lifted.expires_at, Some(NOW + 5));
+    assert!(c.plan_remote_unban(t, "web-3", true, NOW).is_some());
+    assert_eq!(
+        c.plan_remote_unban(cidr("203.0.113.6"), "web-2", true, NOW),
+        None
+    );
+}

@@ -354,7 +354,7 @@ impl Engine {
                          (remaining time kept where {name} gives it)",
                         adopted.len()
                     ));
-                    self.keep(adopted, &[]);
+                    self.keep(adopted, &[], &[]);
                 }
             }
             Err(e) => error(&format!(

@@ -17,6 +17,7 @@ use crate::control;
 use crate::decide::{Notice, Orders};
 use crate::detect;
 use crate::event::{Event, Kind};
+use crate::fleet::record::{Origin, Record};
 use crate::host;
 use crate::parse::Parser;
 use crate::source::{self, Position};
@@ -85,6 +86,7 @@ impl Engine {
             self.counters
                 .imposed(Imposed::Detected, orders.bans.len() - escalated);
         }
+        let outbox = self.to_share(&orders.bans, Origin::Detected);
         let records = orders.bans;
         // Kept only by the save that takes its bans: while the store fails, the bans wait
         // in memory and their evidence is not kept (their reasons still say the arithmetic).
@@ -94,11 +96,11 @@ impl Engine {
         let logins = orders.logins;
         // While the store fails, this batch joins what is waiting and all of it is saved
         // together (this batch's values win); otherwise it is saved as it is.
-        let (records, history, logins) = if failing {
-            self.unsaved.absorb(records, history, logins);
+        let (records, history, logins, outbox) = if failing {
+            self.unsaved.absorb(records, history, logins, outbox);
             self.unsaved.contents()
         } else {
-            (records, history, logins)
+            (records, history, logins, outbox)
         };
         let mut cursors = Vec::new();
         let mut positions = Vec::new();
@@ -118,30 +120,42 @@ impl Engine {
             // come, so the table stays the size of the recent users.
             forget_trusted_before_ms: (!logins.is_empty()).then(|| now_ms.saturating_sub(trust_ms)),
             evidence: &evidence,
+            outbox: &outbox,
             ..Update::default()
         };
         let result = self.store.save(&update);
-        if result.is_err() && !failing {
-            self.unsaved.absorb(records, history, logins);
+        if result.is_ok() {
+            self.shared(&outbox);
+        } else if !failing {
+            self.unsaved.absorb(records, history, logins, outbox);
         }
         self.saved(result);
     }
 
-    /// Saves ban records decided outside a batch of lines (adopted from a backend), or
-    /// keeps them with what is unsaved, retried until the store takes them.
-    /// `endings` says why bans of `records` that end now ended, for the history.
-    pub(super) fn keep(&mut self, records: Vec<BanRecord>, endings: &[(Cidr, String)]) {
+    /// Saves ban records decided outside a batch of lines (adopted from a backend,
+    /// applied from the fleet), or keeps them with what is unsaved, retried until the
+    /// store takes them. `endings` says why bans of `records` that end now ended, for the
+    /// history; `positions` are saved with them, or not at all.
+    pub(super) fn keep(
+        &mut self,
+        records: Vec<BanRecord>,
+        endings: &[(Cidr, String)],
+        positions: &[(String, String)],
+    ) {
         if self.unsaved.error.is_some() {
-            self.unsaved.absorb(records, Vec::new(), Vec::new());
+            self.unsaved
+                .absorb(records, Vec::new(), Vec::new(), Vec::new());
             return;
         }
         let result = self.store.save(&Update {
             bans: &records,
             endings,
+            positions,
             ..Update::default()
         });
         if result.is_err() {
-            self.unsaved.absorb(records, Vec::new(), Vec::new());
+            self.unsaved
+                .absorb(records, Vec::new(), Vec::new(), Vec::new());
         }
         self.saved(result);
     }
@@ -181,13 +195,17 @@ impl Engine {
         if !due {
             return;
         }
-        let (records, history, logins) = self.unsaved.contents();
+        let (records, history, logins, outbox) = self.unsaved.contents();
         let result = self.store.save(&Update {
             bans: &records,
             history_for: &history,
             trusted: &logins,
+            outbox: &outbox,
             ..Update::default()
         });
+        if result.is_ok() {
+            self.shared(&outbox);
+        }
         self.saved(result);
     }
 
@@ -214,8 +232,13 @@ impl Engine {
 /// How often a failed save is retried.
 const SAVE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Bans, windows and logins, as [`Update`] takes them.
-type Contents = (Vec<BanRecord>, Vec<(IpAddr, Tally)>, Vec<(IpAddr, i64)>);
+/// Bans, windows, logins and the fleet's outbox, as [`Update`] takes them.
+type Contents = (
+    Vec<BanRecord>,
+    Vec<(IpAddr, Tally)>,
+    Vec<(IpAddr, i64)>,
+    Vec<Record>,
+);
 
 /// Decided state the store has not taken yet.
 #[derive(Debug, Default)]
@@ -223,6 +246,8 @@ pub(super) struct Unsaved {
     bans: HashMap<Cidr, BanRecord>,
     history: HashMap<IpAddr, Tally>,
     logins: HashMap<IpAddr, i64>,
+    /// Records for the fleet, in the order decided: published once saved.
+    outbox: Vec<Record>,
     /// The store's last error, while it fails.
     pub(super) error: Option<String>,
     failed_at: Option<Instant>,
@@ -234,7 +259,9 @@ impl Unsaved {
         bans: Vec<BanRecord>,
         history: Vec<(IpAddr, Tally)>,
         logins: Vec<(IpAddr, i64)>,
+        outbox: Vec<Record>,
     ) {
+        self.outbox.extend(outbox);
         self.bans.extend(bans.into_iter().map(|b| (b.target, b)));
         self.history.extend(history);
         for (a, at) in logins {
@@ -249,10 +276,12 @@ impl Unsaved {
             self.bans.values().cloned().collect(),
             self.history.iter().map(|(a, m)| (*a, m.clone())).collect(),
             self.logins.iter().map(|(a, t)| (*a, *t)).collect(),
+            self.outbox.clone(),
         )
     }
 
     fn clear(&mut self) {
+        self.outbox.clear();
         self.bans.clear();
         self.history.clear();
         self.logins.clear();
@@ -261,6 +290,10 @@ impl Unsaved {
 
     pub(super) fn ban_count(&self) -> usize {
         self.bans.len()
+    }
+
+    pub(super) fn outbox_len(&self) -> usize {
+        self.outbox.len()
     }
 }
 

@@ -18,6 +18,8 @@
 
 mod backends;
 mod batch;
+mod fleet;
+pub mod link;
 mod observe;
 mod requests;
 mod sources;
@@ -57,6 +59,8 @@ pub enum Input {
     Control(Incoming),
     /// SIGTERM/SIGINT (stop) or SIGHUP (reload).
     Signal(nix::sys::signal::Signal),
+    /// Other fleet nodes' records.
+    Fleet(link::Arrival),
 }
 
 /// What can stop the daemon from starting.
@@ -129,6 +133,8 @@ pub struct Engine {
     counters: observe::Counters,
     /// The metrics listener, when `[metrics] listen` is set.
     exporter: Option<observe::Exporter>,
+    /// The link to the other servers, when `[fleet]` is set.
+    fleet: Option<fleet::Fleet>,
 }
 
 impl fmt::Debug for Engine {
@@ -185,6 +191,7 @@ impl Engine {
             feed_tx,
             counters: observe::Counters::default(),
             exporter: None,
+            fleet: None,
         };
         let restored = engine.core.active_count();
         engine
@@ -209,6 +216,7 @@ impl Engine {
             Input::Feed(Feed::Lines(batch)) => self.lines(batch),
             Input::Feed(Feed::Status { source, state }) => self.source_state(source, state),
             Input::Control(incoming) => self.answer(incoming),
+            Input::Fleet(arrival) => self.arrival(arrival),
             Input::Signal(sig) => match sig {
                 nix::sys::signal::Signal::SIGHUP => {
                     if let Err(e) = self.reload() {
@@ -301,6 +309,7 @@ pub fn run(options: Overrides) -> Result<(), DaemonError> {
     }
 
     let mut engine = Engine::start(options, feed_tx)?;
+    engine.start_fleet(tx.clone());
     let (ctl_tx, ctl_rx) = mpsc::channel::<Incoming>();
     forward(ctl_rx, tx.clone(), Input::Control);
     let stop = Arc::new(AtomicBool::new(false));

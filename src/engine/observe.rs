@@ -19,15 +19,17 @@ pub(super) enum Imposed {
     Restored,
     Adopted,
     Imported,
+    Fleet,
 }
 
-const IMPOSED: [&str; 6] = [
+const IMPOSED: [&str; 7] = [
     "detected",
     "escalated",
     "manual",
     "restored",
     "adopted",
     "imported",
+    "fleet",
 ];
 
 /// Why bans are lifted.
@@ -36,9 +38,10 @@ pub(super) enum Lifted {
     Expired,
     Manual,
     Protected,
+    Fleet,
 }
 
-const LIFTED: [&str; 3] = ["expired", "manual", "protected"];
+const LIFTED: [&str; 4] = ["expired", "manual", "protected", "fleet"];
 
 const COMMANDS: [&str; 6] = ["status", "list", "ban", "unban", "reload", "import"];
 
@@ -209,6 +212,15 @@ impl Engine {
             store_failures: c.store_failures,
             unsaved_bans: self.unsaved.ban_count() as u64,
             control: COMMANDS.iter().copied().zip(c.control).collect(),
+            fleet: self.fleet_info().map(|f| metrics::FleetSample {
+                following: f.following,
+                publishing: f.publishing,
+                outbox: f.outbox,
+                received: f.received,
+                published: f.published,
+                bad_entries: f.bad_entries,
+                refused: f.refused,
+            }),
         }
     }
 }

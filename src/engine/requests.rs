@@ -12,6 +12,7 @@ use crate::addr::Cidr;
 use crate::control::{self, Incoming, Request, Response};
 use crate::decide::Length;
 use crate::event::Kind;
+use crate::fleet::record::Origin;
 use crate::store::{BanRecord, Update};
 use crate::{config, host};
 
@@ -52,7 +53,7 @@ impl Engine {
             Request::Status => Response::with_status(self.status()),
             Request::List => Response::with_bans(self.ban_list().infos()),
             Request::Ban { addr, duration } => self.manual_ban(&addr, duration.as_deref()),
-            Request::Unban { addr } => self.manual_unban(&addr),
+            Request::Unban { addr, fleet } => self.manual_unban(&addr, fleet),
             Request::Import {
                 targets,
                 duration,
@@ -86,13 +87,16 @@ impl Engine {
                 Ok(b) => b,
                 Err(refusal) => return Response::error(refusal.to_string()),
             };
+        let outbox = self.to_share(std::slice::from_ref(&ban), Origin::Manual);
         if let Err(e) = self.store.save(&Update {
             bans: std::slice::from_ref(&ban),
+            outbox: &outbox,
             ..Update::default()
         }) {
             self.counters.store_failures += 1;
             return Response::error(format!("cannot record the ban: {e}"));
         }
+        self.shared(&outbox);
         let how = how_long(&ban);
         self.enforce(&ban_orders(std::slice::from_ref(&ban)));
         self.core.impose(ban);
@@ -125,13 +129,16 @@ impl Engine {
             &host::local_addresses(),
             host::now_s(),
         );
+        let outbox = self.to_share(&records, Origin::Imported);
         if let Err(e) = self.store.save(&Update {
             bans: &records,
+            outbox: &outbox,
             ..Update::default()
         }) {
             self.counters.store_failures += 1;
             return Response::error(format!("cannot record the imported bans: {e}"));
         }
+        self.shared(&outbox);
         self.enforce(&ban_orders(&records));
         for rec in records {
             self.core.impose(rec);
@@ -154,28 +161,59 @@ impl Engine {
         }
     }
 
-    fn manual_unban(&mut self, text: &str) -> Response {
+    /// Lifts a ban here; with `fleet_wide` the other nodes lift their fleet bans of it
+    /// too, even where this node has none.
+    fn manual_unban(&mut self, text: &str, fleet_wide: bool) -> Response {
         let addr = match Cidr::from_str(text) {
             Ok(t) => t,
             Err(e) => return Response::error(e.to_string()),
         };
+        if fleet_wide && self.fleet.is_none() {
+            return Response::error(
+                "--fleet: this daemon is in no fleet (no [fleet] is configured)",
+            );
+        }
         let rec = match self.core.plan_unban(addr, host::now_s()) {
-            Ok(r) => r,
+            Ok(r) => Some(r),
+            Err(crate::decide::Refusal::NotBanned(_)) if fleet_wide => None,
             Err(refusal) => return Response::error(refusal.to_string()),
         };
+        // A remote ban lifted here only is this node's business: the others keep theirs.
+        let publish = fleet_wide || rec.as_ref().is_some_and(|r| r.node.is_none());
+        let outbox = if publish {
+            self.unban_to_share(addr, fleet_wide)
+        } else {
+            Vec::new()
+        };
         if let Err(e) = self.store.save(&Update {
-            bans: std::slice::from_ref(&rec),
+            bans: rec.as_slice(),
             endings: &[(addr, "unbanned by hand".to_owned())],
+            outbox: &outbox,
             ..Update::default()
         }) {
             self.counters.store_failures += 1;
             return Response::error(format!("cannot record the unban: {e}"));
         }
-        let targets = self.core.lift(&[addr]);
-        self.counters.lifted(Lifted::Manual, 1);
-        self.unenforce(&targets, false);
-        log(&format!("unbanned {addr} by hand"));
-        Response::message(format!("unbanned {addr}"))
+        self.shared(&outbox);
+        let scope = if fleet_wide {
+            " and on every fleet node"
+        } else {
+            ""
+        };
+        if rec.is_some() {
+            let targets = self.core.lift(&[addr]);
+            self.counters.lifted(Lifted::Manual, 1);
+            self.unenforce(&targets, false);
+            log(&format!("unbanned {addr} by hand{scope}"));
+            Response::message(format!("unbanned {addr}{scope}"))
+        } else {
+            log(&format!(
+                "unbanned {addr} by hand on every fleet node (not banned here)"
+            ));
+            Response::message(format!(
+                "{addr} is not banned here; unbanned on every fleet node"
+            ))
+        }
     }
 
     /// Lifts the bans the policy now protects (the allowlist grew, an address became
@@ -196,7 +234,7 @@ impl Engine {
         let records: Vec<BanRecord> = planned.into_iter().map(|(r, _)| r).collect();
         self.counters.lifted(Lifted::Protected, records.len());
         let targets: Vec<Cidr> = records.iter().map(|r| r.target).collect();
-        self.keep(records, &endings);
+        self.keep(records, &endings, &[]);
         let gone = self.core.lift(&targets);
         self.unenforce(&gone, false);
     }
@@ -207,6 +245,10 @@ impl Engine {
         super::backends::check(&config).map_err(DaemonError::Backend)?;
         if config.paths.state_dir != self.config.paths.state_dir {
             warn("paths.state-dir changed: it takes effect at the next start");
+        }
+        if config.fleet != self.config.fleet {
+            // The link's threads hold their connections and the stream position.
+            warn("[fleet] changed: it takes effect at the next start");
         }
         self.core.set_policy(
             config.detect_policy(host::local_addresses(), host::session_client()),
@@ -291,6 +333,7 @@ impl Engine {
             lines: self.lines,
             recent: self.recent.iter().cloned().collect(),
             metrics: self.exporter.as_ref().map(super::observe::Exporter::state),
+            fleet: self.fleet_info(),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::addr::Cidr;
 /// The format written; an entry whose `v` differs is not read.
 pub const VERSION: &str = "1";
 /// The longest reason kept, in characters.
-const MAX_REASON: usize = 200;
+pub const MAX_REASON: usize = 200;
 /// The longest node name.
 const MAX_NODE: usize = 64;
 
@@ -23,7 +23,34 @@ const MAX_NODE: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Ban,
+    /// The origin node lifts its own ban: only that node's ban of the target ends.
     Unban,
+    /// An admin's `unban --fleet`: every node's fleet ban of the target ends (a ban a
+    /// node decided itself stays: no remote node lifts that).
+    UnbanAll,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Ban => "ban",
+            Op::Unban => "unban",
+            Op::UnbanAll => "unban-all",
+        }
+    }
+}
+
+impl FromStr for Op {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Op, ()> {
+        match s {
+            "ban" => Ok(Op::Ban),
+            "unban" => Ok(Op::Unban),
+            "unban-all" => Ok(Op::UnbanAll),
+            _ => Err(()),
+        }
+    }
 }
 
 /// Why the origin banned: the kinds a node chooses to share (`fleet.share`) and that a
@@ -101,10 +128,7 @@ pub fn valid_node(name: &str) -> bool {
 impl Record {
     /// The stream entry's fields, in the order written.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
-        let op = match self.op {
-            Op::Ban => "ban",
-            Op::Unban => "unban",
-        };
+        let op = self.op.as_str();
         let until = match self.until {
             Some(t) => t.to_string(),
             None => "never".to_owned(),
@@ -120,6 +144,47 @@ impl Record {
             ("node", self.node.clone()),
             ("reason", self.reason.clone()),
         ]
+    }
+
+    /// The record of an unban by hand on `node`: its own ban of `target` ends on the
+    /// other nodes, or with `fleet_wide` every node's fleet ban of it.
+    pub fn of_unban(target: Cidr, fleet_wide: bool, node: &str, now_s: i64) -> Record {
+        Record {
+            op: if fleet_wide { Op::UnbanAll } else { Op::Unban },
+            target,
+            at: now_s,
+            until: None,
+            offence: 0,
+            origin: Origin::Manual,
+            node: node.to_owned(),
+            reason: "unbanned by hand".into(),
+        }
+    }
+
+    /// The record as one value of the hash of bans in force: its fields, one `name value`
+    /// per line (no value holds a line break: the reason is one printable line).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        for (name, value) in self.fields() {
+            out.push_str(name);
+            out.push(' ');
+            out.push_str(&value);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Reads what [`Record::encode`] wrote, checked as [`Record::parse`] checks.
+    pub fn decode(text: &[u8]) -> Result<Record, BadRecord> {
+        let pairs: Vec<(&[u8], &[u8])> = text
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.iter().position(|&b| b == b' ') {
+                Some(i) => (&l[..i], &l[i + 1..]),
+                None => (l, &b""[..]),
+            })
+            .collect();
+        Record::parse(&pairs)
     }
 
     /// Reads an entry's fields (name, value pairs as XREAD gives them).
@@ -138,11 +203,8 @@ impl Record {
                 cut(v)
             )));
         }
-        let op = match get("op")? {
-            "ban" => Op::Ban,
-            "unban" => Op::Unban,
-            other => return Err(BadRecord(format!("op {:?}", cut(other)))),
-        };
+        let op_text = get("op")?;
+        let op = Op::from_str(op_text).map_err(|()| BadRecord(format!("op {:?}", cut(op_text))))?;
         let target_text = get("target")?;
         let target = Cidr::from_str(target_text).map_err(|_| {
             BadRecord(format!(
@@ -163,7 +225,7 @@ impl Record {
             (_, "never") => None,
             (_, _) => Some(number("until")?),
         };
-        if op == Op::Unban && until.is_some() {
+        if op != Op::Ban && until.is_some() {
             return Err(BadRecord("an unban with an end".into()));
         }
         if until.is_some_and(|u| u < at) {
@@ -245,6 +307,15 @@ mod tests {
             ..b
         };
         assert_eq!(round_trip(&unban), Ok(unban.clone()));
+        let all = Record {
+            op: Op::UnbanAll,
+            ..unban.clone()
+        };
+        assert_eq!(round_trip(&all), Ok(all.clone()));
+        for r in [ban(), permanent, unban, all] {
+            assert_eq!(Record::decode(r.encode().as_bytes()), Ok(r));
+        }
+        assert!(Record::decode(b"v 1\nop ban\n").is_err());
     }
 
     /// What a compromised node, another version or a hand-made entry may hold.

@@ -353,7 +353,8 @@ impl Conn {
             .set_read_timeout(Some(timeout))
             .map_err(io("setting a read timeout".into()))?;
         let mut conn = Conn {
-            reader: BufReader::with_capacity(64 * 1024, stream),
+            // Replies of 1,000 entries are read through it: 16 KiB is a few reads each.
+            reader: BufReader::with_capacity(16 * 1024, stream),
             timeout,
             request: Vec::new(),
         };

@@ -27,10 +27,7 @@ pub(super) fn record(
         .map_err(sql(ctx))?;
     for r in update.outbox {
         let key = r.target.to_string();
-        let op = match r.op {
-            Op::Ban => "ban",
-            Op::Unban => "unban",
-        };
+        let op = r.op.as_str();
         stmt.execute(params![
             op,
             key,
@@ -80,11 +77,7 @@ impl Store {
         for row in rows {
             let (id, op, target, at, until, offence, origin, node, reason) =
                 row.map_err(sql(ctx))?;
-            let op = match op.as_str() {
-                "ban" => Op::Ban,
-                "unban" => Op::Unban,
-                _ => return Err(bad(op)),
-            };
+            let op = Op::from_str(&op).map_err(|()| bad(op.clone()))?;
             let origin = Origin::from_str(&origin).map_err(|()| bad(origin.clone()))?;
             out.push((
                 id,

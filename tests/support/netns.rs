@@ -178,7 +178,7 @@ pub struct Netns {
 }
 
 impl Netns {
-    fn add(name: String) -> Netns {
+    pub fn add(name: String) -> Netns {
         must("ip", ["netns", "add", name.as_str()]);
         let ns = Netns { name };
         must("ip", ["-n", ns.name.as_str(), "link", "set", "lo", "up"]);
@@ -252,7 +252,8 @@ fn sweep_leftovers() {
 /// Joins `a` and `b` with a veth pair, addressing both ends in one /24. The ends are created
 /// directly inside the namespaces, so their fixed names never meet the host's interfaces or
 /// those of a parallel run.
-fn link(a: (&Netns, &str, &str), b: (&Netns, &str, &str)) {
+/// A veth pair between two namespaces, each end with its address in a /24, up.
+pub fn link(a: (&Netns, &str, &str), b: (&Netns, &str, &str)) {
     let ((a_ns, a_if, _), (b_ns, b_if, _)) = (a, b);
     must(
         "ip",

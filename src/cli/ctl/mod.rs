@@ -8,9 +8,11 @@
 //! daemon cannot be reached (and runs, or the command needs it); 74 the conversation
 //! broke; 76 the daemon's answer is not the protocol; 78 the configuration is invalid.
 
+mod fleet;
 mod lists;
 pub(super) mod render;
 
+pub use fleet::{FleetCommand, run as fleet};
 pub use lists::{ExportArgs, ImportArgs, export, import};
 #[cfg(test)]
 mod tests;
@@ -147,6 +149,10 @@ pub struct UnbanArgs {
     /// The banned address or network
     #[arg(value_name = "ADDR")]
     pub addr: String,
+    /// Also lift every fleet node's ban of it that came from the fleet (a ban another
+    /// node decided itself stays: no remote node lifts that)
+    #[arg(long)]
+    pub fleet: bool,
     #[command(flatten)]
     pub socket: SocketArg,
 }
@@ -262,9 +268,12 @@ pub fn unban(global: &Global, args: UnbanArgs) -> u8 {
     };
     let request = Request::Unban {
         addr: addr.to_string(),
+        fleet: args.fleet,
     };
     let done = format!("unbanned {addr}");
-    say_or_alone(&args.socket, global, &request, &done, |o| o.unban(addr))
+    say_or_alone(&args.socket, global, &request, &done, move |o| {
+        o.unban(addr, args.fleet)
+    })
 }
 
 pub fn reload(global: &Global, args: ReloadArgs) -> u8 {

@@ -96,6 +96,17 @@ pub(super) fn render_status(s: &Status, tz: &jiff::tz::TimeZone, now: i64) -> St
             s.unsaved_bans
         )),
     }
+    if let Some(f) = &s.fleet {
+        let state = match (&f.error, f.following && f.publishing) {
+            (_, true) => "connected".to_owned(),
+            (Some(e), false) => format!("FAILING: {e}"),
+            (None, false) => "connecting".to_owned(),
+        };
+        line(format!(
+            "Fleet:             node {} on {}, {state}; {} waiting to be published",
+            f.node, f.url, f.outbox
+        ));
+    }
     if let Some(m) = &s.metrics {
         let failing = m.strip_prefix("error: ").map(|e| format!("FAILING: {e}"));
         line(format!(

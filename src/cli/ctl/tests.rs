@@ -198,13 +198,15 @@ fn clients_send_canonical_requests_and_exit_with_the_documented_codes() {
     }
     let args = UnbanArgs {
         addr: "2001:DB8::1".into(),
+        fleet: false,
         socket: socket(&d.path),
     };
     assert_eq!(unban(&g, args), exit::OK);
     assert_eq!(
         d.seen.recv().unwrap(),
         Request::Unban {
-            addr: "2001:db8::1".into()
+            addr: "2001:db8::1".into(),
+            fleet: false,
         }
     );
     let reload_args = ReloadArgs {
@@ -307,6 +309,7 @@ fn the_status_summary_names_failing_backends_and_recent_events() {
         store_error: Some("database or disk is full".into()),
         unsaved_bans: 2,
         metrics: Some("error: cannot serve metrics on 127.0.0.1:9877: Address in use".into()),
+        fleet: None,
         recent: vec![crate::control::RecentEvent {
             time: None,
             kind: "invalid-user".into(),

@@ -104,7 +104,7 @@ fn urls_as_operators_write_them() {
         (u.user.as_deref(), u.password.as_deref()),
         (None, Some("pw"))
     );
-    assert_eq!(u.to_string(), "redis://[2001:db8::1]:6379/0");
+    assert_eq!(u.to_string(), "redis://:***@[2001:db8::1]:6379/0");
     let u: Url = "unix:///run/redis/redis.sock?db=3".parse().unwrap();
     assert_eq!(
         (u.place, u.db),
