@@ -229,13 +229,10 @@ impl<'c> Offline<'c> {
 
     /// The outbox records of bans by hand or imported here, if the fleet shares them.
     fn to_share(&self, bans: &[BanRecord], origin: Origin) -> Vec<Record> {
-        match &self.config.fleet {
-            Some(f) if f.shares(origin) => {
-                let node = f.node_name();
-                bans.iter().map(|b| b.to_fleet(origin, &node)).collect()
-            }
-            _ => Vec::new(),
-        }
+        self.config
+            .fleet
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.to_share(bans, origin, &f.node_name()))
     }
 
     /// Saves `change` with what opening found, in one transaction.

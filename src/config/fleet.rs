@@ -162,6 +162,23 @@ impl Fleet {
         self.share.iter().any(|s| s.origin() == origin)
     }
 
+    /// The outbox records of bans this node decided (`node` is `None`), of a kind it
+    /// shares, as `node_name` publishes them.
+    pub fn to_share(
+        &self,
+        bans: &[crate::decide::BanRecord],
+        origin: Origin,
+        node_name: &str,
+    ) -> Vec<crate::fleet::record::Record> {
+        if !self.shares(origin) {
+            return Vec::new();
+        }
+        bans.iter()
+            .filter(|b| b.node.is_none())
+            .map(|b| b.to_fleet(origin, node_name))
+            .collect()
+    }
+
     /// The URL, parsed (the password file is read at start, not here).
     pub fn parsed_url(&self) -> Result<Url, String> {
         self.url.parse::<Url>().map_err(|e| match e {

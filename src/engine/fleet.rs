@@ -131,14 +131,9 @@ impl Engine {
 
     /// The outbox records of bans this node decided, if it shares their kind.
     pub(super) fn to_share(&self, bans: &[BanRecord], origin: Origin) -> Vec<Record> {
-        match &self.fleet {
-            Some(f) if f.config.shares(origin) => bans
-                .iter()
-                .filter(|b| b.node.is_none())
-                .map(|b| b.to_fleet(origin, &f.node))
-                .collect(),
-            _ => Vec::new(),
-        }
+        self.fleet
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.config.to_share(bans, origin, &f.node))
     }
 
     /// The outbox record of an unban by hand here (see [`Record::of_unban`]).

@@ -203,12 +203,10 @@ impl Shared {
 
     /// Connects, reading the password file first.
     fn connect(&self) -> Result<Conn, String> {
-        let mut url = self.settings.url.clone();
-        if let Some(path) = &self.settings.password_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read fleet.password-file {}: {e}", path.display()))?;
-            url.password = Some(text.lines().next().unwrap_or("").to_owned());
-        }
+        let url = self
+            .settings
+            .url
+            .with_password_file(self.settings.password_file.as_deref())?;
         Conn::connect(&url, TIMEOUT).map_err(|e| format!("{url}: {e}"))
     }
 
@@ -380,14 +378,7 @@ impl Shared {
             b"COUNT",
             b"1",
         ])?;
-        let first = reply
-            .items()
-            .and_then(|i| i.first())
-            .and_then(|e| e.items())
-            .and_then(|e| e.first())
-            .and_then(Reply::bytes)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .and_then(parse_id);
+        let first = first_entry_id(&reply).as_deref().and_then(parse_id);
         Ok(match (first, parse_id(applied)) {
             (Some(first), Some(applied)) => first > next_id(applied),
             (None, _) => false,
@@ -414,16 +405,7 @@ impl Shared {
             b"COUNT",
             b"1",
         ])?;
-        let last_id = last
-            .items()
-            .and_then(|i| i.first())
-            .and_then(|e| e.items())
-            .and_then(|e| e.first())
-            .and_then(Reply::bytes)
-            .map_or_else(
-                || "0-0".to_owned(),
-                |b| String::from_utf8_lossy(b).into_owned(),
-            );
+        let last_id = first_entry_id(&last).unwrap_or_else(|| "0-0".to_owned());
         let now = crate::host::now_s();
         let mut records = Vec::new();
         let mut read = 0;
@@ -437,15 +419,7 @@ impl Shared {
                 b"COUNT",
                 count.as_bytes(),
             ])?;
-            let parts = reply.items().unwrap_or(&[]);
-            let (Some(next), Some(pairs)) = (
-                parts.first().and_then(Reply::bytes),
-                parts.get(1).and_then(Reply::items),
-            ) else {
-                return Err(RespError::Protocol(
-                    "HSCAN's reply is not [cursor, fields]".into(),
-                ));
-            };
+            let (next, pairs) = hscan_page(&reply)?;
             for pair in pairs.chunks(2) {
                 let Some(value) = pair.get(1).and_then(Reply::bytes) else {
                     continue;
@@ -664,15 +638,7 @@ impl Shared {
                 b"COUNT",
                 b"1000",
             ])?;
-            let parts = reply.items().unwrap_or(&[]);
-            let (Some(next), Some(pairs)) = (
-                parts.first().and_then(Reply::bytes),
-                parts.get(1).and_then(Reply::items),
-            ) else {
-                return Err(RespError::Protocol(
-                    "HSCAN's reply is not [cursor, fields]".into(),
-                ));
-            };
+            let (next, pairs) = hscan_page(&reply)?;
             out.extend(
                 pairs
                     .chunks(2)
@@ -720,6 +686,26 @@ impl Shared {
 enum PublishError {
     Store(crate::store::StoreError),
     Redis(RespError),
+}
+
+/// An HSCAN reply: the next cursor, and the fields with their values, flat.
+fn hscan_page(reply: &Reply) -> Result<(&[u8], &[Reply]), RespError> {
+    let parts = reply.items().unwrap_or(&[]);
+    match (
+        parts.first().and_then(Reply::bytes),
+        parts.get(1).and_then(Reply::items),
+    ) {
+        (Some(next), Some(pairs)) => Ok((next, pairs)),
+        _ => Err(RespError::Protocol(
+            "HSCAN's reply is not [cursor, fields]".into(),
+        )),
+    }
+}
+
+/// The id of the first entry of an XRANGE or XREVRANGE reply.
+pub fn first_entry_id(reply: &Reply) -> Option<String> {
+    let id = reply.items()?.first()?.items()?.first()?.bytes()?;
+    Some(String::from_utf8_lossy(id).into_owned())
 }
 
 /// A stream id `MS-SEQ` as numbers, to compare.

@@ -244,6 +244,21 @@ impl std::str::FromStr for Url {
     }
 }
 
+impl Url {
+    /// This URL with the password of `file` (its first line), when there is one: the
+    /// password kept out of the configuration, read at each connection so that a
+    /// corrected file needs no restart.
+    pub fn with_password_file(&self, file: Option<&std::path::Path>) -> Result<Url, String> {
+        let mut url = self.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read fleet.password-file {}: {e}", path.display()))?;
+            url.password = Some(text.lines().next().unwrap_or("").to_owned());
+        }
+        Ok(url)
+    }
+}
+
 /// `%40` → `@`; `None` on a bad escape or bytes that are not UTF-8.
 fn percent_decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());

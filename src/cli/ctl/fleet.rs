@@ -9,7 +9,7 @@ use super::{SocketArg, Unanswered, ask_daemon, print_json};
 use crate::cli::{Global, exit, load_config};
 use crate::control::{FleetInfo, Request};
 use crate::engine::link::{self, Keys, parse_id};
-use crate::fleet::resp::{Conn, Reply};
+use crate::fleet::resp::Conn;
 
 /// The fleet this server shares its bans with.
 #[derive(Debug, Clone, Subcommand)]
@@ -115,12 +115,9 @@ fn redis_view(
     last_id: Option<&str>,
     report: &mut Report,
 ) -> Result<(), String> {
-    let mut url = fleet.parsed_url()?;
-    if let Some(path) = &fleet.password_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read fleet.password-file {}: {e}", path.display()))?;
-        url.password = Some(text.lines().next().unwrap_or("").to_owned());
-    }
+    let url = fleet
+        .parsed_url()?
+        .with_password_file(fleet.password_file.as_deref())?;
     let mut conn = Conn::connect(&url, std::time::Duration::from_secs(5))
         .map_err(|e| format!("{url}: {e}"))?;
     let keys = Keys::new(&fleet.key_prefix);
@@ -137,7 +134,7 @@ fn redis_view(
             b"1",
         ])
         .map_err(err)?;
-    let newest = first_id(&newest);
+    let newest = link::first_entry_id(&newest);
     if let Some(last) = last_id {
         let from = format!("({last}");
         let count = (LAG_COUNT).to_string();
@@ -180,11 +177,6 @@ fn last_report(report: &str, tz: &jiff::tz::TimeZone) -> String {
         },
         _ => "none".into(),
     }
-}
-
-fn first_id(reply: &Reply) -> Option<String> {
-    let id = reply.items()?.first()?.items()?.first()?.bytes()?;
-    Some(String::from_utf8_lossy(id).into_owned())
 }
 
 fn render(node: &str, r: &Report, now_ms: i64, tz: &jiff::tz::TimeZone) -> String {
