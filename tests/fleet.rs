@@ -499,3 +499,57 @@ fn a_node_away_catches_up_and_redis_killed_and_restarted_loses_nothing() {
         c.bans().len() == 66
     });
 }
+
+#[test]
+fn a_ban_lifted_and_banned_again_in_one_read_stays_in_force_across_a_restart() {
+    let test = "a_ban_lifted_and_banned_again_in_one_read_stays_in_force_across_a_restart";
+    let Some(redis) = Redis::start(test, ACL) else {
+        return;
+    };
+    let mut a = Node::new(&redis, "a", "");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (at, until) = (now.to_string(), (now + 3600).to_string());
+    let entry = |op: &str| -> Vec<Vec<u8>> {
+        let until = if op == "ban" { until.as_str() } else { "never" };
+        [
+            "XADD",
+            "authban:stream",
+            "*",
+            "v",
+            "1",
+            "op",
+            op,
+            "target",
+            "198.51.100.9",
+            "at",
+            &at,
+            "until",
+            until,
+            "offence",
+            "1",
+            "origin",
+            "manual",
+            "node",
+            "web-9",
+            "reason",
+            "x",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect()
+    };
+    // One write: the follower reads the three entries in one XREAD.
+    let mut conn = Conn::connect(&redis.url("node1:s3cret@"), TIMEOUT).unwrap();
+    conn.pipeline(&[entry("ban"), entry("unban"), entry("ban")])
+        .unwrap();
+    a.wait_ban("198.51.100.9");
+    a.stop();
+    a.start();
+    let b = a
+        .ban_of("198.51.100.9")
+        .expect("still banned after the restart");
+    assert_eq!(b.node.as_deref(), Some("web-9"));
+}

@@ -184,6 +184,12 @@ impl Engine {
                     match self.core.plan_remote(&remote, max_s, &local, now) {
                         Ok(Some(b)) => {
                             self.core.impose(b.clone());
+                            // Banned again after an unban of this batch: the ban is what
+                            // holds, and what is saved.
+                            if lifted.iter().any(|l| l.target == b.target) {
+                                lifted.retain(|l| l.target != b.target);
+                                endings.retain(|(t, _)| *t != b.target);
+                            }
                             bans.insert(b.target, b);
                         }
                         Ok(None) => {}
