@@ -7,7 +7,6 @@ mod emulation;
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -238,9 +237,19 @@ fn failing_journalctl_reports_its_complaint() {
 }
 
 fn script(dir: &Path, body: &str) -> PathBuf {
+    let source = dir.join("journalctl.sh");
+    fs::write(&source, format!("#!/bin/sh\n{body}\n")).unwrap();
+    // Written by another process: a writable descriptor of the program held by this one
+    // (inherited by a child another test forks at that instant) makes running it fail
+    // with ETXTBSY, "Text file busy".
     let path = dir.join("journalctl");
-    fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    let installed = std::process::Command::new("install")
+        .args(["-m", "755"])
+        .arg(&source)
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(installed.success());
     path
 }
 
