@@ -546,6 +546,12 @@ fn a_ban_lifted_and_banned_again_in_one_read_stays_in_force_across_a_restart() {
     conn.pipeline(&[entry("ban"), entry("unban"), entry("ban")])
         .unwrap();
     a.wait_ban("198.51.100.9");
+    // The engine answers `list` after its save of what it read: the kill below must not
+    // fall between the firewall and the store (that case is adoption's, and loses the
+    // ban's origin).
+    wait_until("the ban listed", Duration::from_secs(10), || {
+        a.ban_of("198.51.100.9").is_some()
+    });
     a.stop();
     a.start();
     let b = a
