@@ -320,6 +320,18 @@ fn config_check(global: &Global) -> u8 {
                 eprintln!("authban: the configured backends cannot ban without these programs");
                 return exit::CONFIG;
             }
+            let unreadable = config
+                .fleet
+                .as_ref()
+                .map(|f| f.check_files())
+                .unwrap_or_default();
+            if !unreadable.is_empty() {
+                for u in unreadable {
+                    eprintln!("authban: {u}");
+                }
+                eprintln!("authban: the fleet cannot connect with these files");
+                return exit::CONFIG;
+            }
             match file {
                 Some(path) => eprintln!("authban: {} is valid", path.display()),
                 None => eprintln!("authban: no configuration file; using the defaults"),

@@ -16,6 +16,8 @@ mod redis;
 use authban::control::{BanInfo, FleetInfo, Request};
 use authban::fleet::resp::{Conn, Reply, RespError, Url};
 use daemon_support::{Daemon, Env, denies, failures, wait_until};
+#[cfg(feature = "tls")]
+use redis::Certs;
 use redis::Redis;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,18 +39,18 @@ fn an_acl_user_authenticates_and_a_blocking_read_gets_an_entry_as_it_is_added() 
         return;
     };
     // A wrong password, and no user at all, are refused with the server's words.
-    match Conn::connect(&redis.url("node1:wrong@"), TIMEOUT) {
+    match Conn::connect(&redis.url("node1:wrong@"), None, TIMEOUT) {
         Err(RespError::Server(msg)) => assert!(msg.starts_with("WRONGPASS"), "{msg}"),
         other => panic!("{other:?}"),
     }
-    let mut anon = Conn::connect(&redis.url(""), TIMEOUT).unwrap();
+    let mut anon = Conn::connect(&redis.url(""), None, TIMEOUT).unwrap();
     match call(&mut anon, &["PING"]) {
         Err(RespError::Server(msg)) => assert!(msg.starts_with("NOAUTH"), "{msg}"),
         other => panic!("{other:?}"),
     }
 
-    let mut reader = Conn::connect(&redis.url("node1:s3cret@"), TIMEOUT).unwrap();
-    let mut writer = Conn::connect(&redis.url("node1:s3cret@"), TIMEOUT).unwrap();
+    let mut reader = Conn::connect(&redis.url("node1:s3cret@"), None, TIMEOUT).unwrap();
+    let mut writer = Conn::connect(&redis.url("node1:s3cret@"), None, TIMEOUT).unwrap();
     assert_eq!(
         call(&mut writer, &["PING"]).unwrap(),
         Reply::Status("PONG".into())
@@ -124,7 +126,7 @@ fn a_pipeline_is_one_round_trip_and_a_killed_server_is_a_fatal_error() {
     let url: Url = format!("unix://{}?db=1", redis.socket.display())
         .parse()
         .unwrap();
-    let mut conn = Conn::connect(&url, TIMEOUT).unwrap();
+    let mut conn = Conn::connect(&url, None, TIMEOUT).unwrap();
     let commands: Vec<Vec<Vec<u8>>> = (0..100)
         .map(|i| {
             ["XADD", "authban:bans", "*", "addr", &format!("192.0.2.{i}")]
@@ -142,6 +144,7 @@ fn a_pipeline_is_one_round_trip_and_a_killed_server_is_a_fatal_error() {
         &format!("unix://{}", redis.socket.display())
             .parse()
             .unwrap(),
+        None,
         TIMEOUT,
     )
     .unwrap();
@@ -154,7 +157,7 @@ fn a_pipeline_is_one_round_trip_and_a_killed_server_is_a_fatal_error() {
     redis.child.wait().unwrap();
     let err = call(&mut conn, &["PING"]).unwrap_err();
     assert!(err.is_fatal(), "{err}");
-    assert!(Conn::connect(&url, TIMEOUT).is_err());
+    assert!(Conn::connect(&url, None, TIMEOUT).is_err());
 }
 
 /// A node of a fleet: a daemon of its own (its log, store, hosts.deny) whose `[fleet]`
@@ -179,7 +182,7 @@ impl Node {
     }
 
     fn start(&mut self) {
-        self.daemon = Some(self.env.start_logging());
+        self.start_unlinked();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !fleet(&self.env).is_some_and(|f| f.following && f.publishing) {
             assert!(
@@ -190,6 +193,11 @@ impl Node {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Starts the daemon without waiting for its link to Redis.
+    fn start_unlinked(&mut self) {
+        self.daemon = Some(self.env.start_logging());
     }
 
     fn stop(&mut self) {
@@ -212,6 +220,16 @@ impl Node {
         wait_until(&format!("{addr} denied"), Duration::from_secs(10), || {
             denies(&self.env.hosts_deny(), addr)
         })
+    }
+
+    /// `authban config check` of this node's configuration.
+    fn config_check(&self) -> std::process::Output {
+        Command::new(daemon_support::BIN)
+            .arg("--config")
+            .arg(self.env.path("authban.toml"))
+            .args(["config", "check"])
+            .output()
+            .unwrap()
     }
 
     fn authban(&self, args: &[&str]) -> std::process::Output {
@@ -294,7 +312,7 @@ fn an_attack_on_one_node_bans_on_the_other_and_unbans_follow_their_origin() {
 
     // A ban of a third node (written here as any node writes it) reaches both; an
     // admin's fleet-wide unban on web-2 lifts it on web-1 too.
-    let mut conn = Conn::connect(&redis.url("node1:s3cret@"), TIMEOUT).unwrap();
+    let mut conn = Conn::connect(&redis.url("node1:s3cret@"), None, TIMEOUT).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -542,7 +560,7 @@ fn a_ban_lifted_and_banned_again_in_one_read_stays_in_force_across_a_restart() {
         .collect()
     };
     // One write: the follower reads the three entries in one XREAD.
-    let mut conn = Conn::connect(&redis.url("node1:s3cret@"), TIMEOUT).unwrap();
+    let mut conn = Conn::connect(&redis.url("node1:s3cret@"), None, TIMEOUT).unwrap();
     conn.pipeline(&[entry("ban"), entry("unban"), entry("ban")])
         .unwrap();
     a.wait_ban("198.51.100.9");
@@ -558,4 +576,148 @@ fn a_ban_lifted_and_banned_again_in_one_read_stays_in_force_across_a_restart() {
         .ban_of("198.51.100.9")
         .expect("still banned after the restart");
     assert_eq!(b.node.as_deref(), Some("web-9"));
+}
+
+/// The TLS keys of a node's `[fleet]`: the CA to trust, and a client certificate.
+#[cfg(feature = "tls")]
+fn tls_files(ca: &std::path::Path, cert: Option<(&std::path::Path, &std::path::Path)>) -> String {
+    let mut out = format!("tls-ca-file = \"{}\"\n", ca.display());
+    if let Some((cert, key)) = cert {
+        out += &format!(
+            "tls-cert-file = \"{}\"\ntls-key-file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+    }
+    out
+}
+
+#[cfg(not(feature = "tls"))]
+#[test]
+fn a_build_without_tls_refuses_a_rediss_url_in_config_check() {
+    let env = Env::with(
+        "1h",
+        "[fleet]\nurl = \"rediss://node1:s3cret@127.0.0.1:6380\"\n",
+    );
+    let out = Node { env, daemon: None }.config_check();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{text}");
+    assert!(
+        text.contains("this authban was built without TLS: build it with `--features tls`"),
+        "{text}"
+    );
+}
+
+/// Needs the `tls` feature: `cargo test --features tls` (`.ci/run` runs it).
+#[cfg(feature = "tls")]
+#[test]
+fn over_tls_a_ban_is_shared_and_a_server_or_a_node_the_ca_did_not_sign_is_refused() {
+    let test = "over_tls_a_ban_is_shared_and_a_server_or_a_node_the_ca_did_not_sign_is_refused";
+    let Some(certs) = Certs::make(test) else {
+        return;
+    };
+    // Redis's port speaks TLS only and asks each client for a certificate of the CA.
+    let Some(redis) = Redis::start_tls(test, ACL, &certs) else {
+        return;
+    };
+    let tls = tls_files(&certs.ca, Some((&certs.client_cert, &certs.client_key)));
+    let a = Node::new(&redis, "web-1", &tls);
+    let b = Node::new(&redis, "web-2", &tls);
+    let check = ok(&a.config_check());
+    assert!(
+        check.contains("url = \"rediss://node1:***@127.0.0.1:"),
+        "{check}"
+    );
+
+    a.env.append(&failures("203.0.113.30", 3, 0));
+    let took = b.wait_ban("203.0.113.30");
+    eprintln!("over TLS, from web-1's log line to web-2's hosts.deny: {took:?}");
+    assert_eq!(
+        b.ban_of("203.0.113.30").unwrap().node.as_deref(),
+        Some("web-1")
+    );
+    let status = ok(&b.authban(&["fleet", "status"]));
+    assert!(status.contains("rediss://node1:***@127.0.0.1:"), "{status}");
+    assert!(status.contains("web-1"), "{status}");
+
+    // A node that trusts another CA refuses the server: it says why, in status and in
+    // `fleet status`, and bans nothing from the fleet.
+    let other = certs.dir.path().join("other-ca.pem");
+    redis::self_signed(&certs.dir.path().join("other-ca.key"), &other, "another CA");
+    let mut c = Node {
+        env: Env::with(
+            "1h",
+            &format!(
+                "[fleet]\nurl = \"{}\"\nnode = \"web-3\"\n{}",
+                redis.url_text(),
+                tls_files(&other, Some((&certs.client_cert, &certs.client_key)))
+            ),
+        ),
+        daemon: None,
+    };
+    ok(&c.config_check());
+    c.start_unlinked();
+    let error = |env: &Env| fleet(env).and_then(|f| f.error);
+    wait_until("web-3's TLS error", Duration::from_secs(10), || {
+        error(&c.env).is_some()
+    });
+    let said = error(&c.env).unwrap();
+    assert!(said.contains("TLS handshake with 127.0.0.1"), "{said}");
+    assert!(said.contains("invalid peer certificate"), "{said}");
+    let out = c.authban(&["fleet", "status"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(c.ban_of("203.0.113.30").is_none());
+
+    // A node without a client certificate is refused by Redis.
+    let mut d = Node {
+        env: Env::with(
+            "1h",
+            &format!(
+                "[fleet]\nurl = \"{}\"\nnode = \"web-4\"\n{}",
+                redis.url_text(),
+                tls_files(&certs.ca, None)
+            ),
+        ),
+        daemon: None,
+    };
+    d.start_unlinked();
+    wait_until("web-4's TLS error", Duration::from_secs(10), || {
+        error(&d.env).is_some()
+    });
+    assert!(d.ban_of("203.0.113.30").is_none());
+    let said = error(&d.env).unwrap();
+    assert!(said.contains("set fleet.tls-cert-file"), "{said}");
+    assert!(
+        fleet(&d.env).is_some_and(|f| !f.following && !f.publishing),
+        "{:?}",
+        fleet(&d.env)
+    );
+
+    // `config check` reads the files as the daemon would, and refuses what cannot work.
+    let url = redis.url_text();
+    let refused = |url: &str, tls: String, want: &str| {
+        let env = Env::with("1h", &format!("[fleet]\nurl = \"{url}\"\n{tls}"));
+        let out = Node { env, daemon: None }.config_check();
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(78), "{text}");
+        assert!(text.contains(want), "{text}");
+    };
+    refused(
+        &url,
+        tls_files(&certs.client_key, None),
+        "fleet.tls-ca-file",
+    );
+    refused(
+        &url,
+        tls_files(&certs.ca, Some((&certs.client_cert, &certs.server_key))),
+        "KeyMismatch",
+    );
+    refused(
+        &url.replace("node1:s3cret@", "node1@"),
+        format!(
+            "{}password-file = \"/nonexistent/pw\"\n",
+            tls_files(&certs.ca, None)
+        ),
+        "cannot read fleet.password-file /nonexistent/pw",
+    );
 }

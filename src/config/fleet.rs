@@ -9,18 +9,30 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::{Duration, Problem, WEEK};
 use crate::fleet::record::{Origin, valid_node};
-use crate::fleet::resp::Url;
+use crate::fleet::resp::{Endpoint, Url};
+use crate::fleet::tls;
 
 /// `[fleet]`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Fleet {
-    /// `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]` or `unix:///PATH[?db=N]`.
+    /// `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]`, the same with `rediss://` (TLS), or
+    /// `unix:///PATH[?db=N]`.
     #[serde(serialize_with = "without_password")]
     pub url: String,
     /// A file holding the password (its first line), instead of writing it in the URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+    /// `rediss://`: the authorities (PEM) trusted to sign Redis's certificate; default
+    /// the system's bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// `rediss://`: this node's certificate and key (PEM), for a Redis that asks for one
+    /// (`tls-auth-clients`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<PathBuf>,
     /// This server's name in the fleet; default its host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -42,6 +54,9 @@ impl Default for Fleet {
         Fleet {
             url: String::new(),
             password_file: None,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             node: None,
             key_prefix: "authban".into(),
             accept: Accept::All,
@@ -187,31 +202,96 @@ impl Fleet {
         })
     }
 
+    /// The URL with the files a connection reads.
+    pub fn endpoint(&self) -> Result<Endpoint, String> {
+        Ok(Endpoint {
+            url: self.parsed_url()?,
+            password_file: self.password_file.clone(),
+            tls: tls::Files {
+                ca: self.tls_ca_file.clone(),
+                cert: self.tls_cert_file.clone(),
+                key: self.tls_key_file.clone(),
+            },
+        })
+    }
+
+    /// What `config check` finds wrong with the files a connection reads (the password
+    /// file, the TLS files), by reading them as the daemon will. Kept out of
+    /// [`Fleet::validate`], which reads no file.
+    pub fn check_files(&self) -> Vec<String> {
+        let Ok(endpoint) = self.endpoint() else {
+            return Vec::new(); // said by validate
+        };
+        let mut out = Vec::new();
+        if let Err(e) = endpoint
+            .url
+            .with_password_file(self.password_file.as_deref())
+        {
+            out.push(e);
+        }
+        if endpoint.url.tls
+            && let Err(e) = endpoint.tls.client_config()
+        {
+            out.push(e);
+        }
+        out
+    }
+
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+        let mut tls = false;
         if self.url.is_empty() {
             problems.push(Problem::new(
                 "fleet.url",
-                "must be set: redis://HOST[:PORT] or unix:///PATH",
+                "must be set: redis://HOST[:PORT], rediss://HOST[:PORT] or unix:///PATH",
             ));
         } else {
             match self.parsed_url() {
                 Err(e) => problems.push(Problem::new("fleet.url", e)),
-                Ok(url) if url.password.is_some() && self.password_file.is_some() => {
-                    problems.push(Problem::new(
-                        "fleet.password-file",
-                        "the URL holds a password already: give it in one place",
-                    ));
+                Ok(url) => {
+                    tls = url.tls;
+                    if tls && !tls::BUILT {
+                        problems.push(Problem::new("fleet.url", tls::NOT_BUILT));
+                    }
+                    if url.password.is_some() && self.password_file.is_some() {
+                        problems.push(Problem::new(
+                            "fleet.password-file",
+                            "the URL holds a password already: give it in one place",
+                        ));
+                    }
                 }
-                Ok(_) => {}
             }
         }
-        if let Some(p) = &self.password_file
-            && !p.is_absolute()
-        {
-            problems.push(Problem::new(
-                "fleet.password-file",
-                format!("`{}` must be an absolute path", p.display()),
-            ));
+        let files = [
+            ("fleet.password-file", &self.password_file, false),
+            ("fleet.tls-ca-file", &self.tls_ca_file, true),
+            ("fleet.tls-cert-file", &self.tls_cert_file, true),
+            ("fleet.tls-key-file", &self.tls_key_file, true),
+        ];
+        for (key, path, of_tls) in files {
+            let Some(p) = path else { continue };
+            if !p.is_absolute() {
+                problems.push(Problem::new(
+                    key,
+                    format!("`{}` must be an absolute path", p.display()),
+                ));
+            }
+            if of_tls && !tls && !self.url.is_empty() {
+                problems.push(Problem::new(
+                    key,
+                    "is used only over TLS: the URL must be rediss://",
+                ));
+            }
+        }
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(_), None) => problems.push(Problem::new(
+                "fleet.tls-key-file",
+                "must be set with tls-cert-file: the certificate's private key",
+            )),
+            (None, Some(_)) => problems.push(Problem::new(
+                "fleet.tls-cert-file",
+                "must be set with tls-key-file: the key's certificate",
+            )),
+            _ => {}
         }
         let node = self.node_name();
         if !valid_node(&node) {

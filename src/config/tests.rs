@@ -664,7 +664,7 @@ fn fleet_is_off_when_absent_and_every_key_of_it_is_checked() {
         Accept::All
     );
     let keys = keys_lines(
-        "[fleet]\nurl = \"rediss://r:6379\"\naccept = { quorum = 0 }\nnode = \"a b\"\n\
+        "[fleet]\nurl = \"rediss://r:0\"\naccept = { quorum = 0 }\nnode = \"a b\"\n\
          key-prefix = \"x y\"\nmax-remote-time = \"0s\"\nstream-length = 10\n\
          password-file = \"pw\"\n",
     );
@@ -691,6 +691,23 @@ fn fleet_is_off_when_absent_and_every_key_of_it_is_checked() {
             "[fleet]\nurl = \"redis://:pw@h\"\npassword-file = \"/etc/authban/pw\"\n",
             "one place",
         ),
+        // TLS files without TLS would be silently unused.
+        (
+            "[fleet]\nurl = \"redis://h\"\ntls-ca-file = \"/etc/authban/ca.pem\"\n",
+            "fleet.tls-ca-file: is used only over TLS",
+        ),
+        (
+            "[fleet]\nurl = \"rediss://h\"\ntls-cert-file = \"/etc/authban/n.pem\"\n",
+            "fleet.tls-key-file: must be set with tls-cert-file",
+        ),
+        (
+            "[fleet]\nurl = \"rediss://h\"\ntls-key-file = \"/etc/authban/n.key\"\n",
+            "fleet.tls-cert-file: must be set with tls-key-file",
+        ),
+        (
+            "[fleet]\nurl = \"rediss://h\"\ntls-ca-file = \"ca.pem\"\n",
+            "fleet.tls-ca-file: `ca.pem` must be an absolute path",
+        ),
     ] {
         let err = parse(text, origin()).unwrap_err().to_string();
         assert!(err.contains(want), "{text}: {err}");
@@ -715,4 +732,32 @@ fn the_example_fleet_section_uncommented_is_valid() {
         Some(Path::new("/etc/authban/fleet.password"))
     );
     assert_eq!(f.accept, Accept::All);
+}
+
+#[test]
+fn a_tls_url_works_only_in_a_build_with_tls() {
+    let text = "[fleet]\nurl = \"rediss://web-1@redis.example:6380\"\n\
+                tls-ca-file = \"/etc/authban/redis-ca.pem\"\n\
+                tls-cert-file = \"/etc/authban/web-1.pem\"\n\
+                tls-key-file = \"/etc/authban/web-1.key\"\n";
+    if crate::fleet::tls::BUILT {
+        let endpoint = parse(text, origin())
+            .unwrap()
+            .fleet
+            .unwrap()
+            .endpoint()
+            .unwrap();
+        assert!(endpoint.url.tls);
+        assert_eq!(
+            endpoint.tls.ca.as_deref(),
+            Some(Path::new("/etc/authban/redis-ca.pem"))
+        );
+    } else {
+        let e = parse(text, origin()).unwrap_err().to_string();
+        assert!(
+            e.contains("fleet.url: this authban was built without TLS"),
+            "{e}"
+        );
+        assert!(e.contains("--features tls"), "{e}");
+    }
 }

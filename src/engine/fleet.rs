@@ -85,7 +85,7 @@ impl Engine {
         let Some(cfg) = self.config.fleet.clone() else {
             return;
         };
-        let url = match cfg.parsed_url() {
+        let endpoint = match cfg.endpoint() {
             Ok(u) => u,
             // `config check` refuses it; a configuration changed under a running
             // daemon is read again only on reload.
@@ -105,8 +105,7 @@ impl Engine {
         };
         let node = cfg.node_name();
         let settings = Settings {
-            url,
-            password_file: cfg.password_file.clone(),
+            endpoint,
             node: node.clone(),
             keys: Keys::new(&cfg.key_prefix),
             stream_length: cfg.stream_length,

@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::fleet::record::{Op, Record};
-use crate::fleet::resp::{Conn, Reply, RespError, Url};
+use crate::fleet::resp::{Conn, Endpoint, Reply, RespError};
 use crate::store::Store;
 
 /// How long a connection attempt or a reply may take.
@@ -78,9 +78,8 @@ fn ban_field(r: &Record) -> String {
 /// What a link needs.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub url: Url,
-    /// Read at every connection, so a fixed file needs no restart.
-    pub password_file: Option<PathBuf>,
+    /// Its files are read at every connection, so a fixed one needs no restart.
+    pub endpoint: Endpoint,
     pub node: String,
     pub keys: Keys,
     pub stream_length: u64,
@@ -201,13 +200,9 @@ impl Shared {
         }
     }
 
-    /// Connects, reading the password file first.
+    /// Connects, reading the password file and the TLS files first.
     fn connect(&self) -> Result<Conn, String> {
-        let url = self
-            .settings
-            .url
-            .with_password_file(self.settings.password_file.as_deref())?;
-        Conn::connect(&url, TIMEOUT).map_err(|e| format!("{url}: {e}"))
+        self.settings.endpoint.connect(TIMEOUT)
     }
 
     /// Marks one side up or down, logging each change once.
@@ -246,7 +241,7 @@ impl Shared {
         match said {
             Some(Ok(())) => crate::log::info(&format!(
                 "fleet: {which} on {} as node {}",
-                self.settings.url, self.settings.node
+                self.settings.endpoint.url, self.settings.node
             )),
             Some(Err(e)) => crate::log::error(&format!(
                 "fleet: {which} stopped: {e}; local protection goes on, retrying"

@@ -1,6 +1,7 @@
 //! resp: the Redis connection the fleet talks over (RESP2, which Redis 7 and Valkey speak
-//! by default): a `redis://` URL, a TCP or Unix-socket connection that authenticates and
-//! selects its database, and one call at a time, `call(&["XADD", …])` → [`Reply`].
+//! by default): a `redis://` or `rediss://` URL, a TCP, TLS or Unix-socket connection that
+//! authenticates and selects its database, and one call at a time, `call(&["XADD", …])` →
+//! [`Reply`].
 //!
 //! The server is the operator's, but a node must not be crashed by a compromised or
 //! confused one: every length it announces is bounded before anything is allocated, and
@@ -11,7 +12,10 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::tls;
 
 /// The largest bulk string accepted: a stream entry is a few hundred bytes.
 const MAX_BULK: usize = 1 << 20;
@@ -102,14 +106,16 @@ impl RespError {
     }
 }
 
-/// Where the server is and who to be there, from `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]`
-/// or `unix:///PATH[?db=N]`.
+/// Where the server is and who to be there, from `redis://[USER[:PASSWORD]@]HOST[:PORT][/DB]`,
+/// the same with `rediss://` (TLS), or `unix:///PATH[?db=N]`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Url {
     pub place: Place,
     pub user: Option<String>,
     pub password: Option<String>,
     pub db: u32,
+    /// `rediss://`: TCP with TLS.
+    pub tls: bool,
 }
 
 /// A TCP host and port, or a Unix socket.
@@ -127,6 +133,7 @@ impl fmt::Debug for Url {
             .field("user", &self.user)
             .field("password", &self.password.as_ref().map(|_| "…"))
             .field("db", &self.db)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -135,7 +142,7 @@ impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.place {
             Place::Tcp { host, port } => {
-                write!(f, "redis://")?;
+                write!(f, "{}", if self.tls { "rediss://" } else { "redis://" })?;
                 match (&self.user, &self.password) {
                     (Some(u), Some(_)) => write!(f, "{u}:***@")?,
                     (None, Some(_)) => write!(f, ":***@")?,
@@ -173,13 +180,16 @@ impl std::str::FromStr for Url {
                 user: None,
                 password: None,
                 db,
+                tls: false,
             });
         }
-        if text.starts_with("rediss://") {
-            return Err(bad("rediss:// (TLS) is not supported yet"));
-        }
-        let Some(rest) = text.strip_prefix("redis://") else {
-            return Err(bad("must start with redis:// or unix://"));
+        let (rest, tls) = match (
+            text.strip_prefix("redis://"),
+            text.strip_prefix("rediss://"),
+        ) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => return Err(bad("must start with redis://, rediss:// or unix://")),
         };
         let (auth, rest) = match rest.rsplit_once('@') {
             Some((a, r)) => (Some(a), r),
@@ -240,6 +250,7 @@ impl std::str::FromStr for Url {
             user,
             password,
             db,
+            tls,
         })
     }
 }
@@ -275,10 +286,60 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The bytes of either kind of socket.
+/// Everything a connection to the fleet's Redis is made of, read again at each
+/// connection: a corrected password file or a renewed certificate needs no restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: Url,
+    pub password_file: Option<PathBuf>,
+    /// Used by a `rediss://` URL.
+    pub tls: tls::Files,
+}
+
+impl Endpoint {
+    /// Reads the password file and the TLS files, then connects; an error names the URL
+    /// (without its password) and what failed.
+    pub fn connect(&self, timeout: Duration) -> Result<Conn, String> {
+        let url = self.url.with_password_file(self.password_file.as_deref())?;
+        let tls = match url.tls {
+            true => Some(self.tls.client_config()?),
+            false => None,
+        };
+        Conn::connect(&url, tls, timeout).map_err(|e| {
+            if certificate_required(&e) && self.tls.cert.is_none() {
+                format!(
+                    "{url}: {e} (Redis asks for this node's certificate: set \
+                     fleet.tls-cert-file and tls-key-file)"
+                )
+            } else {
+                format!("{url}: {e}")
+            }
+        })
+    }
+}
+
+/// Whether Redis refused the handshake for want of this node's certificate.
+#[cfg(feature = "tls")]
+fn certificate_required(e: &RespError) -> bool {
+    matches!(e, RespError::Io { source, .. }
+    if source.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+        == Some(&rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired,
+        )))
+}
+
+#[cfg(not(feature = "tls"))]
+fn certificate_required(_: &RespError) -> bool {
+    false
+}
+
+/// The bytes of each kind of connection.
 #[derive(Debug)]
 enum Stream {
     Tcp(TcpStream),
+    // Boxed: a TLS session is 1 KB beside the socket's 4 bytes.
+    #[cfg(feature = "tls")]
+    Tls(Box<tls::Stream>),
     Unix(UnixStream),
 }
 
@@ -286,6 +347,8 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
         }
     }
@@ -295,6 +358,8 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
         }
     }
@@ -302,6 +367,8 @@ impl Write for Stream {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.flush(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
         }
     }
@@ -311,6 +378,8 @@ impl Stream {
     fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.set_read_timeout(d),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.sock.set_read_timeout(d),
             Stream::Unix(s) => s.set_read_timeout(d),
         }
     }
@@ -325,9 +394,14 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects within `timeout`, authenticates and selects the URL's database. Every call
-    /// then waits at most `timeout` for its reply, but for [`Conn::call_blocking`].
-    pub fn connect(url: &Url, timeout: Duration) -> Result<Conn, RespError> {
+    /// Connects within `timeout`, over TLS with `tls` for a `rediss://` URL, authenticates
+    /// and selects the URL's database. Every call then waits at most `timeout` for its
+    /// reply, but for [`Conn::call_blocking`].
+    pub fn connect(
+        url: &Url,
+        tls: Option<Arc<tls::ClientConfig>>,
+        timeout: Duration,
+    ) -> Result<Conn, RespError> {
         let io = |what: String| move |source| RespError::Io { what, source };
         let stream = match &url.place {
             Place::Tcp { host, port } => {
@@ -354,7 +428,23 @@ impl Conn {
                     .map_err(io("setting TCP_NODELAY".into()))?;
                 s.set_write_timeout(Some(timeout))
                     .map_err(io("setting a write timeout".into()))?;
-                Stream::Tcp(s)
+                // The handshake runs within the same timeouts as any reply.
+                s.set_read_timeout(Some(timeout))
+                    .map_err(io("setting a read timeout".into()))?;
+                match (url.tls, tls) {
+                    (false, _) => Stream::Tcp(s),
+                    #[cfg(feature = "tls")]
+                    (true, Some(config)) => Stream::Tls(Box::new(
+                        tls::handshake(config, host, s)
+                            .map_err(io(format!("TLS handshake with {host}:{port}")))?,
+                    )),
+                    (true, _) if !tls::BUILT => return Err(RespError::Url(tls::NOT_BUILT.into())),
+                    (true, _) => {
+                        return Err(RespError::Url(
+                            "rediss:// needs a TLS configuration to connect with".into(),
+                        ));
+                    }
+                }
             }
             Place::Unix(path) => {
                 let s = UnixStream::connect(path)

@@ -5,6 +5,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,8 @@ pub struct Redis {
     dir: tempfile::TempDir,
     pub port: u16,
     pub socket: std::path::PathBuf,
+    /// The port speaks TLS only (`rediss://`).
+    pub tls: bool,
 }
 
 impl Drop for Redis {
@@ -29,6 +32,16 @@ impl Redis {
     /// Starts redis-server with `config` lines added; `None` (after saying why) when it
     /// is not installed outside CI.
     pub fn start(test: &str, config: &str) -> Option<Redis> {
+        Redis::start_on(test, config, None)
+    }
+
+    /// As [`Redis::start`], its port speaking TLS only with the server certificate of
+    /// `certs`, and asking every client for a certificate signed by their CA.
+    pub fn start_tls(test: &str, config: &str, certs: &Certs) -> Option<Redis> {
+        Redis::start_on(test, config, Some(certs))
+    }
+
+    fn start_on(test: &str, config: &str, certs: Option<&Certs>) -> Option<Redis> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -45,10 +58,20 @@ impl Redis {
         let port = free_port();
         let socket = dir.path().join("redis.sock");
         let conf = dir.path().join("redis.conf");
+        let listen = match certs {
+            None => format!("port {port}\n"),
+            Some(c) => format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                 tls-ca-cert-file {}\ntls-auth-clients yes\n",
+                c.server_cert.display(),
+                c.server_key.display(),
+                c.ca.display()
+            ),
+        };
         fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\nunixsocket {}\nunixsocketperm 700\n\
+                "{listen}bind 127.0.0.1\nunixsocket {}\nunixsocketperm 700\n\
                  dir {}\nsave \"\"\nappendonly no\n{config}\n",
                 socket.display(),
                 dir.path().display()
@@ -61,6 +84,7 @@ impl Redis {
             dir,
             port,
             socket,
+            tls: certs.is_some(),
         };
         redis.wait_ready();
         Some(redis)
@@ -100,7 +124,8 @@ impl Redis {
 
     /// The URL a node's configuration holds: the README's ACL user, by TCP.
     pub fn url_text(&self) -> String {
-        format!("redis://node1:s3cret@127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://node1:s3cret@127.0.0.1:{}", self.port)
     }
 
     pub fn url(&self, auth: &str) -> Url {
@@ -116,4 +141,131 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A certificate authority of the test's own, and what it signed with `openssl` (Debian's):
+/// a server certificate for 127.0.0.1 and a client certificate. `None` (after saying
+/// why) when openssl is not installed outside CI.
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl Certs {
+    pub fn make(test: &str) -> Option<Certs> {
+        if Command::new("openssl").arg("version").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+                "{test}: CI must install openssl"
+            );
+            let _ = writeln!(std::io::stderr(), "skipped: {test}: no openssl");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = |name: &str| dir.path().join(name);
+        let certs = Certs {
+            ca: p("ca.pem"),
+            server_cert: p("server.pem"),
+            server_key: p("server.key"),
+            client_cert: p("client.pem"),
+            client_key: p("client.key"),
+            dir,
+        };
+        let ca_key = certs.dir.path().join("ca.key");
+        self_signed(&ca_key, &certs.ca, "authban test CA");
+        certs.sign(
+            &certs.server_key,
+            &certs.server_cert,
+            "127.0.0.1",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        );
+        certs.sign(
+            &certs.client_key,
+            &certs.client_cert,
+            "web-1",
+            "extendedKeyUsage=clientAuth\n",
+        );
+        Some(certs)
+    }
+
+    /// A key and a certificate of `subject` signed by this CA, with `extensions`.
+    fn sign(&self, key: &Path, cert: &Path, subject: &str, extensions: &str) {
+        let csr = self.dir.path().join("req.csr");
+        let ext = self.dir.path().join("ext.cnf");
+        fs::write(&ext, extensions).unwrap();
+        openssl(&[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            s(key),
+            "-out",
+            s(&csr),
+            "-subj",
+            &format!("/CN={subject}"),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            s(&csr),
+            "-CA",
+            s(&self.ca),
+            "-CAkey",
+            s(&self.dir.path().join("ca.key")),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            s(&ext),
+            "-out",
+            s(cert),
+        ]);
+    }
+}
+
+/// A self-signed CA certificate and its key, as an operator's own CA is made.
+pub fn self_signed(key: &Path, cert: &Path, subject: &str) {
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        s(key),
+        "-out",
+        s(cert),
+        "-days",
+        "2",
+        "-subj",
+        &format!("/CN={subject}"),
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -9,7 +9,6 @@ use super::{SocketArg, Unanswered, ask_daemon, print_json};
 use crate::cli::{Global, exit, load_config};
 use crate::control::{FleetInfo, Request};
 use crate::engine::link::{self, Keys, parse_id};
-use crate::fleet::resp::Conn;
 
 /// The fleet this server shares its bans with.
 #[derive(Debug, Clone, Subcommand)]
@@ -115,11 +114,9 @@ fn redis_view(
     last_id: Option<&str>,
     report: &mut Report,
 ) -> Result<(), String> {
-    let url = fleet
-        .parsed_url()?
-        .with_password_file(fleet.password_file.as_deref())?;
-    let mut conn = Conn::connect(&url, std::time::Duration::from_secs(5))
-        .map_err(|e| format!("{url}: {e}"))?;
+    let endpoint = fleet.endpoint()?;
+    let url = &endpoint.url;
+    let mut conn = endpoint.connect(std::time::Duration::from_secs(5))?;
     let keys = Keys::new(&fleet.key_prefix);
     let err = |e: crate::fleet::resp::RespError| format!("{url}: {e}");
     let len = conn.call(&[b"XLEN", keys.stream.as_bytes()]).map_err(err)?;

@@ -105,6 +105,12 @@ fn urls_as_operators_write_them() {
         (None, Some("pw"))
     );
     assert_eq!(u.to_string(), "redis://:***@[2001:db8::1]:6379/0");
+    let u: Url = "rediss://node1:pw@redis.example.net:6380/2"
+        .parse()
+        .unwrap();
+    assert!(u.tls);
+    assert_eq!(u.to_string(), "rediss://node1:***@redis.example.net:6380/2");
+    assert!(!"redis://h".parse::<Url>().unwrap().tls);
     let u: Url = "unix:///run/redis/redis.sock?db=3".parse().unwrap();
     assert_eq!(
         (u.place, u.db),
@@ -119,7 +125,7 @@ fn urls_as_operators_write_them() {
         ("redis://h/x", "the database must be a number"),
         ("redis://u:%zz@h", "bad %-escape in the password"),
         ("unix://relative.sock", "must be absolute"),
-        ("rediss://h", "TLS"),
+        ("rediss://", "no host"),
     ] {
         let err = bad.parse::<Url>().unwrap_err().to_string();
         assert!(err.contains(why), "{bad}: {err}");
