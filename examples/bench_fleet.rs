@@ -10,7 +10,10 @@
 //!   started: from its start to all of them in its set, resuming from the stream; then
 //!   again as a new node (state and table removed), reading the bans in force;
 //! - cost: the CPU time (user + system) of the daemons per ban applied, the idle VmRSS of
-//!   a fleet-connected daemon, and Redis's memory per ban in force.
+//!   a fleet-connected daemon, and Redis's memory per ban in force;
+//! - `--tls N` instead: N nodes reaching Redis over TCP through a veth link each, first in
+//!   plain text, then over TLS (a build with `--features tls`): propagation and idle VmRSS
+//!   of both, in the same invocation.
 //!
 //! Latencies run from just before the write (or the import's start) to the moment the
 //! monitor's line is read here: upper bounds. Needs root, nft, redis-server.
@@ -18,6 +21,8 @@
 //!   cargo build --release --example bench_fleet
 //!   target/release/examples/bench_fleet [--nodes 20] [--propagation 200] [--burst 10000]
 //!        [--catchup 100000]
+//!   cargo rustc --release --features tls --bin authban -- -C target-feature=+crt-static
+//!   target/release/examples/bench_fleet --tls 3 [--propagation 200]
 
 #[path = "support/nft.rs"]
 mod nft;
@@ -38,6 +43,7 @@ struct Args {
     propagation: usize,
     burst: usize,
     catchup: usize,
+    tls: usize,
 }
 
 fn args() -> Args {
@@ -46,6 +52,7 @@ fn args() -> Args {
         propagation: 200,
         burst: 10_000,
         catchup: 100_000,
+        tls: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -58,6 +65,7 @@ fn args() -> Args {
             "--propagation" => a.propagation = v,
             "--burst" => a.burst = v,
             "--catchup" => a.catchup = v,
+            "--tls" => a.tls = v,
             _ => panic!("unknown option {k}"),
         }
     }
@@ -70,14 +78,29 @@ struct Redis {
     socket: PathBuf,
 }
 
+/// Redis's plain and TLS ports, for `--tls`.
+const PLAIN_PORT: u16 = 6389;
+const TLS_PORT: u16 = 6390;
+
 impl Redis {
-    fn start(dir: &Path) -> Redis {
+    /// On its Unix socket; with `tcp` (a directory of certificates), also on every
+    /// address, on a plain and a TLS port.
+    fn start(dir: &Path, tcp: Option<&Path>) -> Redis {
         let socket = dir.join("redis.sock");
         let conf = dir.join("redis.conf");
+        let listen = match tcp {
+            None => "port 0\n".to_owned(),
+            Some(c) => format!(
+                "port {PLAIN_PORT}\ntls-port {TLS_PORT}\nbind 0.0.0.0\nprotected-mode no\n\
+                 tls-cert-file {}\ntls-key-file {}\ntls-auth-clients no\n",
+                c.join("server.pem").display(),
+                c.join("server.key").display()
+            ),
+        };
         fs::write(
             &conf,
             format!(
-                "port 0\nunixsocket {}\nunixsocketperm 777\ndir {}\nsave \"\"\nappendonly no\n",
+                "{listen}unixsocket {}\nunixsocketperm 777\ndir {}\nsave \"\"\nappendonly no\n",
                 socket.display(),
                 dir.display()
             ),
@@ -127,8 +150,40 @@ struct Node {
 }
 
 impl Node {
+    /// Node `i`, reaching Redis on its Unix socket.
     fn new(i: usize, root: &Path, redis: &Redis) -> Node {
+        Node::with_fleet(
+            i,
+            root,
+            &format!("url = \"unix://{}\"\n", redis.socket.display()),
+            false,
+        )
+    }
+
+    /// Node `i` with `fleet` in its `[fleet]`; `link`ed, its namespace reaches the root
+    /// one's 10.201.i.1 through a veth pair.
+    fn with_fleet(i: usize, root: &Path, fleet: &str, link: bool) -> Node {
         let ns = Netns::named(&format!("-n{i}"));
+        if link {
+            let host = format!("abf{}-{i}", std::process::id() % 10_000);
+            let run = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
+            run(Command::new("ip").args([
+                "link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &ns.0,
+            ]));
+            run(Command::new("ip").args([
+                "addr",
+                "add",
+                &format!("10.201.{i}.1/30"),
+                "dev",
+                &host,
+            ]));
+            run(Command::new("ip").args(["link", "set", &host, "up"]));
+            run(ns
+                .cmd("ip")
+                .args(["addr", "add", &format!("10.201.{i}.2/30"), "dev", "eth0"]));
+            run(ns.cmd("ip").args(["link", "set", "eth0", "up"]));
+            run(ns.cmd("ip").args(["link", "set", "lo", "up"]));
+        }
         let dir = root.join(format!("n{i}"));
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("auth.log"), "").unwrap();
@@ -137,10 +192,9 @@ impl Node {
             format!(
                 "[paths]\nlogs = [\"{log}\"]\n[policy]\nthreshold = 3.0\n\
                  [ban]\ntime = \"1h\"\nbackends = [\"nftables\"]\n[daemon]\njournal = \"never\"\n\
-                 [fleet]\nurl = \"unix://{sock}\"\nnode = \"n{i}\"\n\
+                 [fleet]\n{fleet}node = \"n{i}\"\n\
                  share = [\"detected\", \"manual\", \"imported\"]\nstream-length = 200000\n",
                 log = dir.join("auth.log").display(),
-                sock = redis.socket.display()
             ),
         )
         .unwrap();
@@ -345,7 +399,11 @@ fn main() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start(dir.path());
+    if a.tls > 0 {
+        tls_against_plain(dir.path(), a.tls, a.propagation);
+        return;
+    }
+    let redis = Redis::start(dir.path(), None);
     let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "load average before: {}",
@@ -433,4 +491,105 @@ fn main() {
                 .status();
         }
     }
+}
+
+/// `--tls N`: N nodes over TCP in plain text, then N over TLS, each through its own veth
+/// link to Redis in the root namespace: what TLS costs, measured side by side.
+fn tls_against_plain(dir: &Path, n: usize, bans: usize) {
+    assert!((2..=100).contains(&n), "--tls takes 2 to 100 nodes");
+    let certs = dir.join("certs");
+    fs::create_dir_all(&certs).unwrap();
+    let sans: Vec<String> = (0..2 * n).map(|i| format!("IP:10.201.{i}.1")).collect();
+    make_certs(&certs, &sans.join(","));
+    let _redis = Redis::start(dir, Some(&certs)); // runs until dropped
+    let mut rss = Vec::new();
+    for (round, tls) in [false, true].into_iter().enumerate() {
+        let nodes: Vec<Node> = (0..n)
+            .map(|k| {
+                let i = round * n + k;
+                let fleet = if tls {
+                    format!(
+                        "url = \"rediss://10.201.{i}.1:{TLS_PORT}\"\ntls-ca-file = \"{}\"\n",
+                        certs.join("ca.pem").display()
+                    )
+                } else {
+                    format!("url = \"redis://10.201.{i}.1:{PLAIN_PORT}\"\n")
+                };
+                Node::with_fleet(i, dir, &fleet, true)
+            })
+            .collect();
+        // The link is up once a ban crosses it; then the daemons idle.
+        propagation(&nodes, 1, 50 + round as u8);
+        std::thread::sleep(Duration::from_millis(500));
+        let kib: Vec<u64> = nodes.iter().map(Node::rss_kib).collect();
+        print!("{}: ", if tls { "over TLS" } else { "plain TCP" });
+        propagation(&nodes, bans, 60 + round as u8);
+        rss.push((*kib.iter().min().unwrap(), *kib.iter().max().unwrap()));
+    }
+    println!(
+        "idle VmRSS: plain TCP {} to {} KiB, over TLS {} to {} KiB",
+        rss[0].0, rss[0].1, rss[1].0, rss[1].1
+    );
+}
+
+/// A CA, and a server certificate of it for `sans`, made with openssl.
+fn make_certs(dir: &Path, sans: &str) {
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
+    ca.extend([
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca_pem,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench CA",
+    ]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    run(&ca);
+    let (key, csr, pem, ext) = (
+        p("server.key"),
+        p("server.csr"),
+        p("server.pem"),
+        p("ext.cnf"),
+    );
+    fs::write(&ext, format!("subjectAltName={sans}\n")).unwrap();
+    let mut req = vec!["req", "-new"];
+    req.extend(ec);
+    req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=redis"]);
+    run(&req);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_pem,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &ext,
+        "-out",
+        &pem,
+    ]);
 }
