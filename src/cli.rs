@@ -320,15 +320,8 @@ fn config_check(global: &Global) -> u8 {
                 eprintln!("authban: the configured backends cannot ban without these programs");
                 return exit::CONFIG;
             }
-            let unreadable = config
-                .fleet
-                .as_ref()
-                .map(|f| f.check_files())
-                .unwrap_or_default();
-            if !unreadable.is_empty() {
-                for u in unreadable {
-                    eprintln!("authban: {u}");
-                }
+            if let Some(unreadable) = config.fleet.as_ref().and_then(|f| f.check_files()) {
+                eprintln!("authban: {unreadable}");
                 eprintln!("authban: the fleet cannot connect with these files");
                 return exit::CONFIG;
             }

@@ -218,27 +218,14 @@ impl Fleet {
     /// What `config check` finds wrong with the files a connection reads (the password
     /// file, the TLS files), by reading them as the daemon will. Kept out of
     /// [`Fleet::validate`], which reads no file.
-    pub fn check_files(&self) -> Vec<String> {
-        let Ok(endpoint) = self.endpoint() else {
-            return Vec::new(); // said by validate
-        };
-        let mut out = Vec::new();
-        if let Err(e) = endpoint
-            .url
-            .with_password_file(self.password_file.as_deref())
-        {
-            out.push(e);
-        }
-        if endpoint.url.tls
-            && let Err(e) = endpoint.tls.client_config()
-        {
-            out.push(e);
-        }
-        out
+    pub fn check_files(&self) -> Option<String> {
+        // A URL that does not parse is said by validate.
+        self.endpoint().ok()?.prepare().err()
     }
 
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
-        let mut tls = false;
+        // Whether the URL, when it parses, is rediss://.
+        let mut tls = None;
         if self.url.is_empty() {
             problems.push(Problem::new(
                 "fleet.url",
@@ -248,8 +235,8 @@ impl Fleet {
             match self.parsed_url() {
                 Err(e) => problems.push(Problem::new("fleet.url", e)),
                 Ok(url) => {
-                    tls = url.tls;
-                    if tls && !tls::BUILT {
+                    tls = Some(url.tls);
+                    if url.tls && !tls::BUILT {
                         problems.push(Problem::new("fleet.url", tls::NOT_BUILT));
                     }
                     if url.password.is_some() && self.password_file.is_some() {
@@ -275,7 +262,7 @@ impl Fleet {
                     format!("`{}` must be an absolute path", p.display()),
                 ));
             }
-            if of_tls && !tls && !self.url.is_empty() {
+            if of_tls && tls == Some(false) {
                 problems.push(Problem::new(
                     key,
                     "is used only over TLS: the URL must be rediss://",

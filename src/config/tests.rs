@@ -735,6 +735,19 @@ fn the_example_fleet_section_uncommented_is_valid() {
 }
 
 #[test]
+fn a_url_that_does_not_parse_is_the_only_problem_said_of_it() {
+    // Not also "tls-ca-file is used only over TLS": the URL's scheme is not known then.
+    let e = parse(
+        "[fleet]\nurl = \"rediss://r:0\"\ntls-ca-file = \"/etc/authban/ca.pem\"\n",
+        origin(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("the port must be 1 to 65535"), "{e}");
+    assert!(!e.contains("used only over TLS"), "{e}");
+}
+
+#[test]
 fn a_tls_url_works_only_in_a_build_with_tls() {
     let text = "[fleet]\nurl = \"rediss://web-1@redis.example:6380\"\n\
                 tls-ca-file = \"/etc/authban/redis-ca.pem\"\n\

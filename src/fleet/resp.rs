@@ -297,14 +297,21 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Reads the password file and the TLS files, then connects; an error names the URL
-    /// (without its password) and what failed.
-    pub fn connect(&self, timeout: Duration) -> Result<Conn, String> {
+    /// Reads the password file and, for `rediss://`, the TLS files: what a connection
+    /// is made with, or what is wrong with them (`config check` asks the same).
+    pub fn prepare(&self) -> Result<(Url, Option<Arc<tls::ClientConfig>>), String> {
         let url = self.url.with_password_file(self.password_file.as_deref())?;
         let tls = match url.tls {
             true => Some(self.tls.client_config()?),
             false => None,
         };
+        Ok((url, tls))
+    }
+
+    /// Prepares, then connects; an error names the URL (without its password) and what
+    /// failed.
+    pub fn connect(&self, timeout: Duration) -> Result<Conn, String> {
+        let (url, tls) = self.prepare()?;
         Conn::connect(&url, tls, timeout).map_err(|e| {
             if certificate_required(&e) && self.tls.cert.is_none() {
                 format!(
