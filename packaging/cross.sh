@@ -143,6 +143,14 @@ case $command in
         fi
         # Tests that cannot run under user-mode emulation read this (tests/support).
         export AUTHBAN_TEST_EMULATOR=$qemu
+        # Debian 12's qemu-user (7.2) is linked with glib 2.74, whose slice allocator keeps
+        # locks fork does not reset: a process forked while another thread of its parent
+        # held one hangs before its exec, holding the pipes it inherited, and the program
+        # reading the other end (ipset restore, a daemon's readiness) waits for good. The
+        # suite forks from several threads at once; with glib's allocator set to malloc,
+        # which fork does reset, 13,600 such spawns hung none, against 7 in 4,800 without
+        # (src/ban/mod.rs, programs_fed_from_several_threads_at_once_all_finish).
+        export G_SLICE=always-malloc
         # Static test binaries with full debug information are 40-90 MB each; line tables
         # keep backtraces readable and halve the time spent linking.
         export CARGO_PROFILE_DEV_DEBUG=line-tables-only

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 #[path = "support/daemon.rs"]
 mod daemon_support;
+#[path = "support/emulation.rs"]
+mod emulation;
 #[path = "support/redis.rs"]
 mod redis;
 

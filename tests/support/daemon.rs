@@ -20,6 +20,25 @@ pub struct Daemon {
     pub notify: UnixDatagram,
 }
 
+impl Daemon {
+    /// What became of a daemon that did not answer: exited, or where it is stuck. A child
+    /// whose command line is still the test's never reached `exec`.
+    pub fn diagnose(&mut self) -> String {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return format!("exited: {status}");
+        }
+        let proc = PathBuf::from(format!("/proc/{}", self.child.id()));
+        let cmdline = fs::read(proc.join("cmdline")).unwrap_or_default();
+        let stat = fs::read_to_string(proc.join("stat")).unwrap_or_default();
+        let wchan = fs::read_to_string(proc.join("wchan")).unwrap_or_default();
+        format!(
+            "is running: state {:?}, waiting in {wchan:?}, command line {:?}",
+            stat.rsplit(") ").next().and_then(|s| s.split(' ').next()),
+            String::from_utf8_lossy(&cmdline).replace('\0', " ")
+        )
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -83,9 +102,8 @@ impl Env {
     pub fn start_env(&self, stderr: Stdio, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         let notify_path = self.path(&format!("notify-{}", rand_suffix()));
         let notify = UnixDatagram::bind(&notify_path).unwrap();
-        notify
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        let patience = crate::emulation::patience(Duration::from_secs(10));
+        notify.set_read_timeout(Some(patience)).unwrap();
         let child = Command::new(BIN)
             .arg("--config")
             .arg(self.path("authban.toml"))
@@ -107,12 +125,15 @@ impl Env {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let d = Daemon { child, notify };
+        let mut d = Daemon { child, notify };
         let mut buf = [0u8; 256];
-        let n = d
-            .notify
-            .recv(&mut buf)
-            .expect("READY=1 from the daemon within 10 s");
+        let n = match d.notify.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => panic!(
+                "READY=1 from the daemon within {patience:?}: {e}; the daemon {}",
+                d.diagnose()
+            ),
+        };
         let msg = String::from_utf8_lossy(&buf[..n]);
         assert!(msg.contains("READY=1"), "{msg}");
         d
@@ -134,7 +155,12 @@ impl Env {
     }
 
     pub fn ask(&self, req: Request) -> Response {
-        control::request(&self.socket(), &req, Duration::from_secs(5)).expect("the daemon answers")
+        control::request(
+            &self.socket(),
+            &req,
+            crate::emulation::patience(Duration::from_secs(5)),
+        )
+        .expect("the daemon answers")
     }
 }
 

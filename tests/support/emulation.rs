@@ -31,6 +31,17 @@ pub fn emulator() -> Option<String> {
         .filter(|e| !e.is_empty())
 }
 
+/// How much longer than native a wait for the daemon may take: an emulated authban
+/// starts several times slower, and a shared machine's stall comes on top of that. Only
+/// the bound grows; a test that finishes early is not slowed.
+pub fn patience(native: std::time::Duration) -> std::time::Duration {
+    if emulator().is_some() {
+        native * 6
+    } else {
+        native
+    }
+}
+
 /// Returns `true`, after saying why, when `test` must not run under emulation.
 pub fn skipped_under_emulation(test: &str, why: &str) -> bool {
     let Some(emulator) = emulator() else {
