@@ -608,6 +608,86 @@ fn a_burst_behind_a_slow_engine_loses_no_line_and_says_nothing_is_lost() {
     handle.join().unwrap();
 }
 
+/// A copytruncate that comes while the follower is still finishing the file rotated before:
+/// when it moves on, the copy (`.1`) is the newest rotated file and the live file it was
+/// copied from is not truncated yet. The copy's lines are the live file's: they are read
+/// once, and what the live file gets after its truncation is read too.
+#[test]
+fn a_copy_taken_while_the_follower_finishes_the_file_before_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.log");
+    fs::write(&path, "").unwrap();
+    let sib = |k: u32| dir.path().join(format!("auth.log.{k}"));
+    // The queue holds one batch: until this test reads, the follower waits mid-file.
+    let (tx, rx) = mpsc::sync_channel(1);
+    let stop = Stop::new();
+    let opts = FollowOptions {
+        poll: Duration::from_millis(50),
+        max_batch_lines: 100,
+    };
+    let handle = follow_file(path.clone(), None, tx, stop.clone(), opts).unwrap();
+    let mut got: Vec<String> = Vec::new();
+    let mut states = Vec::new();
+    // Receives until `until` lines came in all, then as long as more keep coming.
+    let mut receive = |until: usize, then_quiet: Duration| {
+        let deadline = Instant::now() + WAIT;
+        let mut quiet_from = None;
+        loop {
+            let limit = quiet_from.map_or(deadline, |t: Instant| t + then_quiet);
+            match rx.recv_timeout(limit.saturating_duration_since(Instant::now())) {
+                Ok(Feed::Lines(b)) => {
+                    got.extend(b.iter().map(|l| String::from_utf8_lossy(l).into_owned()))
+                }
+                Ok(Feed::Status { state, .. }) => states.push(state),
+                Err(_) if quiet_from.is_some() => break,
+                Err(e) => panic!("{e} after {} lines; {states:?}", got.len()),
+            }
+            if got.len() >= until && quiet_from.is_none() {
+                quiet_from = Some(Instant::now());
+            }
+        }
+        (got.clone(), states.clone())
+    };
+    let (_, states) = receive(0, Duration::from_millis(200));
+    assert!(
+        states
+            .iter()
+            .any(|s| matches!(s, SourceState::Following { .. })),
+        "{states:?}"
+    );
+    let text =
+        |from: usize, to: usize| -> String { (from..to).map(|i| format!("line {i}\n")).collect() };
+    append(&path, text(0, 2_000).as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    // rename + create, then the start of a copytruncate: shift, copy, and no truncation.
+    fs::rename(&path, sib(1)).unwrap();
+    fs::write(&path, text(2_000, 2_100)).unwrap();
+    fs::rename(sib(1), sib(2)).unwrap();
+    fs::copy(&path, sib(1)).unwrap();
+    receive(2_100, Duration::from_millis(300));
+    // The truncation, and lines after it.
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&path, text(2_100, 2_150).as_bytes());
+    let (got, states) = receive(2_150, Duration::from_millis(300));
+    let want: Vec<String> = (0..2_150).map(|i| format!("line {i}")).collect();
+    if got != want {
+        let first_wrong = got.iter().zip(&want).position(|(g, w)| g != w);
+        panic!(
+            "{} lines, {} wanted; the first wrong at {first_wrong:?}: {:?}; {states:?}",
+            got.len(),
+            want.len(),
+            first_wrong.map(|i| &got[i])
+        );
+    }
+    stop.stop();
+    handle.join().unwrap();
+}
+
 #[test]
 fn rotation_that_deletes_files_unread_is_said() {
     // `mv auth.log auth.log.1` with nothing kept older: while the follower waits on a

@@ -24,7 +24,10 @@
 //! - copytruncate and truncation: the same inode became shorter than our offset, or its
 //!   beginning changed. If a sibling holds a copy with our beginning (copytruncate), its
 //!   lines after our offset are read first; then the file is read from 0. Lines written
-//!   between the copy and the truncation are lost by copytruncate's own design;
+//!   between the copy and the truncation are lost by copytruncate's own design. A copy
+//!   found as the newest rotated file while the live file still begins with its lines
+//!   (the follower was finishing an older file) is not read: the live file is, and the
+//!   copy after the truncation, as above;
 //! - a burst of rotations (or a follower kept waiting by a slow engine) may move several
 //!   files past the one being read: once it is finished, the files rotated after it are
 //!   found among its siblings (`PATH.1`, `PATH.2.gz`, …, by inode and fingerprint) and
@@ -778,6 +781,9 @@ impl Follower {
             if next.plain() && newer.len() == 1 {
                 // The newest rotated file: the writer may still write it, so it is
                 // followed like the file we had (`pass` decides when it is finished).
+                if self.follow_copied(next) {
+                    return;
+                }
                 match next.open_plain() {
                     Ok(Some((file, seg))) => {
                         self.after = None;
@@ -834,6 +840,29 @@ impl Follower {
                 .map_or(self.path.as_path(), |s| &s.path)
                 .display()
         ));
+    }
+
+    /// When `rotated`, the newest rotated file, is the live file's copy and the live file
+    /// is not truncated yet (a copytruncate in progress), follows the live file from its
+    /// beginning instead, and returns true: its lines are the copy's, and once it is
+    /// truncated the copy is read after the offset reached, as in any copytruncate.
+    /// Reading both would deliver every copied line twice.
+    fn follow_copied(&mut self, rotated: &Sibling) -> bool {
+        let Some((live, meta, (head_len, head_hash))) = super::live_copied_to(rotated, &self.path)
+        else {
+            return false;
+        };
+        let seg = Segment {
+            path: self.path.clone(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            head_len,
+            head_hash,
+        };
+        self.after = None;
+        self.opened(live, seg.cursor(0, 0));
+        self.pass();
+        true
     }
 
     /// The live file as the one after `end`, from its beginning: Some(true) when it is

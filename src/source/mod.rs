@@ -459,6 +459,12 @@ pub(crate) fn finish_rotated(
     if let Some(i) = newer.iter().position(|s| Some(s.ino()) == live) {
         newer.drain(..=i);
     }
+    // A copytruncate under way: the newest is the live file's copy, read with it.
+    if let (Some(live), Some(newest)) = (live, newer.first())
+        && live_copied_to(newest, path).is_some_and(|(_, m, _)| m.ino() == live)
+    {
+        newer.remove(0);
+    }
     let seg = Segment {
         path: from.path.clone(),
         dev: c.dev,
@@ -481,6 +487,26 @@ pub(crate) fn finish_rotated(
     }
     stats.resume = Resume::Rotated { from: from.path };
     Ok(true)
+}
+
+/// The live file `path`, opened, with its metadata and fingerprint, when the rotated
+/// `sib` is its copy that copytruncate made and has not truncated it after yet
+/// ([`copy_in_progress`]). A file that cannot be read is no copy.
+pub(crate) fn live_copied_to(
+    sib: &rotate::Sibling,
+    path: &Path,
+) -> Option<(File, std::fs::Metadata, (u32, u64))> {
+    if !sib.plain() {
+        return None;
+    }
+    let copy = File::open(&sib.path).ok()?;
+    let live = File::open(path).ok()?;
+    let meta = live.metadata().ok()?;
+    if meta.ino() == sib.ino() {
+        return None;
+    }
+    let head = copy_in_progress(&copy, &live).ok()??;
+    Some((live, meta, head))
 }
 
 /// Reads a rotated sibling whole, as complete. Returns the segment and the end of what
@@ -620,6 +646,21 @@ pub(crate) fn longer_head(file: &File, seg: &Segment) -> io::Result<Option<(u32,
         return Ok(None);
     }
     Ok(Some((n as u32, fnv1a(&head[..n]))))
+}
+
+/// Whether `copy`, a rotated file, is a copy of `live` that copytruncate made (or is still
+/// making) and has not truncated `live` after yet: all `copy` holds of its beginning,
+/// a whole line at least, begins `live` too. A file renamed away holds more than its
+/// successor, or other lines. Returns `live`'s fingerprint, taken in the same read, so
+/// that the truncation still to come is recognised against it.
+pub(crate) fn copy_in_progress(copy: &File, live: &File) -> io::Result<Option<(u32, u64)>> {
+    let mut copied = [0u8; HEAD_MAX as usize];
+    let mut head = [0u8; HEAD_MAX as usize];
+    let n = read_head(copy, &mut copied)?;
+    let live_len = read_head(live, &mut head)?;
+    let copied = &copied[..n];
+    let same = n > 0 && n <= live_len && copied.contains(&b'\n') && *copied == head[..n];
+    Ok(same.then(|| (live_len as u32, fnv1a(&head[..live_len]))))
 }
 
 /// Whether `file` begins with the bytes the cursor fingerprinted.

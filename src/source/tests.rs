@@ -202,6 +202,37 @@ fn truncation_in_place_restarts_from_zero_and_warns() {
     assert!(stats.lost_rotation());
 }
 
+/// A scan (the cron mode, or a daemon starting) that comes while copytruncate has copied
+/// the live file but not yet truncated it, the file the cursor was taken on being rotated
+/// before: the copy's lines are the live file's, read once; the truncation, seen by the
+/// next scan, then reads only what the copy holds past that scan.
+#[test]
+fn a_scan_during_a_copytruncate_reads_the_copied_lines_once() {
+    let mut log = Log::new();
+    log.append(b"old 1\n");
+    log.run();
+    log.rename_to(".1");
+    log.append(b"new 1\nnew 2\n");
+    fs::rename(log.sib(".1"), log.sib(".2")).unwrap();
+    fs::copy(&log.path, log.sib(".1")).unwrap();
+    let (lines, _) = log.run();
+    assert_eq!(
+        lines,
+        got(&[("auth.log", "new 1", 1), ("auth.log", "new 2", 2)])
+    );
+    // The truncation, after a line the copy did not get: lost by copytruncate's design.
+    log.append(b"new 3\n");
+    OpenOptions::new()
+        .write(true)
+        .open(&log.path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    log.append(b"newer 1\n");
+    let (lines, _) = log.run();
+    assert_eq!(lines, got(&[("auth.log", "newer 1", 1)]));
+}
+
 #[test]
 fn copytruncate_finishes_the_copy_then_the_truncated_file() {
     let mut log = Log::new();
@@ -782,4 +813,38 @@ fn the_default_log_is_the_first_usual_one_that_exists_else_the_journal() {
         }
         assert_eq!(super::default_log(&root), want, "{name}");
     }
+}
+
+/// copytruncate's copy in progress is told from a file renamed away before its
+/// successor was written, which holds other lines or more of them.
+#[test]
+fn a_copy_in_progress_is_a_prefix_of_the_live_file_of_a_whole_line_at_least() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        File::open(path).unwrap()
+    };
+    let live = file("auth.log", "Dec  7 10:00:01 a\nDec  7 10:00:02 b\n");
+    let is_copy = |copy: &File| copy_in_progress(copy, &live).unwrap().is_some();
+    // Whole, or partly copied yet.
+    assert!(is_copy(&file(
+        "whole",
+        "Dec  7 10:00:01 a\nDec  7 10:00:02 b\n"
+    )));
+    assert!(is_copy(&file("part", "Dec  7 10:00:01 a\nDec  7")));
+    // Not a whole line copied: nothing to tell a copy by.
+    assert!(!is_copy(&file("start", "Dec  7 10:00:01")));
+    assert!(!is_copy(&file("empty", "")));
+    // A file renamed away: longer than its successor, or other lines.
+    assert!(!is_copy(&file(
+        "longer",
+        "Dec  7 10:00:01 a\nDec  7 10:00:02 b\nDec  7 10:00:03 c\n"
+    )));
+    assert!(!is_copy(&file("other", "Dec  7 09:59:59 z\n")));
+    // The live file's fingerprint comes with the answer, as `Segment::of` takes it.
+    let (len, hash) = copy_in_progress(&file("again", "Dec  7 10:00:01 a\n"), &live)
+        .unwrap()
+        .unwrap();
+    assert_eq!((len, hash), head_of(&live).unwrap());
 }
