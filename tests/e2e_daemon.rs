@@ -1690,6 +1690,8 @@ fn e2e_fleet_an_attack_on_one_server_is_dropped_by_all_three() {
     fs::create_dir_all(&rdir).unwrap();
     let mut redis = NsRedis::start(&redis_ns, &rdir);
     fs::write(lab.path("fleet.pw"), "fleet-pw\n").unwrap();
+    // As an operator makes it: authban refuses a password every user can read.
+    fs::set_permissions(lab.path("fleet.pw"), fs::Permissions::from_mode(0o600)).unwrap();
     let fleet = |name: &str, at: &str, more: &str| {
         format!(
             "[fleet]\nurl = \"redis://node@{at}:6379\"\npassword-file = \"{}\"\nnode = \"{name}\"\n{more}",

@@ -4,6 +4,8 @@
 //! skipped, except under CI, which installs it.
 
 use std::fs;
+#[cfg(feature = "tls")]
+use std::os::unix::fs::PermissionsExt;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -614,6 +616,7 @@ fn a_build_without_tls_refuses_a_rediss_url_in_config_check() {
 #[cfg(feature = "tls")]
 #[test]
 fn over_tls_a_ban_is_shared_and_a_server_or_a_node_the_ca_did_not_sign_is_refused() {
+    // Also refused: a server whose certificate does not name the host in the URL.
     let test = "over_tls_a_ban_is_shared_and_a_server_or_a_node_the_ca_did_not_sign_is_refused";
     let Some(certs) = Certs::make(test) else {
         return;
@@ -670,6 +673,31 @@ fn over_tls_a_ban_is_shared_and_a_server_or_a_node_the_ca_did_not_sign_is_refuse
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(c.ban_of("203.0.113.30").is_none());
 
+    // A node that reaches the server by a name its certificate does not carry (the
+    // certificate names 127.0.0.1 only) refuses it, though its CA signed it.
+    let mut e = Node {
+        env: Env::with(
+            "1h",
+            &format!(
+                "[fleet]\nurl = \"{}\"\nnode = \"web-5\"\n{}",
+                redis.url_text().replace("@127.0.0.1:", "@localhost:"),
+                tls_files(&certs.ca, Some((&certs.client_cert, &certs.client_key)))
+            ),
+        ),
+        daemon: None,
+    };
+    e.start_unlinked();
+    wait_until("web-5's TLS error", Duration::from_secs(10), || {
+        error(&e.env).is_some()
+    });
+    let said = error(&e.env).unwrap();
+    assert!(said.contains("TLS handshake with localhost"), "{said}");
+    assert!(
+        said.contains("not valid for name") || said.contains("NotValidForName"),
+        "{said}"
+    );
+    assert!(e.ban_of("203.0.113.30").is_none());
+
     // A node without a client certificate is refused by Redis.
     let mut d = Node {
         env: Env::with(
@@ -721,5 +749,13 @@ fn over_tls_a_ban_is_shared_and_a_server_or_a_node_the_ca_did_not_sign_is_refuse
             tls_files(&certs.ca, None)
         ),
         "cannot read fleet.password-file /nonexistent/pw",
+    );
+    let open_key = certs.dir.path().join("open.key");
+    fs::copy(&certs.client_key, &open_key).unwrap();
+    fs::set_permissions(&open_key, fs::Permissions::from_mode(0o644)).unwrap();
+    refused(
+        &url,
+        tls_files(&certs.ca, Some((&certs.client_cert, &open_key))),
+        "can be read by every user (mode 644)",
     );
 }

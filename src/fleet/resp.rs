@@ -262,11 +262,29 @@ impl Url {
     pub fn with_password_file(&self, file: Option<&std::path::Path>) -> Result<Url, String> {
         let mut url = self.clone();
         if let Some(path) = file {
+            private(path, "password-file")?;
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read fleet.password-file {}: {e}", path.display()))?;
             url.password = Some(text.lines().next().unwrap_or("").to_owned());
         }
         Ok(url)
+    }
+}
+
+/// Refuses a file of secrets that every user of the machine can read, as sshd refuses such
+/// a private key: whoever reads the fleet's password or key can write bans to every node.
+/// A group may read it (Debian's `ssl-cert` group is made for keys). A file that cannot
+/// be looked at is left to the read that follows, which says why.
+fn private(path: &std::path::Path, key: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.permissions().mode() & 0o004 != 0 => Err(format!(
+            "fleet.{key} {} can be read by every user (mode {:o}): it holds a secret of \
+             the fleet; chmod o-r it",
+            path.display(),
+            m.permissions().mode() & 0o7777
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -302,7 +320,12 @@ impl Endpoint {
     pub fn prepare(&self) -> Result<(Url, Option<Arc<tls::ClientConfig>>), String> {
         let url = self.url.with_password_file(self.password_file.as_deref())?;
         let tls = match url.tls {
-            true => Some(self.tls.client_config()?),
+            true => {
+                if let Some(key) = &self.tls.key {
+                    private(key, "tls-key-file")?;
+                }
+                Some(self.tls.client_config()?)
+            }
             false => None,
         };
         Ok((url, tls))

@@ -131,3 +131,30 @@ fn urls_as_operators_write_them() {
         assert!(err.contains(why), "{bad}: {err}");
     }
 }
+
+/// The password file is read at each connection, its first line only, and refused when
+/// every user can read it; a group may.
+#[test]
+fn a_password_file_gives_its_first_line_unless_every_user_can_read_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fleet.password");
+    std::fs::write(&file, "s3cret\nignored\n").unwrap();
+    let url: Url = "redis://web-1@r:6379".parse().unwrap();
+    let mode = |m: u32| std::fs::set_permissions(&file, std::fs::Permissions::from_mode(m));
+    for ok in [0o600, 0o640] {
+        mode(ok).unwrap();
+        let with = url.with_password_file(Some(&file)).unwrap();
+        assert_eq!(with.password.as_deref(), Some("s3cret"), "mode {ok:o}");
+    }
+    mode(0o644).unwrap();
+    let err = url.with_password_file(Some(&file)).unwrap_err();
+    assert!(
+        err.contains("can be read by every user (mode 644)"),
+        "{err}"
+    );
+    assert!(err.contains("chmod o-r"), "{err}");
+    let missing = dir.path().join("none");
+    let err = url.with_password_file(Some(&missing)).unwrap_err();
+    assert!(err.starts_with("cannot read fleet.password-file"), "{err}");
+}
