@@ -1,6 +1,7 @@
 //! A `redis-server` (Debian's) of a test's own, on a free port and a Unix socket in a
 //! temporary directory, never the system's. Without redis-server a test says it skipped,
-//! except under CI, which installs it.
+//! except under CI, which installs it. `AUTHBAN_TEST_REDIS_SERVER` names another server
+//! program that speaks the same protocol: CI runs the fleet's tests again with Valkey's.
 #![allow(dead_code)]
 
 use std::fs;
@@ -10,6 +11,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use authban::fleet::resp::Url;
+
+/// The server program: `AUTHBAN_TEST_REDIS_SERVER`, else Debian's `redis-server`.
+pub fn server() -> String {
+    std::env::var("AUTHBAN_TEST_REDIS_SERVER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "redis-server".to_owned())
+}
 
 /// A redis-server of the test's own, killed on drop.
 pub struct Redis {
@@ -42,11 +51,7 @@ impl Redis {
     }
 
     fn start_on(test: &str, config: &str, certs: Option<&Certs>) -> Option<Redis> {
-        if Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
+        if Command::new(server()).arg("--version").output().is_err() {
             assert!(
                 std::env::var_os("CI").is_none_or(|v| v.is_empty()),
                 "{test}: CI must install redis-server"
@@ -91,7 +96,7 @@ impl Redis {
     }
 
     fn spawn(conf: &std::path::Path) -> Child {
-        Command::new("redis-server")
+        Command::new(server())
             .arg(conf)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
