@@ -143,13 +143,13 @@ case $command in
         fi
         # Tests that cannot run under user-mode emulation read this (tests/support).
         export AUTHBAN_TEST_EMULATOR=$qemu
-        # Debian 12's qemu-user (7.2) is linked with glib 2.74, whose slice allocator keeps
-        # locks fork does not reset: a process forked while another thread of its parent
-        # held one hangs before its exec, holding the pipes it inherited, and the program
-        # reading the other end (ipset restore, a daemon's readiness) waits for good. The
-        # suite forks from several threads at once; with glib's allocator set to malloc,
-        # which fork does reset, 13,600 such spawns hung none, against 7 in 4,800 without
-        # (src/ban/mod.rs, programs_fed_from_several_threads_at_once_all_finish).
+        # Under Debian 12's qemu-user (7.2, linked with glib 2.74) a child forked while
+        # another thread of its parent was busy could hang before its exec, waiting on a
+        # lock in qemu's memory and holding the pipes it inherited: the program reading the
+        # other end (ipset restore, a daemon's readiness) waited for good. With glib's slice
+        # allocator turned into malloc, whose locks fork makes safe, none hung: 0 in 13,600
+        # spawns from several threads, against 7 in 4,800 without (README, "On a Raspberry
+        # Pi"; src/ban/mod.rs, programs_fed_from_several_threads_at_once_all_finish).
         export G_SLICE=always-malloc
         # Static test binaries with full debug information are 40-90 MB each; line tables
         # keep backtraces readable and halve the time spent linking.
