@@ -5,7 +5,8 @@
 #   packaging/cross.sh setup               install the cross toolchains (root: apt-get)
 #   packaging/cross.sh binfmt              let the kernel run ARM programs through qemu (root)
 #   packaging/cross.sh packages            the Debian packages setup installs
-#   packaging/cross.sh build ARCH          target/cross/TARGET/release/authban, static
+#   packaging/cross.sh build ARCH [--features tls]
+#                                          target/cross/TARGET/release/authban, static
 #   packaging/cross.sh test ARCH [ARGS…]   cargo test for ARCH, run under qemu-user
 #   packaging/cross.sh deb ARCH            the Debian package of that binary (prints its path)
 #
@@ -102,7 +103,7 @@ choose() {
 binary() { echo "target/cross/$target/release/authban"; }
 
 build() {
-    /usr/bin/cargo build --release --locked --target "$target" --bin authban
+    /usr/bin/cargo build --release --locked --target "$target" --bin authban "$@"
     local bin
     bin=$(binary)
     if readelf -lW "$bin" | grep -q INTERP; then
@@ -130,7 +131,12 @@ case $command in
     setup) setup ;;
     binfmt) register_binfmt ;;
     packages) packages ;;
-    build) [[ $# -eq 1 ]] || usage; choose "$1"; build ;;
+    build)
+        [[ $# -eq 1 || ($# -eq 3 && $2 == --features && $3 == tls) ]] || usage
+        choose "$1"
+        shift
+        build "$@"
+        ;;
     test)
         [[ $# -ge 1 ]] || usage
         choose "$1"
