@@ -27,6 +27,8 @@
 //!   cargo rustc --release --features tls --bin authban -- -C target-feature=+crt-static
 //!   target/release/examples/bench_fleet --tls 3 [--propagation 200]
 
+#[path = "../tests/support/certs.rs"]
+mod certs;
 #[path = "support/nft.rs"]
 mod nft;
 
@@ -563,62 +565,13 @@ fn tls_against_plain(dir: &Path, n: usize, bans: usize) {
 
 /// A CA, and a server certificate of it for `sans`, made with openssl.
 fn make_certs(dir: &Path, sans: &str) {
-    let p = |f: &str| dir.join(f).to_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {out:?}");
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    let (ca_key, ca_pem) = (p("ca.key"), p("ca.pem"));
-    ca.extend([
-        "-keyout",
-        &ca_key,
-        "-out",
-        &ca_pem,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=bench CA",
-    ]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-    run(&ca);
-    let (key, csr, pem, ext) = (
-        p("server.key"),
-        p("server.csr"),
-        p("server.pem"),
-        p("ext.cnf"),
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    certs::self_signed(&ca_key, &ca, "bench CA");
+    certs::sign(
+        (&ca, &ca_key),
+        (&dir.join("server.key"), &dir.join("server.pem")),
+        "redis",
+        &format!("subjectAltName={sans}\n"),
+        dir,
     );
-    fs::write(&ext, format!("subjectAltName={sans}\n")).unwrap();
-    let mut req = vec!["req", "-new"];
-    req.extend(ec);
-    req.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=redis"]);
-    run(&req);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &csr,
-        "-CA",
-        &ca_pem,
-        "-CAkey",
-        &ca_key,
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &ext,
-        "-out",
-        &pem,
-    ]);
 }

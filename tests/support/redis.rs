@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use authban::fleet::resp::Url;
 
+#[path = "certs.rs"]
+mod certs;
+
 /// The server program: `AUTHBAN_TEST_REDIS_SERVER`, else Debian's `redis-server`.
 pub fn server() -> String {
     std::env::var("AUTHBAN_TEST_REDIS_SERVER")
@@ -199,78 +202,15 @@ impl Certs {
 
     /// A key and a certificate of `subject` signed by this CA, with `extensions`.
     fn sign(&self, key: &Path, cert: &Path, subject: &str, extensions: &str) {
-        let csr = self.dir.path().join("req.csr");
-        let ext = self.dir.path().join("ext.cnf");
-        fs::write(&ext, extensions).unwrap();
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            s(key),
-            "-out",
-            s(&csr),
-            "-subj",
-            &format!("/CN={subject}"),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            s(&csr),
-            "-CA",
-            s(&self.ca),
-            "-CAkey",
-            s(&self.dir.path().join("ca.key")),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            s(&ext),
-            "-out",
-            s(cert),
-        ]);
+        let ca_key = self.dir.path().join("ca.key");
+        certs::sign(
+            (&self.ca, &ca_key),
+            (key, cert),
+            subject,
+            extensions,
+            self.dir.path(),
+        );
     }
 }
 
-/// A self-signed CA certificate and its key, as an operator's own CA is made.
-pub fn self_signed(key: &Path, cert: &Path, subject: &str) {
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        s(key),
-        "-out",
-        s(cert),
-        "-days",
-        "2",
-        "-subj",
-        &format!("/CN={subject}"),
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+pub use certs::self_signed;
