@@ -187,16 +187,7 @@ fn a_second_instance_on_the_same_state_directory_or_socket_is_refused() {
     assert!(err.contains(&holder), "{err}");
     assert!(!env.path("other.sock").exists());
     // The cron job is refused too, and says to use the daemon.
-    let scan = Command::new(BIN)
-        .arg("--config")
-        .arg(env.path("authban.toml"))
-        .arg("--state-dir")
-        .arg(env.path("state"))
-        .arg("--hosts-deny")
-        .arg(env.path("hosts.deny"))
-        .arg("scan")
-        .output()
-        .unwrap();
+    let scan = env.cli().arg("scan").output().unwrap();
     assert_eq!(scan.status.code(), Some(75));
     let err = String::from_utf8_lossy(&scan.stderr);
     assert!(
@@ -507,9 +498,7 @@ fn a_ban_by_hand_can_be_permanent() {
     let env = Env::new("1h");
     let d = env.start();
     let ctl = |args: &[&str]| {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(env.path("authban.toml"))
+        env.cli()
             .args(args)
             .arg("--socket")
             .arg(env.socket())
@@ -540,9 +529,7 @@ fn the_daemon_bans_networks_by_hand_and_a_reloaded_allowlist_lifts_bans() {
     let env = Env::new("1h");
     let d = env.start();
     let ctl = |args: &[&str]| {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(env.path("authban.toml"))
+        env.cli()
             .args(args)
             .arg("--socket")
             .arg(env.socket())
@@ -908,15 +895,7 @@ fn metrics_count_what_the_daemon_did_and_a_taken_address_stops_no_ban() {
 
 /// `authban ARGS` with the test's configuration: (exit code, stdout, stderr).
 fn authban(env: &Env, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(env.path("authban.toml"))
-        .arg("--state-dir")
-        .arg(env.path("state"))
-        .args(args)
-        .env("TZ", "UTC")
-        .output()
-        .unwrap();
+    let out = env.cli().args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -237,17 +237,11 @@ impl Node {
     }
 
     fn authban(&self, args: &[&str]) -> std::process::Output {
-        Command::new(daemon_support::BIN)
-            .arg("--config")
-            .arg(self.env.path("authban.toml"))
-            .arg("--state-dir")
-            .arg(self.env.path("state"))
-            .arg("--hosts-deny")
-            .arg(self.env.path("hosts.deny"))
+        self.env
+            .cli()
             .args(args)
             .arg("--socket")
             .arg(self.env.socket())
-            .env("TZ", "UTC")
             .output()
             .unwrap()
     }

@@ -150,6 +150,21 @@ impl Env {
         f.flush().unwrap();
     }
 
+    /// `authban` with this daemon's configuration, state and hosts.deny, as an operator
+    /// on its machine runs it; the caller adds the command (and `--socket` when it talks
+    /// to the daemon).
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(self.path("authban.toml"))
+            .arg("--state-dir")
+            .arg(self.path("state"))
+            .arg("--hosts-deny")
+            .arg(self.path("hosts.deny"))
+            .env("TZ", "UTC");
+        cmd
+    }
+
     pub fn hosts_deny(&self) -> String {
         fs::read_to_string(self.path("hosts.deny")).unwrap_or_default()
     }
