@@ -2,6 +2,9 @@
 //! `scan` (idempotence, foreign lines, rotation between runs, concurrent runs, failures
 //! that lose nothing) and `config check`.
 
+#[path = "support/script.rs"]
+mod script;
+
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
@@ -535,11 +538,9 @@ entry c4 4 sshd stdout 198.51.100.61
 
 #[test]
 fn scan_reads_the_journal_when_there_is_no_auth_log_and_resumes_at_its_cursor() {
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     let fake = env.path("journalctl");
-    fs::write(&fake, FAKE_JOURNALCTL).unwrap();
-    fs::set_permissions(&fake, fs::Permissions::from_mode(0o755)).unwrap();
+    script::executable(&fake, FAKE_JOURNALCTL);
     fs::write(
         env.path("authban.toml"),
         format!(

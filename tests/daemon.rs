@@ -10,6 +10,8 @@
 mod daemon_support;
 #[path = "support/emulation.rs"]
 mod emulation;
+#[path = "support/script.rs"]
+mod script;
 
 use daemon_support::*;
 
@@ -205,17 +207,14 @@ fn a_second_instance_on_the_same_state_directory_or_socket_is_refused() {
 
 #[test]
 fn the_command_backend_runs_the_users_program_on_ban_and_unban() {
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new("1h");
     // The user's program: records its arguments, one call per line.
     let script = env.path("on-ban");
     let record = env.path("calls");
-    fs::write(
+    script::executable(
         &script,
-        format!("#!/bin/sh\necho \"$@\" >> '{}'\n", record.display()),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\necho \"$@\" >> '{}'\n", record.display()),
+    );
     let cfg = fs::read_to_string(env.path("authban.toml"))
         .unwrap()
         .replace(
@@ -359,22 +358,19 @@ fn a_hosts_deny_block_edited_away_is_put_back_on_reload() {
 fn an_entry_a_backend_refuses_holds_up_no_other_ban_and_is_retried() {
     // Issue 8, item 3: one refused entry made the whole backend FAILING, and every later
     // ban waited for the retry back-off.
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::new("1h");
     let script = env.path("on-ban");
     let record = env.path("calls");
     let refuse = env.path("refuse-66");
     fs::write(&refuse, "").unwrap();
-    fs::write(
+    script::executable(
         &script,
-        format!(
+        &format!(
             "#!/bin/sh\nif [ \"$2\" = 203.0.113.66 ] && [ -e '{}' ]; then echo 'refused upstream' >&2; exit 3; fi\necho \"$@\" >> '{}'\n",
             refuse.display(),
             record.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let cfg = fs::read_to_string(env.path("authban.toml"))
         .unwrap()
         .replace("backends = [\"hosts-deny\"]", "backends = [\"command\"]");

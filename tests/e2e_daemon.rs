@@ -13,6 +13,8 @@
 
 #[path = "support/emulation.rs"]
 mod emulation;
+#[path = "support/script.rs"]
+mod script;
 // Shared with tests/e2e_sshd.rs, which uses the helpers this file does not.
 #[allow(dead_code)]
 #[path = "support/netns.rs"]
@@ -1216,10 +1218,7 @@ fn e2e_daemon_failing_nft_is_reported_retried_and_reconciled() {
 
     // Failing: the next retry (2 s after the start) reports the program's own words.
     let script = "#!/bin/sh\necho 'nft: simulated breakage' >&2\nexit 1\n";
-    let tmp = lab.path("nft.new");
-    fs::write(&tmp, script).unwrap();
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
-    fs::rename(&tmp, &nft).unwrap();
+    script::executable(&nft, script);
     assert!(
         poll(Duration::from_secs(4), || nft_status(&daemon)
             .error
@@ -1302,16 +1301,14 @@ fn e2e_daemon_bans_take_the_netlink_path() {
     let lab = Lab::start("dnl");
     let nft = lab.path("nft");
     let calls = lab.path("nft-calls");
-    fs::write(
+    script::executable(
         &nft,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
             calls.display(),
             real_nft.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&nft, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let extra = format!("[nftables]\nnft = \"{}\"\n", nft.display());
     let setup = Setup::new(
         lab.dir.path(),
