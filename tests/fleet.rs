@@ -383,6 +383,7 @@ fn an_attack_on_one_node_bans_on_the_other_and_unbans_follow_their_origin() {
 
 #[test]
 fn the_allowlist_wins_and_a_quorum_of_two_ignores_a_single_reporter() {
+    // Also: a report awaiting its quorum outlives a restart.
     let test = "the_allowlist_wins_and_a_quorum_of_two_ignores_a_single_reporter";
     let Some(redis) = Redis::start(test, ACL) else {
         return;
@@ -418,6 +419,14 @@ fn the_allowlist_wins_and_a_quorum_of_two_ignores_a_single_reporter() {
     });
     assert!(c.ban_of("203.0.113.77").is_none());
     assert!(b.ban_of("203.0.113.77").is_none());
+    // A restart of c within the window keeps a's report: read again from the stream.
+    c.stop();
+    c.start();
+    wait_until(
+        "the report on c after its restart",
+        Duration::from_secs(10),
+        || fleet(&c.env).is_some_and(|f| f.awaiting_quorum == 1),
+    );
     // b detects it too: the quorum is reached on c.
     b.env.append(&failures("203.0.113.77", 3, 0));
     wait_until("b's own ban", Duration::from_secs(10), || {

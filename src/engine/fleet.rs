@@ -28,6 +28,26 @@ pub(super) struct Fleet {
     pub(super) refused: u64,
 }
 
+impl Fleet {
+    /// Counts again the reports of records applied before this start, which the link read
+    /// from the stream within the quorum's window: the quorum is where it was before the
+    /// restart. What those records did is in the store; they ban and lift nothing again.
+    fn recount(&mut self, records: &[Record], window_s: u64) {
+        let need = self.config.accept.quorum();
+        let window_s = i64::try_from(window_s).unwrap_or(i64::MAX);
+        for r in records {
+            match r.op {
+                Op::Ban => {
+                    self.quorum.reached(r, need, window_s);
+                }
+                Op::Unban => self.quorum.withdraw(r.target, Some(&r.node)),
+                Op::UnbanAll => self.quorum.withdraw(r.target, None),
+            }
+        }
+        self.quorum.expire(host::now_s() - window_s);
+    }
+}
+
 /// Reports of targets not yet banned here for want of a quorum: target → node → when
 /// that node banned it (unix seconds, the origin's time).
 #[derive(Debug, Default)]
@@ -111,6 +131,8 @@ impl Engine {
             stream_length: cfg.stream_length,
             state_dir: self.config.paths.state_dir.clone(),
             applied,
+            quorum_window_s: (cfg.accept.quorum() > 1)
+                .then_some(self.config.policy.window.0.as_secs()),
         };
         let (arrivals, arrived) = std::sync::mpsc::sync_channel::<Arrival>(1);
         forward(arrived, tx, Input::Fleet);
@@ -157,6 +179,10 @@ impl Engine {
         let (last_id, records, catch_up) = match arrival {
             Arrival::Entries { last_id, records } => (Some(last_id), records, false),
             Arrival::InForce { last_id, records } => (last_id, records, true),
+            Arrival::Reports { records } => {
+                fleet.recount(&records, self.config.policy.window.0.as_secs());
+                return;
+            }
         };
         let now = host::now_s();
         let local = host::local_addresses();

@@ -87,6 +87,9 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// The id of the last entry applied, from the store.
     pub applied: Option<String>,
+    /// With a quorum: its window, in seconds. The entries applied within it before this
+    /// start are read again, once, for their reports (which live in memory).
+    pub quorum_window_s: Option<u64>,
 }
 
 /// What the follower hands the engine.
@@ -105,6 +108,9 @@ pub enum Arrival {
         last_id: Option<String>,
         records: Vec<Record>,
     },
+    /// Records applied before this start, within the quorum's window: reports to count
+    /// again, never bans to apply (what they did is in the store).
+    Reports { records: Vec<Record> },
 }
 
 /// How the link is, for `status`, `fleet status` and the metrics.
@@ -261,11 +267,22 @@ impl Shared {
 
     fn follow(&self, arrivals: &SyncSender<Arrival>) {
         let mut applied = self.settings.applied.clone();
+        let mut replay = self.settings.quorum_window_s.zip(applied.clone());
         let mut wait = BACKOFF.0;
         while !self.stopped() {
-            let result = self
-                .connect()
-                .and_then(|mut conn| self.follow_on(&mut conn, &mut applied, arrivals, &mut wait));
+            let result = self.connect().and_then(|mut conn| {
+                if let Some((window_s, upto)) = &replay {
+                    let fail = |e: RespError| e.to_string();
+                    if !self
+                        .replay(&mut conn, *window_s, upto, arrivals)
+                        .map_err(fail)?
+                    {
+                        return Ok(());
+                    }
+                    replay = None;
+                }
+                self.follow_on(&mut conn, &mut applied, arrivals, &mut wait)
+            });
             if self.stopped() {
                 return;
             }
@@ -357,6 +374,48 @@ impl Shared {
             }
         }
         Ok(())
+    }
+
+    /// Reads the entries of the last `window_s` seconds up to `upto` (applied before this
+    /// start) and hands their records to the engine as reports. False if it is gone.
+    fn replay(
+        &self,
+        conn: &mut Conn,
+        window_s: u64,
+        upto: &str,
+        arrivals: &SyncSender<Arrival>,
+    ) -> Result<bool, RespError> {
+        let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+        let mut from = format!("{}-0", now_ms.saturating_sub(window_s.saturating_mul(1000)));
+        let count = BATCH.to_string();
+        loop {
+            let reply = conn.call(&[
+                b"XRANGE",
+                self.settings.keys.stream.as_bytes(),
+                from.as_bytes(),
+                upto.as_bytes(),
+                b"COUNT",
+                count.as_bytes(),
+            ])?;
+            let entries = reply.items().map(entries_of).unwrap_or_default();
+            let Some((last, _)) = entries.last() else {
+                return Ok(true);
+            };
+            // After the last one read: `(` makes the start exclusive (Redis 6.2 and later).
+            from = format!("({last}");
+            let full = entries.len() >= BATCH;
+            let records: Vec<Record> = entries
+                .iter()
+                .filter_map(|(_, fields)| Record::parse(fields).ok())
+                .filter(|r| r.node != self.settings.node)
+                .collect();
+            if !records.is_empty() && arrivals.send(Arrival::Reports { records }).is_err() {
+                return Ok(false);
+            }
+            if !full {
+                return Ok(true);
+            }
+        }
     }
 
     /// Whether entries after `applied` may be gone: nothing applied yet, or the
@@ -736,7 +795,11 @@ type Entry<'a> = (String, Vec<(&'a [u8], &'a [u8])>);
 fn xread_entries(reply: &Reply) -> Option<Vec<Entry<'_>>> {
     let streams = reply.items()?;
     let stream = streams.first()?.items()?;
-    let entries = stream.get(1)?.items()?;
+    Some(entries_of(stream.get(1)?.items()?))
+}
+
+/// The entries of a stream reply (XRANGE's, or one stream of XREAD's): `(id, fields)`.
+fn entries_of(entries: &[Reply]) -> Vec<Entry<'_>> {
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
         let Some(parts) = e.items() else { continue };
@@ -752,7 +815,7 @@ fn xread_entries(reply: &Reply) -> Option<Vec<Entry<'_>>> {
             .collect();
         out.push((String::from_utf8_lossy(id).into_owned(), pairs));
     }
-    Some(out)
+    out
 }
 
 /// The nodes' last reports, as `fleet status` shows them: node → (seen at ms, report).
