@@ -11,7 +11,8 @@
 //! says was applied (no polling: Redis answers the moment an entry is added) and hands
 //! other nodes' records to the engine, which applies them through the decision core and
 //! saves the entry's id with the bans it made. A node that is new, or was away longer than
-//! the stream keeps, first reads the bans in force.
+//! the stream keeps, first reads the bans in force. With a quorum, a starting node first
+//! reads the entries of the quorum's window it applied before, for their reports only.
 //!
 //! Neither thread touches the bans: a fleet problem (Redis away, a refused command, a
 //! bad entry) is said in the log and `status`, retried with back-off, and never stops or
