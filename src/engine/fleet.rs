@@ -253,8 +253,10 @@ impl Engine {
         let gone: Vec<Cidr> = lifted.iter().map(|r| r.target).collect();
         self.unenforce(&gone, false);
         if !bans.is_empty() {
+            // A burst brings 10,000 at once: only those the line names are written out.
             let shown: Vec<String> = bans
                 .iter()
+                .take(super::LISTED)
                 .map(|b| format!("{} ({})", b.target, b.node.as_deref().unwrap_or("?")))
                 .collect();
             log(&format!(
@@ -265,7 +267,7 @@ impl Engine {
                 } else {
                     "from other nodes"
                 },
-                list(&shown)
+                super::listed(&shown, bans.len())
             ));
         }
         if !gone.is_empty() {
@@ -325,6 +327,25 @@ mod tests {
             node: node.into(),
             reason: String::new(),
         }
+    }
+
+    /// A burst's log line names ten targets and counts the rest, as every list of the
+    /// engine's lines does, though only the ten it names are written out.
+    #[test]
+    fn a_log_line_names_ten_and_counts_the_rest() {
+        let all: Vec<String> = (1..=25).map(|i| format!("192.0.2.{i} (web-2)")).collect();
+        let shown: Vec<String> = all.iter().take(crate::engine::LISTED).cloned().collect();
+        let line = crate::engine::listed(&shown, all.len());
+        assert_eq!(line, crate::engine::list(&all));
+        assert!(
+            line.starts_with("192.0.2.1 (web-2), 192.0.2.2 (web-2),"),
+            "{line}"
+        );
+        assert!(line.ends_with("192.0.2.10 (web-2) and 15 more"), "{line}");
+        assert_eq!(
+            crate::engine::list(&all[..2]),
+            "192.0.2.1 (web-2), 192.0.2.2 (web-2)"
+        );
     }
 
     #[test]

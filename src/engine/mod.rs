@@ -242,9 +242,17 @@ impl Engine {
 }
 
 fn list<T: std::fmt::Display>(addrs: &[T]) -> String {
-    let shown: Vec<String> = addrs.iter().take(10).map(ToString::to_string).collect();
-    if addrs.len() > 10 {
-        format!("{} and {} more", shown.join(", "), addrs.len() - 10)
+    let shown: Vec<String> = addrs.iter().take(LISTED).map(ToString::to_string).collect();
+    listed(&shown, addrs.len())
+}
+
+/// How many items a log line names before "and N more".
+const LISTED: usize = 10;
+
+/// `shown`, the first [`LISTED`] of `total` items, as a log line names them.
+fn listed(shown: &[String], total: usize) -> String {
+    if total > shown.len() {
+        format!("{} and {} more", shown.join(", "), total - shown.len())
     } else {
         shown.join(", ")
     }
